@@ -1,0 +1,31 @@
+# Closed Loop: `make run` starts the three services on SQLite; `make test` runs every test on
+# SQLite and PostgreSQL. Both install what they need first (uv, then the locked dependencies).
+
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+.PHONY: install run test lint format bench clean
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+run: install
+	@bash scripts/run-all.sh
+
+test: install
+	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+lint: install
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen mypy shared/src services/*/src
+
+format: install
+	@$(UV) run --frozen ruff check --fix .
+	@$(UV) run --frozen ruff format .
+
+bench: install
+	@$(UV) run --frozen python bench/crud.py
+
+clean:
+	rm -rf .data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""Fixtures shared by every test suite in the workspace (see closedloop.testing)."""
+
+pytest_plugins = ["closedloop.testing"]

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Start referral-api, directory-api and notifier on SQLite files under .data/; Ctrl-C stops all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .data
+UV=$(command -v uv 2>/dev/null || echo "python3 -m uv")
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo; echo "stopping..."
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+for svc in referral-api directory-api notifier; do
+  $UV run --frozen "$svc" serve 2>>".data/$svc.log" &
+  pids+=($!)
+done
+
+for port in 8081 8082 8083; do
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+done
+
+cat <<TXT
+Closed Loop is running (logs in .data/*.log):
+  referral-api   http://127.0.0.1:8081/fhir   (metadata: /fhir/metadata, API docs: /docs)
+  directory-api  http://127.0.0.1:8082/fhir
+  notifier       http://127.0.0.1:8083/fhir
+Press Ctrl-C to stop.
+TXT
+wait

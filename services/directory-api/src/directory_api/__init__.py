@@ -1,0 +1,1 @@
+"""Closed Loop directory-api."""

@@ -1,0 +1,19 @@
+"""The directory-api ASGI app: the shared FHIR engine mounted for this service's resource types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from closedloop.service import create_service_app
+from directory_api.resources import RESOURCE_TYPES
+from directory_api.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    return create_service_app(name="directory-api", settings=settings, resource_types=RESOURCE_TYPES,
+                              migrations=MIGRATIONS)

@@ -1,0 +1,8 @@
+"""The FHIR resource types directory-api serves."""
+
+RESOURCE_TYPES = [
+    "HealthcareService",
+    "Organization",
+    "Location",
+    "Endpoint",
+]

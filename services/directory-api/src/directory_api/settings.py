@@ -1,0 +1,15 @@
+"""directory-api settings, from DIRECTORY_API_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from closedloop.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="DIRECTORY_API_", extra="ignore")
+
+    database_url: str = "sqlite:///.data/directory-api.db"
+    port: int = 8082
+

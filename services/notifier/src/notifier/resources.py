@@ -1,0 +1,5 @@
+"""The FHIR resource types notifier serves."""
+
+RESOURCE_TYPES = [
+    "Subscription",
+]

@@ -1,0 +1,6 @@
+"""Closed Loop's shared FHIR engine.
+
+Layers point one way: ``errors``, ``context`` and ``hooks`` are leaves; ``db`` sits above them,
+then ``fhir.storage``, ``fhir.search`` and ``fhir.rest``. Services import this package; this
+package never names a service.
+"""

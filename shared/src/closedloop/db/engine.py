@@ -1,0 +1,109 @@
+"""Engines and the PostgreSQL/SQLite differences that matter to the FHIR engine.
+
+SQLite runs in WAL mode so readers never wait for the writer. Write transactions begin with
+``BEGIN IMMEDIATE`` so two writers never deadlock upgrading a read lock; a busy timeout makes
+the second writer wait instead of failing. PostgreSQL runs at READ COMMITTED: correctness under
+concurrency comes from unique keys and row locks, not from the isolation level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+_WRITE = "closedloop_write"
+
+
+def is_postgres(url_or_engine: str | AsyncEngine | AsyncConnection) -> bool:
+    if isinstance(url_or_engine, str):
+        return make_url(url_or_engine).get_backend_name() == "postgresql"
+    return url_or_engine.dialect.name == "postgresql"
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain ``postgresql://`` and ``sqlite:///`` URLs and pick the async drivers."""
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "postgresql":
+        u = u.set(drivername="postgresql+asyncpg")
+    elif backend == "sqlite":
+        u = u.set(drivername="sqlite+aiosqlite")
+        if u.database and u.database != ":memory:":
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        raise ValueError(f"unsupported database URL scheme: {backend}")
+    return u.render_as_string(hide_password=False)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (the pysqlite driver otherwise
+        # starts transactions lazily and never with IMMEDIATE).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(_WRITE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+@dataclass
+class Database:
+    """One service's database: a read engine and a write view of the same pool."""
+
+    engine: AsyncEngine
+    url: str
+
+    @property
+    def postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A connection whose transaction takes the write lock at BEGIN on SQLite."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(**{_WRITE: True})
+            async with conn.begin():
+                yield conn
+
+    async def ping(self) -> bool:
+        from sqlalchemy import text
+
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def create_database(url: str, pool_size: int = 10) -> Database:
+    url = normalize_url(url)
+    kwargs: dict[str, Any] = {}
+    if is_postgres(url):
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+    engine = create_async_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return Database(engine=engine, url=url)

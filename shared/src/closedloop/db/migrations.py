@@ -1,0 +1,40 @@
+"""Run a service's Alembic migrations on its own database at start-up.
+
+Each service keeps its own ``migrations/`` folder (its own history); their ``env.py`` is the
+two-line ``run_env()`` below, which reuses the connection handed over by ``upgrade_to_head``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+
+from closedloop.db.engine import Database
+
+
+def _config(script_location: Path, connection: Any | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+async def upgrade_to_head(db: Database, script_location: Path) -> None:
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda sync_conn: command.upgrade(_config(script_location, sync_conn),
+                                                              "head"))
+
+
+def run_env(target_metadata: Any = None) -> None:
+    """Body of a service's ``migrations/env.py``."""
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("run migrations through closedloop.db.upgrade_to_head")
+    context.configure(connection=connection, target_metadata=target_metadata,
+                      render_as_batch=connection.dialect.name == "sqlite")
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,1 @@
+"""The FHIR engine: storage, search and REST, shared by every service."""

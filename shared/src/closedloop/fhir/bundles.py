@@ -1,0 +1,273 @@
+"""batch and transaction Bundles posted to the base (http://hl7.org/fhir/R4/http.html#transaction).
+
+A transaction runs every entry in one unit of work: any failing entry raises and nothing is
+stored. Entries run in the spec's order (DELETE, POST, PUT/PATCH, GET) and answer in the
+order they were sent. ``urn:uuid:`` fullUrls are resolved before anything is written: each POST
+gets its id first (or the id of the resource its If-None-Exist matched), then every reference to
+a ``urn:uuid:`` in the Bundle is rewritten to ``Type/id``. A batch runs each entry on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from closedloop import errors
+from closedloop.context import RequestContext
+from closedloop.errors import FhirError, Issue, information, operation_outcome
+from closedloop.fhir.rest.prefer import Preferences, parse_etag
+from closedloop.fhir.server import FhirServer
+from closedloop.fhir.storage.records import StoredResource, WriteResult
+from closedloop.fhir.storage.repository import UnitOfWork
+
+_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+_REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified"}
+
+
+@dataclass
+class Entry:
+    index: int
+    method: str
+    url: str
+    resource: Any
+    full_url: str | None
+    if_none_exist: str | None
+    if_match: str | None
+    assigned_id: str | None = None  # for POST: the id it will get, or the one it matched
+    matched: StoredResource | None = None
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+def _entry_error(index: int, exc: FhirError) -> FhirError:
+    """The same error, saying which entry failed."""
+    issues = [Issue(i.severity, i.code, f"Bundle.entry[{index}]: {i.diagnostics}",
+                    tuple(f"Bundle.entry[{index}].resource.{e.split('.', 1)[1]}"
+                          if "." in e else f"Bundle.entry[{index}]" for e in i.expression)
+                    or (f"Bundle.entry[{index}]",), i.cl_code) for i in exc.issues]
+    return FhirError(exc.status, issues, exc.headers)
+
+
+def _parse_entries(bundle: Any) -> tuple[str, list[Entry]]:
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise errors.invalid("The base accepts only a Bundle of type batch or transaction",
+                             ("Bundle.resourceType",), cl_code="CL-4400")
+    kind = bundle.get("type")
+    if kind not in ("batch", "transaction"):
+        raise errors.invalid(f"Bundle.type must be batch or transaction, not {kind!r}",
+                             ("Bundle.type",), cl_code="CL-4401")
+    raw = bundle.get("entry") or []
+    if not isinstance(raw, list):
+        raise errors.invalid("Bundle.entry must be an array", ("Bundle.entry",),
+                             cl_code="CL-4402")
+    entries = []
+    for i, e in enumerate(raw):
+        req = e.get("request") if isinstance(e, dict) else None
+        if not isinstance(req, dict) or req.get("method") not in _ORDER or \
+                not isinstance(req.get("url"), str) or not req["url"]:
+            raise errors.invalid(f"Bundle.entry[{i}].request needs a method (GET, POST, PUT, "
+                                 "PATCH, DELETE) and a url", (f"Bundle.entry[{i}].request",),
+                                 cl_code="CL-4403")
+        method = req["method"]
+        resource = e.get("resource")
+        if method in ("POST", "PUT") and not isinstance(resource, dict):
+            raise errors.invalid(f"Bundle.entry[{i}] ({method}) has no resource",
+                                 (f"Bundle.entry[{i}].resource",), cl_code="CL-4404")
+        entries.append(Entry(i, method, req["url"].lstrip("/"), resource, e.get("fullUrl"),
+                             req.get("ifNoneExist"), req.get("ifMatch")))
+    return kind, entries
+
+
+def _rewrite(value: Any, ids: dict[str, str]) -> Any:
+    """Replace every ``urn:uuid`` (or other fullUrl) reference with its ``Type/id``."""
+    if isinstance(value, dict):
+        return {k: _rewrite(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rewrite(v, ids) for v in value]
+    if isinstance(value, str) and value in ids:
+        return ids[value]
+    return value
+
+
+def _rewrite_url(url: str, ids: dict[str, str]) -> str:
+    if "?" not in url:
+        return ids.get(url, url)
+    path, _, query = url.partition("?")
+    pairs = [(k, ids.get(v, v)) for k, v in parse_qsl(query, keep_blank_values=True)]
+    return path + "?" + "&".join(f"{k}={v}" for k, v in pairs)
+
+
+def _status(code: int) -> str:
+    return f"{code} {_REASONS.get(code, '')}".strip()
+
+
+def _write_response(result: WriteResult | None, prefs: Preferences, base: str) -> dict[str, Any]:
+    if result is None:
+        return {"response": {"status": _status(204)}}
+    stored = result.stored
+    response: dict[str, Any] = {"status": _status(201 if result.created else 200),
+                                "etag": stored.etag, "lastModified": stored.last_updated_iso}
+    if result.created or result.changed:
+        response["location"] = stored.location
+    out: dict[str, Any] = {"response": response}
+    if stored.content is not None and prefs.return_ == "representation":
+        out = {"fullUrl": f"{base}/{stored.resource_type}/{stored.id}",
+               "resource": orjson.Fragment(stored.content), **out}
+    elif prefs.return_ == "OperationOutcome":
+        response["outcome"] = operation_outcome([information("ok")])
+    return out
+
+
+class BundleProcessor:
+    def __init__(self, server: FhirServer, ctx: RequestContext, prefs: Preferences) -> None:
+        self.server = server
+        self.repo = server.repo
+        self.ctx = ctx
+        self.prefs = prefs
+
+    def _split(self, url: str) -> tuple[str, str | None, str | None]:
+        """``Type/id?query`` -> (type, id, query); the type must be served here."""
+        path, _, query = url.partition("?")
+        if path.startswith(self.ctx.base_url + "/"):
+            path = path[len(self.ctx.base_url) + 1:]
+        parts = path.split("/")
+        rtype = parts[0]
+        if not self.server.supports(rtype):
+            raise errors.not_found(f"Resource type {rtype!r} is not supported by this service",
+                                   cl_code="CL-1404")
+        rid = parts[1] if len(parts) > 1 and parts[1] else None
+        return rtype, rid, query or None
+
+    async def _prepare_post(self, uow: UnitOfWork, entry: Entry, ids: dict[str, str]) -> None:
+        rtype, _, _ = self._split(entry.url)
+        if entry.if_none_exist:
+            criteria = _rewrite_url(entry.if_none_exist, ids)
+            found = await self.repo.match_locked(uow.conn, rtype, criteria)
+            if len(found) > 1:
+                raise errors.precondition_failed(
+                    f"ifNoneExist matched {len(found)} {rtype} resources")
+            if found:
+                entry.assigned_id = found[0]
+                entry.matched = await self.repo.read(rtype, found[0], uow.conn)
+        if entry.assigned_id is None:
+            entry.assigned_id = str(uuid.uuid4())
+        if entry.full_url:
+            ids[entry.full_url] = f"{rtype}/{entry.assigned_id}"
+
+    async def _run(self, uow: UnitOfWork, entry: Entry, ids: dict[str, str]) -> dict[str, Any]:
+        url = _rewrite_url(entry.url, ids)
+        rtype, rid, query = self._split(url)
+        resource = _rewrite(entry.resource, ids) if entry.resource is not None else None
+        if_match = parse_etag(entry.if_match)
+        if entry.method == "POST":
+            if entry.matched is not None:
+                return _write_response(WriteResult(entry.matched, False, False), self.prefs, self.ctx.base_url)
+            result = await self.repo.create(uow, rtype, resource, assigned_id=entry.assigned_id)
+            return _write_response(result, self.prefs, self.ctx.base_url)
+        if entry.method == "PUT":
+            if rid is not None:
+                return _write_response(await self.repo.update(
+                    uow, rtype, rid, resource, if_match=if_match), self.prefs, self.ctx.base_url)
+            if query:
+                return _write_response(await self.repo.conditional_update(
+                    uow, rtype, query, resource, if_match=if_match), self.prefs, self.ctx.base_url)
+            raise errors.invalid("PUT needs Type/id or Type?criteria", cl_code="CL-2402")
+        if entry.method == "PATCH":
+            if rid is None:
+                raise errors.invalid("PATCH needs Type/id", cl_code="CL-2404")
+            ops = _patch_ops(entry.resource)
+            return _write_response(await self.repo.patch(uow, rtype, rid, ops,
+                                                         if_match=if_match), self.prefs, self.ctx.base_url)
+        if entry.method == "DELETE":
+            if rid is not None:
+                deleted = await self.repo.delete(uow, rtype, rid)
+                response = {"status": _status(204)}
+                if deleted is not None:
+                    response["etag"] = deleted.stored.etag
+                return {"response": response}
+            if query:
+                await self.repo.conditional_delete(uow, rtype, query)
+                return {"response": {"status": _status(204)}}
+            raise errors.invalid("DELETE needs Type/id or Type?criteria", cl_code="CL-2403")
+        return await self._get(uow, rtype, rid, query, url)
+
+    async def _get(self, uow: UnitOfWork, rtype: str, rid: str | None, query: str | None,
+                   url: str) -> dict[str, Any]:
+        if rid is None or rid == "_search":
+            text = await self.server.search.search(
+                rtype, parse_qsl(query or "", keep_blank_values=True), base_url=self.ctx.base_url,
+                conn=uow.conn)
+            return {"resource": orjson.Fragment(text), "response": {"status": _status(200)}}
+        parts = url.split("?")[0].split("/")
+        if len(parts) == 4 and parts[2] == "_history" and parts[3].isdigit():
+            stored = await self.repo.vread(rtype, rid, int(parts[3]))
+        else:
+            stored = await self.repo.read(rtype, rid, uow.conn)
+        return {"resource": orjson.Fragment(stored.content or "null"),
+                "response": {"status": _status(200), "etag": stored.etag,
+                             "lastModified": stored.last_updated_iso}}
+
+    async def transaction(self, entries: list[Entry]) -> list[dict[str, Any]]:
+        ids: dict[str, str] = {}
+        results: dict[int, dict[str, Any]] = {}
+        ordered = sorted(entries, key=lambda e: _ORDER[e.method])
+        async with self.repo.unit_of_work(self.ctx) as uow:
+            for entry in entries:  # ids for PUT Type/id entries known from their URL
+                if entry.method == "PUT" and entry.full_url and "?" not in entry.url:
+                    ids[entry.full_url] = entry.url
+            current = None
+            try:
+                for entry in ordered:
+                    current = entry
+                    if entry.method == "DELETE":
+                        results[entry.index] = await self._run(uow, entry, ids)
+                for entry in ordered:
+                    current = entry
+                    if entry.method == "POST":
+                        await self._prepare_post(uow, entry, ids)
+                for entry in ordered:
+                    current = entry
+                    if entry.method != "DELETE":
+                        results[entry.index] = await self._run(uow, entry, ids)
+            except FhirError as exc:
+                assert current is not None
+                raise _entry_error(current.index, exc) from None
+        return [results[e.index] for e in entries]
+
+    async def batch(self, entries: list[Entry]) -> list[dict[str, Any]]:
+        out = []
+        for entry in entries:
+            try:
+                async with self.repo.unit_of_work(self.ctx) as uow:
+                    if entry.method == "POST":
+                        await self._prepare_post(uow, entry, {})
+                    out.append(await self._run(uow, entry, {}))
+            except FhirError as exc:
+                out.append({"response": {"status": _status(exc.status),
+                                         "outcome": exc.outcome}})
+        return out
+
+
+def _patch_ops(resource: Any) -> Any:
+    """A PATCH entry carries a Binary (base64 JSON Patch) or Parameters; we take the Binary."""
+    if isinstance(resource, dict) and resource.get("resourceType") == "Binary":
+        try:
+            return orjson.loads(base64.b64decode(resource.get("data", "")))
+        except (ValueError, orjson.JSONDecodeError):
+            raise errors.invalid("The PATCH Binary does not hold a JSON Patch document",
+                                 cl_code="CL-4405") from None
+    raise errors.not_supported("PATCH entries must carry a Binary with a JSON Patch document",
+                               cl_code="CL-4406")
+
+
+async def process_bundle(server: FhirServer, ctx: RequestContext, bundle: Any,
+                         prefs: Preferences) -> dict[str, Any]:
+    kind, entries = _parse_entries(bundle)
+    processor = BundleProcessor(server, ctx, prefs)
+    results = await (processor.transaction(entries) if kind == "transaction"
+                     else processor.batch(entries))
+    return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": results}

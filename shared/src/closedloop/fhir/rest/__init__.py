@@ -1,0 +1,1 @@
+"""FHIR REST: routes, content negotiation, Prefer/ETag handling, CapabilityStatement, errors."""

@@ -1,0 +1,68 @@
+"""The CapabilityStatement, generated from what the service registered: never written by hand,
+so it cannot drift from what the server does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from closedloop.fhir.instant import format_instant, now_us
+from closedloop.fhir.server import FhirServer
+
+_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance",
+                 "history-type", "create", "search-type"]
+_RESULT_PARAMS = [
+    ("_count", "number", "Page size (server maximum applies)"),
+    ("_sort", "string", "_id or _lastUpdated, '-' for descending"),
+    ("_include", "special", "Include referenced resources (Type:param[:target], :iterate)"),
+    ("_revinclude", "special", "Include resources that refer to the matches"),
+    ("_summary", "token", "true | text | data | count | false"),
+    ("_elements", "string", "Top-level elements to return"),
+    ("_total", "token", "none (default) | accurate | estimate"),
+]
+
+
+def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
+    resources = []
+    for rtype in server.config.resource_types:
+        params = [{"name": "_id", "type": "token"},
+                  {"name": "_lastUpdated", "type": "date"}]
+        for code, p in sorted(server.registry.for_type(rtype).items()):
+            if code in ("_id", "_lastUpdated"):
+                continue
+            entry: dict[str, Any] = {"name": code, "type": p.type}
+            if p.url:
+                entry["definition"] = p.url
+            if p.description:
+                entry["documentation"] = p.description[:500]
+            params.append(entry)
+        params += [{"name": n, "type": t, "documentation": d} for n, t, d in _RESULT_PARAMS]
+        resources.append({
+            "type": rtype,
+            "interaction": [{"code": c} for c in _INTERACTIONS],
+            "versioning": "versioned-update",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": True,
+            "conditionalUpdate": True,
+            "conditionalDelete": "multiple",
+            "searchInclude": ["*"],
+            "searchRevInclude": ["*"],
+            "searchParam": params,
+        })
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": format_instant(now_us()),
+        "kind": "instance",
+        "software": {"name": server.config.software_name},
+        "implementation": {"description": server.config.software_name, "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [{
+            "mode": "server",
+            "resource": resources,
+            "interaction": [{"code": "transaction"}, {"code": "batch"},
+                            {"code": "history-system"}],
+        }],
+    }

@@ -1,0 +1,95 @@
+"""Content negotiation: what bodies we accept and how we answer.
+
+In: ``application/fhir+json`` or ``application/json`` (and ``application/json-patch+json`` for
+PATCH, form bodies for ``_search``); anything else is 415, a body over the limit is 413, broken
+JSON is 400. Out: FHIR JSON, ``_pretty`` indents it; asking only for XML is 406.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+
+from closedloop import errors
+
+FHIR_JSON = "application/fhir+json"
+JSON_PATCH = "application/json-patch+json"
+_JSON_TYPES = {FHIR_JSON, "application/json", "application/json+fhir", "text/json"}
+_FORMAT_ALIASES = {"json", "application/json", FHIR_JSON, "application/json+fhir", "text/json"}
+_XML = {"xml", "application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir"}
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise errors.too_large(f"The request body is {declared} bytes; the limit is {max_bytes}")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise errors.too_large(f"The request body exceeds the limit of {max_bytes} bytes")
+    return body
+
+
+def parse_json(body: bytes) -> Any:
+    if not body.strip():
+        raise errors.invalid("The request body is empty; a JSON resource was expected",
+                             cl_code="CL-1000")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise errors.invalid(f"The body is not valid JSON: {exc}", cl_code="CL-1000") from None
+
+
+async def read_resource_body(request: Request, max_bytes: int) -> Any:
+    kind = media_type(request)
+    if kind not in _JSON_TYPES:
+        raise errors.unsupported_media_type(
+            f"Content-Type {kind or '(none)'} is not supported: send {FHIR_JSON}")
+    return parse_json(await read_body(request, max_bytes))
+
+
+async def read_patch_body(request: Request, max_bytes: int) -> Any:
+    kind = media_type(request)
+    if kind != JSON_PATCH:
+        raise errors.unsupported_media_type(
+            f"Content-Type {kind or '(none)'} is not supported for PATCH: send {JSON_PATCH}")
+    return parse_json(await read_body(request, max_bytes))
+
+
+def check_output_format(request: Request) -> None:
+    fmt = request.query_params.get("_format")
+    if fmt is not None:
+        if fmt.lower() in _XML:
+            raise errors.FhirError(406, [errors.Issue(
+                "error", "not-supported", "XML is not supported: use _format=json",
+                (), "CL-1406")])
+        if fmt.lower() not in _FORMAT_ALIASES:
+            raise errors.invalid(f"Unknown _format {fmt!r}: use json", cl_code="CL-1407")
+        return
+    accept = request.headers.get("accept", "")
+    if accept:
+        kinds = {a.split(";")[0].strip().lower() for a in accept.split(",")}
+        if kinds and kinds <= _XML:
+            raise errors.FhirError(406, [errors.Issue(
+                "error", "not-supported", "XML is not supported: accept application/fhir+json",
+                (), "CL-1406")])
+
+
+def pretty(request: Request) -> bool:
+    return request.query_params.get("_pretty", "").lower() == "true"
+
+
+def fhir_response(content: str | bytes | None, status: int = 200,
+                  headers: dict[str, str] | None = None, *, indent: bool = False) -> Response:
+    if content is None:
+        return Response(status_code=status, headers=headers)
+    if indent:
+        content = orjson.dumps(orjson.loads(content), option=orjson.OPT_INDENT_2)
+    return Response(content=content, status_code=status, headers=headers, media_type=FHIR_JSON)

@@ -1,0 +1,276 @@
+"""The FHIR REST interactions (http://hl7.org/fhir/R4/http.html) as FastAPI routes.
+
+Routes stay thin: parse the HTTP request, call the repository or the search engine with the
+request context, render. Policy lives in hooks, storage rules in the repository.
+"""
+
+from __future__ import annotations
+
+
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from closedloop import errors
+from closedloop.context import RequestContext
+from closedloop.fhir.bundles import process_bundle
+from closedloop.fhir.instant import parse_instant
+from closedloop.fhir.rest.capability import capability_statement
+from closedloop.fhir.rest.history import history_bundle
+from closedloop.fhir.rest.negotiation import (
+    check_output_format,
+    fhir_response,
+    media_type,
+    pretty,
+    read_body,
+    read_patch_body,
+    read_resource_body,
+)
+from closedloop.fhir.rest.prefer import parse_etag, preferences
+from closedloop.fhir.rest.responses import read_response, write_response
+from closedloop.fhir.server import FhirServer
+from closedloop.hooks import HookPoint
+
+router = APIRouter(prefix="/fhir")
+
+_RESULT_ONLY = {"_format", "_pretty"}
+
+
+def server_of(request: Request) -> FhirServer:
+    return request.app.state.fhir  # type: ignore[no-any-return]
+
+
+def base_url(request: Request) -> str:
+    configured = server_of(request).config.public_base_url
+    if configured:
+        return configured.rstrip("/")
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+async def context(request: Request, interaction: str, resource_type: str | None) -> RequestContext:
+    check_output_format(request)
+    ctx = RequestContext(request_id=getattr(request.state, "request_id", "-"),
+                         base_url=base_url(request))
+    await server_of(request).hooks.fire(HookPoint.REQUEST, ctx, interaction, resource_type)
+    return ctx
+
+
+def check_type(request: Request, resource_type: str) -> FhirServer:
+    server = server_of(request)
+    if not server.supports(resource_type):
+        raise errors.not_found(f"Resource type {resource_type!r} is not supported by this "
+                               f"service (supported: {', '.join(server.config.resource_types)})",
+                               cl_code="CL-1404")
+    return server
+
+
+def _query_pairs(request: Request) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+            if k not in _RESULT_ONLY]
+
+
+def _version(text: str) -> int:
+    if not text.isdigit():
+        raise errors.not_found(f"Version {text!r} is not known", cl_code="CL-1405")
+    return int(text)
+
+
+# -- system level -----------------------------------------------------------------------------
+
+@router.get("/metadata")
+async def metadata(request: Request) -> Response:
+    await context(request, "capabilities", None)
+    body = orjson.dumps(capability_statement(server_of(request), base_url(request)))
+    return fhir_response(body, indent=pretty(request))
+
+
+@router.post("")
+@router.post("/")
+async def batch_or_transaction(request: Request) -> Response:
+    ctx = await context(request, "batch", None)
+    server = server_of(request)
+    bundle = await read_resource_body(request, server.config.max_body_bytes)
+    result = await process_bundle(server, ctx, bundle, preferences(request))
+    return fhir_response(orjson.dumps(result), indent=pretty(request))
+
+
+@router.get("/_history")
+async def history_system(request: Request) -> Response:
+    await context(request, "history-system", None)
+    return await _history(request, None, None)
+
+
+# -- type level -------------------------------------------------------------------------------
+
+@router.get("/{resource_type}/_history")
+async def history_type(request: Request, resource_type: str) -> Response:
+    check_type(request, resource_type)
+    await context(request, "history-type", resource_type)
+    return await _history(request, resource_type, None)
+
+
+@router.get("/{resource_type}")
+async def search_type(request: Request, resource_type: str) -> Response:
+    return await _search(request, resource_type, _query_pairs(request))
+
+
+@router.post("/{resource_type}/_search")
+async def search_post(request: Request, resource_type: str) -> Response:
+    check_type(request, resource_type)
+    if media_type(request) != "application/x-www-form-urlencoded":
+        raise errors.unsupported_media_type(
+            "POST _search takes an application/x-www-form-urlencoded body")
+    body = await read_body(request, server_of(request).config.max_body_bytes)
+    form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return await _search(request, resource_type, _query_pairs(request) + form)
+
+
+async def _search(request: Request, resource_type: str, pairs: list[tuple[str, str]]) -> Response:
+    server = check_type(request, resource_type)
+    ctx = await context(request, "search-type", resource_type)
+    await server.hooks.fire(HookPoint.BEFORE_SEARCH, ctx, resource_type, pairs)
+    text = await server.search.search(resource_type, pairs, base_url=ctx.base_url,
+                                      strict=preferences(request).strict)
+    return fhir_response(text, indent=pretty(request))
+
+
+@router.post("/{resource_type}")
+async def create(request: Request, resource_type: str) -> Response:
+    server = check_type(request, resource_type)
+    ctx = await context(request, "create", resource_type)
+    body = await read_resource_body(request, server.config.max_body_bytes)
+    condition = request.headers.get("if-none-exist")
+    async with server.repo.unit_of_work(ctx) as uow:
+        result = await server.repo.create(uow, resource_type, body,
+                                          if_none_exist=condition or None)
+    return write_response(result, ctx.base_url, preferences(request), pretty(request))
+
+
+@router.put("/{resource_type}")
+async def conditional_update(request: Request, resource_type: str) -> Response:
+    server = check_type(request, resource_type)
+    ctx = await context(request, "update", resource_type)
+    criteria = "&".join(f"{k}={v}" for k, v in
+                        parse_qsl(request.url.query, keep_blank_values=True)
+                        if k not in _RESULT_ONLY)
+    if not criteria:
+        raise errors.invalid("PUT needs an id in the URL or search criteria",
+                             cl_code="CL-2402")
+    body = await read_resource_body(request, server.config.max_body_bytes)
+    if_match = parse_etag(request.headers.get("if-match"))
+    async with server.repo.unit_of_work(ctx) as uow:
+        result = await server.repo.conditional_update(uow, resource_type, criteria,
+                                                      body, if_match=if_match)
+    return write_response(result, ctx.base_url, preferences(request), pretty(request))
+
+
+@router.delete("/{resource_type}")
+async def conditional_delete(request: Request, resource_type: str) -> Response:
+    server = check_type(request, resource_type)
+    ctx = await context(request, "delete", resource_type)
+    if not request.url.query:
+        raise errors.invalid("DELETE needs an id in the URL or search criteria",
+                             cl_code="CL-2403")
+    async with server.repo.unit_of_work(ctx) as uow:
+        await server.repo.conditional_delete(uow, resource_type, request.url.query)
+    return Response(status_code=204)
+
+
+# -- instance level ---------------------------------------------------------------------------
+
+@router.get("/{resource_type}/{resource_id}")
+async def read(request: Request, resource_type: str, resource_id: str) -> Response:
+    server = check_type(request, resource_type)
+    await context(request, "read", resource_type)
+    stored = await server.repo.read(resource_type, resource_id)
+    etag = request.headers.get("if-none-match")
+    if etag and etag.strip() == stored.etag:
+        return Response(status_code=304, headers={"ETag": stored.etag})
+    return read_response(stored, pretty(request))
+
+
+@router.get("/{resource_type}/{resource_id}/_history")
+async def history_instance(request: Request, resource_type: str, resource_id: str) -> Response:
+    server = check_type(request, resource_type)
+    await context(request, "history-instance", resource_type)
+    await _exists(server, resource_type, resource_id)
+    return await _history(request, resource_type, resource_id)
+
+
+@router.get("/{resource_type}/{resource_id}/_history/{version}")
+async def vread(request: Request, resource_type: str, resource_id: str, version: str) -> Response:
+    server = check_type(request, resource_type)
+    await context(request, "vread", resource_type)
+    stored = await server.repo.vread(resource_type, resource_id, _version(version))
+    return read_response(stored, pretty(request))
+
+
+@router.put("/{resource_type}/{resource_id}")
+async def update(request: Request, resource_type: str, resource_id: str) -> Response:
+    server = check_type(request, resource_type)
+    ctx = await context(request, "update", resource_type)
+    body = await read_resource_body(request, server.config.max_body_bytes)
+    if_match = parse_etag(request.headers.get("if-match"))
+    async with server.repo.unit_of_work(ctx) as uow:
+        result = await server.repo.update(uow, resource_type, resource_id, body,
+                                          if_match=if_match)
+    return write_response(result, ctx.base_url, preferences(request), pretty(request))
+
+
+@router.patch("/{resource_type}/{resource_id}")
+async def patch(request: Request, resource_type: str, resource_id: str) -> Response:
+    server = check_type(request, resource_type)
+    ctx = await context(request, "patch", resource_type)
+    ops = await read_patch_body(request, server.config.max_body_bytes)
+    if_match = parse_etag(request.headers.get("if-match"))
+    async with server.repo.unit_of_work(ctx) as uow:
+        result = await server.repo.patch(uow, resource_type, resource_id, ops, if_match=if_match)
+    return write_response(result, ctx.base_url, preferences(request), pretty(request))
+
+
+@router.delete("/{resource_type}/{resource_id}")
+async def delete(request: Request, resource_type: str, resource_id: str) -> Response:
+    server = check_type(request, resource_type)
+    ctx = await context(request, "delete", resource_type)
+    async with server.repo.unit_of_work(ctx) as uow:
+        result = await server.repo.delete(uow, resource_type, resource_id)
+    headers = {"ETag": result.stored.etag} if result else {}
+    return Response(status_code=204, headers=headers)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+async def _exists(server: FhirServer, resource_type: str, resource_id: str) -> None:
+    try:
+        await server.repo.read(resource_type, resource_id)
+    except errors.FhirError as exc:
+        if exc.status != 410:  # a deleted resource still has a history
+            raise
+
+
+async def _history(request: Request, resource_type: str | None,
+                   resource_id: str | None) -> Response:
+    server = server_of(request)
+    params = request.query_params
+    since = None
+    if "_since" in params:
+        since = parse_instant(params["_since"])
+        if since is None:
+            raise errors.invalid(f"_since {params['_since']!r} is not an instant",
+                                 cl_code="CL-1420")
+    count = 100
+    if "_count" in params:
+        if not params["_count"].isdigit():
+            raise errors.invalid("_count must be a whole number", cl_code="CL-1421")
+        count = min(int(params["_count"]), server.config.max_count)
+    before: int | None = None
+    if "_before_seq" in params:
+        if not params["_before_seq"].isdigit():
+            raise errors.invalid("_before_seq must be a whole number", cl_code="CL-1422")
+        before = int(params["_before_seq"])
+    rows = await server.repo.history(resource_type, resource_id, since, count + 1, before)
+    body = history_bundle(rows, count, request, base_url(request))
+    return fhir_response(body, indent=pretty(request))
+
+

@@ -1,0 +1,1 @@
+"""FHIR search: parameter definitions, a compiled FHIRPath subset and index-row extraction."""

@@ -1,0 +1,83 @@
+"""Turn one resource into the rows of the typed search index tables.
+
+Built once per resource type (every expression compiled up front) and then called on every
+create/update, so ``extract`` is only a loop over pre-bound closures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from closedloop.fhir.search.fhirpath import Evaluator, compile_expression
+from closedloop.fhir.search.index import EXTRACTORS, RowExtractor
+
+if TYPE_CHECKING:
+    from closedloop.fhir.search.definitions import SearchParam
+
+# Search parameter type → index table kind (composite has no table yet).
+KIND_BY_TYPE: dict[str, str] = {
+    "token": "token",
+    "string": "string",
+    "date": "date",
+    "number": "number",
+    "quantity": "quantity",
+    "reference": "reference",
+    "uri": "uri",
+}
+# ``special`` parameters are opaque in the spec; these expressions have an index all the same.
+SPECIAL_KINDS: dict[str, str] = {"Location.position": "coords"}
+
+# Searchable, but served from columns of the ``resources`` table, so never indexed as rows.
+COLUMN_PARAMS = frozenset(("_id", "_lastUpdated"))
+
+
+def index_kind(param: SearchParam) -> str | None:
+    """The index table kind a parameter searches, or None if it has none."""
+    if param.type == "special":
+        return SPECIAL_KINDS.get((param.expression or "").strip())
+    return KIND_BY_TYPE.get(param.type)
+
+
+class IndexExtractor:
+    """Index rows for one resource type.
+
+    ``supported`` holds the parameters whose expression compiled and whose type has an index
+    table, including ``_id``/``_lastUpdated`` (searchable via ``resources`` columns, see
+    ``COLUMN_PARAMS``) which ``extract`` does not emit rows for.
+    """
+
+    def __init__(self, resource_type: str, params: Iterable[SearchParam]) -> None:
+        self.resource_type = resource_type
+        self.supported: dict[str, SearchParam] = {}
+        plan: list[tuple[str, Evaluator, str, RowExtractor]] = []
+        for param in params:
+            kind = index_kind(param)
+            if kind is None or not param.expression:
+                continue
+            evaluate = compile_expression(param.expression, resource_type)
+            if evaluate is None:
+                continue
+            self.supported[param.code] = param
+            if param.code not in COLUMN_PARAMS:
+                plan.append((param.code, evaluate, kind, EXTRACTORS[kind]))
+        self._plan = tuple(plan)
+
+    def extract(self, resource: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """Table kind → rows; each row has ``param`` plus its table's value columns."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for code, evaluate, kind, rows_of in self._plan:
+            nodes = evaluate(resource)
+            if not nodes:
+                continue
+            rows = rows_of(nodes)
+            if not rows:
+                continue
+            for row in rows:
+                row["param"] = code
+            bucket = out.get(kind)
+            if bucket is None:
+                out[kind] = rows
+            else:
+                bucket.extend(rows)
+        return out

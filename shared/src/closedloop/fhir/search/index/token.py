@@ -1,0 +1,82 @@
+"""Rows for ``sp_token``: (system, code) pairs for exact matching, and normalised display text
+for the ``:text`` modifier.
+
+The input is whatever the FHIRPath produced: code/string/boolean primitives, Coding,
+CodeableConcept, Identifier or ContactPoint. Shapes are recognised from their keys, since most
+nodes carry no declared type. ``text`` uses ``index.string.normalize`` (lower-case, no accents).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from closedloop.fhir.search.index.string import normalize
+
+if TYPE_CHECKING:
+    from closedloop.fhir.search.fhirpath import Node
+
+Row = tuple[str | None, str | None, str | None]
+
+# ContactPoint.system codes; an Identifier.system is a URI and never one of these.
+_CONTACT_SYSTEMS = frozenset(("phone", "fax", "email", "pager", "url", "sms", "other"))
+
+
+def _s(value: object) -> str | None:
+    return value if type(value) is str and value else None
+
+
+def _text(value: object) -> str | None:
+    if type(value) is not str or not value:
+        return None
+    return normalize(value) or None
+
+
+def _add(seen: dict[Row, None], system: str | None, code: str | None, text: str | None) -> None:
+    if system is not None or code is not None or text is not None:
+        seen[(system, code, text)] = None
+
+
+def _coding(seen: dict[Row, None], coding: dict[str, Any], fallback: str | None) -> None:
+    _add(seen, _s(coding.get("system")), _s(coding.get("code")),
+         _text(coding.get("display")) or fallback)
+
+
+def _dict(seen: dict[Row, None], value: dict[str, Any]) -> None:
+    codings = value.get("coding")
+    if codings is not None or ("text" in value and "value" not in value):
+        # CodeableConcept: one row per coding plus a text-only row for the concept text.
+        concept_text = _text(value.get("text"))
+        if type(codings) is list:
+            for coding in codings:
+                if type(coding) is dict:
+                    _coding(seen, coding, concept_text)
+        if concept_text:
+            _add(seen, None, None, concept_text)
+    elif "value" in value:
+        system = _s(value.get("system"))
+        code = value.get("value")
+        code = _s(code) or (str(code) if type(code) in (int, float) else None)
+        if system in _CONTACT_SYSTEMS:  # ContactPoint
+            _add(seen, None, code, None)
+        else:  # Identifier
+            kind = value.get("type")
+            text = _text(kind.get("text")) if type(kind) is dict else None
+            _add(seen, system, code, text)
+    elif "code" in value or "system" in value or "display" in value:
+        _coding(seen, value, None)
+
+
+def extract(nodes: list[Node]) -> list[dict[str, Any]]:
+    seen: dict[Row, None] = {}
+    for value, _type in nodes:
+        kind = type(value)
+        if kind is str:
+            if value:
+                seen[(None, value, None)] = None
+        elif kind is bool:
+            seen[(None, "true" if value else "false", None)] = None
+        elif kind is dict:
+            _dict(seen, value)
+        elif kind is int:
+            seen[(None, str(value), None)] = None
+    return [{"system": s, "code": c, "text": t} for s, c, t in seen]

@@ -1,0 +1,193 @@
+"""SQL predicates for one search criterion, per parameter type.
+
+Every value is a bound parameter; no query text ever reaches SQL as text. Each predicate is an
+``IN (SELECT res_pk FROM sp_<kind> ...)`` over one typed index table, so the planner uses that
+table's (resource_type, param, value) index and the resources table is touched only for the
+final page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, literal, not_, or_, select
+
+from closedloop import errors
+from closedloop.fhir.instant import now_us
+from closedloop.fhir.search.index.date import parse_date_range
+from closedloop.fhir.search.index.number import precision_range
+from closedloop.fhir.search.index.reference import parse_reference
+from closedloop.fhir.search.index.string import normalize
+from closedloop.fhir.search.query import Criterion, split_prefix
+from closedloop.fhir.storage.tables import INDEX_TABLES, resources
+
+KIND_OF_TYPE = {"token": "token", "string": "string", "date": "date", "number": "number",
+                "quantity": "quantity", "reference": "reference", "uri": "uri",
+                "special": "coords"}
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _bad(text: str) -> errors.FhirError:
+    return errors.invalid(text, cl_code="CL-3410")
+
+
+def compare_range(prefix: str, low: Any, high: Any, s_low: Any, s_high: Any,
+                  approx: float = 0.0) -> ColumnElement[bool]:
+    """The FHIR prefix semantics over a stored range [low, high] and a search range."""
+    if prefix == "eq":
+        return and_(low >= s_low, high <= s_high)
+    if prefix == "ne":
+        return or_(low < s_low, high > s_high)
+    if prefix == "gt":
+        return high > s_high
+    if prefix == "lt":
+        return low < s_low
+    if prefix == "ge":
+        return high >= s_low
+    if prefix == "le":
+        return low <= s_high
+    if prefix == "sa":
+        return low > s_high
+    if prefix == "eb":
+        return high < s_low
+    if prefix == "ap":
+        return and_(high >= s_low - approx, low <= s_high + approx)
+    raise _bad(f"Unknown prefix {prefix}")
+
+
+def date_condition(value: str, low: Any, high: Any) -> ColumnElement[bool]:
+    prefix, text = split_prefix(value)
+    rng = parse_date_range(text)
+    if rng is None:
+        raise _bad(f"Invalid date {text!r}: use a FHIR date, dateTime or instant "
+                   "(e.g. 2026-11-01 or 2026-11-01T00:00:00Z)")
+    s_low, s_high = rng
+    approx = max(abs(now_us() - s_low) // 10, 86_400_000_000) if prefix == "ap" else 0
+    return compare_range(prefix, low, high, s_low, s_high, approx)
+
+
+def _token(t: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
+    if modifier == "text":
+        return t.c.text.like(f"{_like_escape(normalize(value))}%", escape="\\")
+    if "|" in value:
+        system, _, code = value.partition("|")
+        if not system:
+            return and_(t.c.system.is_(None), t.c.code == code)
+        if not code:
+            return t.c.system == system
+        return and_(t.c.system == system, t.c.code == code)
+    return t.c.code == value
+
+
+def _string(t: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
+    if modifier == "exact":
+        return t.c.value_exact == value
+    norm = _like_escape(normalize(value))
+    if modifier == "contains":
+        return t.c.value_norm.like(f"%{norm}%", escape="\\")
+    return t.c.value_norm.like(f"{norm}%", escape="\\")
+
+
+def _date(t: Any, value: str, _modifier: str | None) -> ColumnElement[bool]:
+    return date_condition(value, t.c.low, t.c.high)
+
+
+def _number(t: Any, value: str, _modifier: str | None) -> ColumnElement[bool]:
+    prefix, text = split_prefix(value)
+    try:
+        number, low, high = precision_range(text)
+    except (ValueError, TypeError):
+        raise _bad(f"Invalid number {text!r}") from None
+    if prefix in ("eq", "ne"):
+        cond = and_(t.c.value >= low, t.c.value < high)
+        return cond if prefix == "eq" else not_(cond)
+    return compare_range(prefix, t.c.value, t.c.value, number, number, abs(number) * 0.1)
+
+
+def _quantity(t: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
+    number_part, _, rest = value.partition("|")
+    system, _, code = rest.partition("|")
+    cond = _number(t, number_part, modifier)
+    if code:
+        cond = and_(cond, t.c.code == code)
+    if system:
+        cond = and_(cond, t.c.system == system)
+    return cond
+
+
+def reference_value(value: str, base_url: str,
+                    target_type: str | None) -> tuple[str | None, str | None, str | None]:
+    """(type, id, url) to match: local references by type and id, foreign ones by URL."""
+    if base_url and value.startswith(base_url.rstrip("/") + "/"):
+        value = value[len(base_url.rstrip("/")) + 1:]
+    if "/" not in value and ":" not in value:
+        return target_type, value, None
+    parsed = parse_reference(value)
+    if parsed is None:
+        raise _bad(f"Invalid reference {value!r}: use Type/id, an id or an absolute URL")
+    rtype, rid, url = parsed
+    if url and rtype and rid and not value.startswith(("http://", "https://")):
+        url = None
+    return rtype, rid, url
+
+
+def _reference_factory(base_url: str, target_type: str | None
+                       ) -> Callable[[Any, str, str | None], ColumnElement[bool]]:
+    def build(t: Any, value: str, _modifier: str | None) -> ColumnElement[bool]:
+        rtype, rid, url = reference_value(value, base_url, target_type)
+        if url is not None:
+            return t.c.target_url == url.split("/_history/")[0]
+        conds = [t.c.target_id == rid]
+        if rtype:
+            conds.append(t.c.target_type == rtype)
+        return and_(*conds)
+    return build
+
+
+def _uri(t: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
+    if modifier == "below":
+        return t.c.value.like(f"{_like_escape(value)}%", escape="\\")
+    if modifier == "above":  # the stored uri is the value or one of its parents
+        return literal(value).like(t.c.value.concat("%"))
+    return t.c.value == value
+
+
+_BUILDERS: dict[str, Callable[[Any, str, str | None], ColumnElement[bool]]] = {
+    "token": _token, "string": _string, "date": _date, "number": _number,
+    "quantity": _quantity, "uri": _uri,
+}
+
+
+def criterion_condition(c: Criterion, resource_type: str, base_url: str = ""
+                        ) -> ColumnElement[bool]:
+    """The WHERE condition on ``resources`` for one criterion (values ORed)."""
+    r = resources.c
+    if c.code == "_id":
+        ids = [v for v in c.values if v]
+        cond = r.id.in_(ids)
+        return not_(cond) if c.modifier == "not" else cond
+    if c.code == "_lastUpdated":
+        return or_(*(date_condition(v, r.last_updated, r.last_updated) for v in c.values))
+    kind = KIND_OF_TYPE.get(c.type)
+    if kind is None or c.param is None:
+        raise errors.not_supported(f"Searching by {c.code} ({c.type}) is not supported")
+    t = INDEX_TABLES[kind]
+    scope = and_(t.c.resource_type == resource_type, t.c.param == c.code)
+    if c.modifier == "missing":
+        has = exists().where(t.c.res_pk == r.pk, scope)
+        return not_(has) if c.values[0] == "true" else has
+    builder = (_reference_factory(base_url, c.target_type) if c.type == "reference"
+               else _BUILDERS.get(c.type))
+    if builder is None:
+        raise errors.not_supported(f"Searching by {c.code} ({c.type}) is not supported")
+    values = [v for v in c.values if v != ""]
+    if not values:
+        raise _bad(f"Parameter {c.code} has no value")
+    modifier = None if c.modifier == "not" else c.modifier
+    matches = or_(*(builder(t, v, modifier) for v in values))
+    sub = select(t.c.res_pk).where(scope, matches)
+    return r.pk.not_in(sub) if c.modifier == "not" else r.pk.in_(sub)

@@ -1,0 +1,154 @@
+"""Tables of the FHIR store, the same in every service's own database.
+
+- ``resources``: one row per current resource; ``content`` is the JSON text served on reads as is.
+- ``resource_versions``: every version (history); ``seq`` orders system-level history.
+- ``sp_*``: typed search index tables, written in the same transaction as the resource and keyed
+  by the resource's surrogate ``res_pk``. Each row carries ``resource_type`` and ``param`` so a
+  search touches one index without a join to ``resources`` until the final fetch.
+- ``conditional_guards``: one row per (type, conditional criteria); locking it serialises
+  conditional creates/updates with the same criteria, so 50 identical concurrent requests still
+  make one resource.
+
+Instants are stored as integer microseconds since the Unix epoch: exact, portable and sortable
+on both databases. A change here needs a new storage revision in ``storage/revisions.py``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (its rowid); PostgreSQL wants BIGSERIAL.
+PK = BigInteger().with_variant(Integer(), "sqlite")
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("resource_type", String(64), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("version_id", Integer, nullable=False),
+    Column("last_updated", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("content", Text, nullable=True),
+    UniqueConstraint("resource_type", "id", name="uq_resources_type_id"),
+    Index("ix_resources_type_updated", "resource_type", "last_updated"),
+)
+
+resource_versions = Table(
+    "resource_versions",
+    metadata,
+    Column("seq", PK, primary_key=True, autoincrement=True),
+    Column("res_pk", BigInteger, nullable=False),
+    Column("resource_type", String(64), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("version_id", Integer, nullable=False),
+    Column("last_updated", BigInteger, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("content", Text, nullable=True),
+    UniqueConstraint("resource_type", "id", "version_id", name="uq_versions_type_id_version"),
+    Index("ix_versions_type_updated", "resource_type", "last_updated"),
+    Index("ix_versions_updated", "last_updated"),
+)
+
+conditional_guards = Table(
+    "conditional_guards",
+    metadata,
+    Column("resource_type", String(64), primary_key=True),
+    Column("criteria_hash", String(64), primary_key=True),
+    Column("touched", BigInteger, nullable=False),
+)
+
+
+def _index_table(name: str, *cols: Column, indexes: tuple[tuple[str, ...], ...] = ()) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("res_pk", BigInteger, nullable=False),
+        Column("resource_type", String(64), nullable=False),
+        Column("param", String(64), nullable=False),
+        *cols,
+        Index(f"ix_{name}_res", "res_pk"),
+        *(Index(f"ix_{name}_{i}", "resource_type", "param", *idx, "res_pk")
+          for i, idx in enumerate(indexes)),
+    )
+
+
+sp_token = _index_table(
+    "sp_token",
+    Column("system", String(), nullable=True),
+    Column("code", String(), nullable=True),
+    Column("text", String(), nullable=True),  # lower-cased display/text for :text
+    indexes=(("code", "system"),),
+)
+sp_string = _index_table(
+    "sp_string",
+    Column("value_norm", String(), nullable=False),  # lower-cased, accents stripped
+    Column("value_exact", String(), nullable=False),
+    indexes=(("value_norm",),),
+)
+sp_date = _index_table(
+    "sp_date",
+    Column("low", BigInteger, nullable=False),  # microseconds, inclusive
+    Column("high", BigInteger, nullable=False),  # microseconds, inclusive
+    indexes=(("low",), ("high",)),
+)
+sp_number = _index_table(
+    "sp_number",
+    Column("value", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    indexes=(("value",),),
+)
+sp_quantity = _index_table(
+    "sp_quantity",
+    Column("system", String(), nullable=True),
+    Column("code", String(), nullable=True),
+    Column("value", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    indexes=(("code", "value"),),
+)
+sp_reference = _index_table(
+    "sp_reference",
+    Column("target_type", String(64), nullable=True),
+    Column("target_id", String(), nullable=True),
+    Column("target_url", String(), nullable=True),  # absolute or canonical references
+    indexes=(("target_id", "target_type"), ("target_url",)),
+)
+Index("ix_sp_reference_target", sp_reference.c.target_type, sp_reference.c.target_id)
+sp_uri = _index_table(
+    "sp_uri",
+    Column("value", String(), nullable=False),
+    indexes=(("value",),),
+)
+sp_coords = _index_table(
+    "sp_coords",
+    Column("latitude", Float, nullable=False),
+    Column("longitude", Float, nullable=False),
+    indexes=(("latitude", "longitude"),),
+)
+
+INDEX_TABLES: dict[str, Table] = {
+    "token": sp_token,
+    "string": sp_string,
+    "date": sp_date,
+    "number": sp_number,
+    "quantity": sp_quantity,
+    "reference": sp_reference,
+    "uri": sp_uri,
+    "coords": sp_coords,
+}

@@ -1,0 +1,60 @@
+"""Named hook points where policy, audit, business rules and the outbox plug in.
+
+Storage and the REST layer fire these; nothing in storage imports the code that listens. A hook is
+an async callable; ``before_*`` hooks may raise ``FhirError`` to refuse the interaction (the
+transaction is rolled back), ``before_commit`` hooks receive the open connection so they can write
+rows (an outbox) in the same transaction, ``after_commit`` hooks run once data is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from closedloop.context import RequestContext
+
+
+class HookPoint(str, Enum):
+    REQUEST = "request"  # (ctx, interaction: str, resource_type: str | None)
+    BEFORE_CREATE = "before_create"  # (ctx, change: Change)
+    BEFORE_UPDATE = "before_update"  # (ctx, change: Change)  change.previous holds the old body
+    BEFORE_DELETE = "before_delete"  # (ctx, change: Change)
+    BEFORE_COMMIT = "before_commit"  # (ctx, conn, changes: list[Change])
+    AFTER_COMMIT = "after_commit"  # (ctx, changes: list[Change])
+    BEFORE_SEARCH = "before_search"  # (ctx, resource_type: str, query)
+    BEFORE_SHOW = "before_show"  # (ctx, resource: dict)
+
+
+@dataclass
+class Change:
+    """One resource change inside a unit of work."""
+
+    interaction: str  # create | update | delete
+    resource_type: str
+    resource_id: str
+    version_id: int
+    resource: dict[str, Any] | None  # the new body (None on delete)
+    previous: dict[str, Any] | None = None
+
+
+Hook = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class Hooks:
+    """A registry of listeners per hook point; one per app."""
+
+    _listeners: dict[HookPoint, list[Hook]] = field(default_factory=dict)
+
+    def register(self, point: HookPoint, hook: Hook) -> Hook:
+        self._listeners.setdefault(point, []).append(hook)
+        return hook
+
+    def has(self, point: HookPoint) -> bool:
+        return bool(self._listeners.get(point))
+
+    async def fire(self, point: HookPoint, ctx: RequestContext, *args: Any) -> None:
+        for hook in self._listeners.get(point, ()):
+            await hook(ctx, *args)

@@ -1,0 +1,83 @@
+"""Builds a service's FastAPI app around the shared FHIR engine.
+
+A service passes its settings, the resource types it serves and its migrations folder; this
+module adds what every service has: JSON request logs with request ids, OperationOutcome error
+handlers, ``/healthz`` (the process is up) and ``/readyz`` (its database answers), and migrations
+applied at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+
+from closedloop.db import create_database, upgrade_to_head
+from closedloop.fhir.rest.handlers import add_exception_handlers
+from closedloop.fhir.rest.routes import router as fhir_router
+from closedloop.fhir.server import FhirConfig, FhirServer
+from closedloop.hooks import Hooks
+from closedloop.logs import RequestLogMiddleware
+from closedloop.settings import ServiceSettings
+
+log = logging.getLogger("closedloop.service")
+
+Startup = Callable[[FastAPI, FhirServer], Awaitable[None]]
+
+
+def create_service_app(*, name: str, settings: ServiceSettings, resource_types: list[str],
+                       migrations: Path, hooks: Hooks | None = None,
+                       routers: list[APIRouter] | None = None,
+                       on_startup: list[Startup] | None = None,
+                       on_shutdown: list[Startup] | None = None,
+                       fhir_config: dict[str, Any] | None = None) -> FastAPI:
+    config = FhirConfig(resource_types=resource_types, max_body_bytes=settings.max_body_bytes,
+                        default_count=settings.default_page_size,
+                        max_count=settings.max_page_size,
+                        public_base_url=settings.public_base_url,
+                        software_name=f"Closed Loop {name}", **(fhir_config or {}))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = create_database(settings.database_url)
+        await upgrade_to_head(db, migrations)
+        server = FhirServer(db, config, hooks)
+        app.state.fhir = server
+        app.state.db = db
+        for start in on_startup or []:
+            await start(app, server)
+        log.info("started", extra={"service": name, "database": db.engine.dialect.name})
+        try:
+            yield
+        finally:
+            for stop in on_shutdown or []:
+                await stop(app, server)
+            await db.dispose()
+
+    app = FastAPI(title=f"Closed Loop {name}", lifespan=lifespan, docs_url="/docs",
+                  redoc_url=None, openapi_url="/openapi.json")
+    add_exception_handlers(app)
+    app.add_middleware(RequestLogMiddleware)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "service": name})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        try:
+            await app.state.db.ping()
+        except Exception:  # the database is what readiness means here
+            log.warning("database not reachable")
+            return JSONResponse({"status": "unavailable", "service": name}, status_code=503)
+        return JSONResponse({"status": "ready", "service": name})
+
+    for extra in routers or []:
+        app.include_router(extra)
+    app.include_router(fhir_router)
+    return app

@@ -1,0 +1,116 @@
+"""pytest fixtures for every Closed Loop test suite: the same tests on SQLite and PostgreSQL.
+
+PostgreSQL comes from ``TEST_POSTGRES_URL`` (default: the server on 127.0.0.1:5432, user
+postgres). When none answers and ``CI`` is not set, a throwaway server is started with the
+``pgserver`` package, so a laptop without PostgreSQL still runs the PostgreSQL tests. In CI a
+missing server is an error, never a silent skip. Each test module gets its own database, made
+with the service's migrations and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+BACKENDS = ("sqlite", "postgres")
+
+
+async def _answers(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(url.replace("+asyncpg", ""), timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+def _start_pgserver() -> str:
+    import pgserver  # a dev dependency: PostgreSQL binaries from PyPI
+
+    data = Path(tempfile.mkdtemp(prefix="closedloop-pg-"))
+    server = pgserver.get_server(data, cleanup_mode="stop")
+    return str(server.get_uri())
+
+
+@pytest.fixture(scope="session")
+async def postgres_admin_url() -> str:
+    url = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    if await _answers(url):
+        return url
+    if os.environ.get("CI"):
+        raise RuntimeError(f"PostgreSQL does not answer at {make_url(url).render_as_string()} "
+                           "and CI must not skip the PostgreSQL tests")
+    return _start_pgserver()
+
+
+@asynccontextmanager
+async def postgres_database(admin_url: str) -> AsyncIterator[str]:
+    name = f"cl_test_{uuid.uuid4().hex[:12]}"
+    plain = admin_url.replace("+asyncpg", "")
+    conn = await asyncpg.connect(plain)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield make_url(plain).set(database=name).render_as_string(hide_password=False)
+    finally:
+        conn = await asyncpg.connect(plain)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@asynccontextmanager
+async def database_url_for(backend: str, admin_url: str | None) -> AsyncIterator[str]:
+    if backend == "postgres":
+        assert admin_url is not None
+        async with postgres_database(admin_url) as url:
+            yield url
+    else:
+        with tempfile.TemporaryDirectory(prefix="closedloop-sqlite-") as tmp:
+            yield f"sqlite:///{tmp}/test.db"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+async def database_url(backend: str, postgres_admin_url: str) -> AsyncIterator[str]:
+    async with database_url_for(backend, postgres_admin_url) as url:
+        yield url
+
+
+@asynccontextmanager
+async def app_client(app: Any, base_url: str = "http://testserver") -> AsyncIterator[
+        httpx.AsyncClient]:
+    """An httpx client talking to ``app`` in process, with its lifespan (migrations) run."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
