@@ -3,53 +3,21 @@ bounded load loop that reports throughput and latency percentiles. Traffic goes 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import httpx
 
-from closedloop.testing import DEFAULT_POSTGRES, free_port, postgres_database
+from closedloop.testing import DEFAULT_POSTGRES, postgres_database, running_service
 
 
 @asynccontextmanager
 async def postgres_url() -> AsyncIterator[str]:
     async with postgres_database(os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES)) as url:
         yield url
-
-
-@asynccontextmanager
-async def service(command: str, env_prefix: str, database_url: str,
-                  extra_env: dict[str, str] | None = None) -> AsyncIterator[str]:
-    """Start ``command serve`` on a free loopback port; yield its base URL."""
-    port = free_port()
-    env = {**os.environ, f"{env_prefix}DATABASE_URL": database_url,
-           f"{env_prefix}PORT": str(port), f"{env_prefix}LOG_LEVEL": "WARNING",
-           **(extra_env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", f"{command.replace('-', '_')}.cli", "serve"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(200):
-                try:
-                    if (await client.get(f"{base}/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if proc.poll() is not None:
-                    raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "died")
-                await asyncio.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 async def load(name: str, make_request: Callable[[httpx.AsyncClient, int], Awaitable[None]],
@@ -77,3 +45,6 @@ async def load(name: str, make_request: Callable[[httpx.AsyncClient, int], Await
           f"p95 {figures['p95_ms']:6.1f} ms   p99 {figures['p99_ms']:6.1f} ms   "
           f"({total} requests, {concurrency} concurrent)")
     return figures
+
+
+__all__ = ["load", "postgres_url", "running_service"]

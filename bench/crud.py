@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import load, postgres_url, service  # noqa: E402
+from _harness import load, postgres_url, running_service  # noqa: E402
 
 FHIR = {"Content-Type": "application/fhir+json"}
 
@@ -40,7 +40,7 @@ async def main() -> None:
     parser.add_argument("--reads", type=int, default=6000)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
-    async with postgres_url() as db, service("referral-api", "REFERRAL_API_", db) as base:
+    async with postgres_url() as db, running_service("referral_api", "REFERRAL_API_", db) as base:
         ids: list[str] = []
 
         async def create(client: httpx.AsyncClient, i: int) -> None:

@@ -114,3 +114,41 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+
+
+@asynccontextmanager
+async def running_service(module: str, env_prefix: str, database_url: str,
+                          extra_env: dict[str, str] | None = None) -> AsyncIterator[str]:
+    """Start ``python -m <module>.cli serve`` as a real process on a free loopback port and
+    yield its base URL once ``/readyz`` answers; stop it afterwards."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    env = {**os.environ, f"{env_prefix}DATABASE_URL": database_url,
+           f"{env_prefix}HOST": "127.0.0.1", f"{env_prefix}PORT": str(port),
+           f"{env_prefix}LOG_LEVEL": "WARNING", **(extra_env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", f"{module}.cli", "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                if proc.poll() is not None:
+                    err = proc.stderr.read().decode() if proc.stderr else ""
+                    raise RuntimeError(f"{module} exited: {err[-2000:]}")
+                try:
+                    if (await client.get(f"{base}/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"{module} did not become ready")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -106,6 +106,9 @@ def parse_query(resource_type: str, pairs: list[tuple[str, str]],
         q.warnings.append(errors.warning(text, "not-supported", "CL-3401"))
 
     for name, value in pairs:
+        if name in ("_include:iterate", "_revinclude:iterate", "_include:recurse",
+                    "_revinclude:recurse"):
+            name, value = name.split(":")[0], f"{value}:iterate"
         if name in RESULT_PARAMS:
             _result_param(q, name, value, params, max_count, unknown)
             continue

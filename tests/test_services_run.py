@@ -1,0 +1,51 @@
+"""End to end: the three services as real processes on PostgreSQL, each with its own database,
+answering over HTTP on loopback only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+import httpx
+import pytest
+
+from closedloop.testing import postgres_database, running_service
+
+SERVICES = [("referral_api", "REFERRAL_API_", "Patient"),
+            ("directory_api", "DIRECTORY_API_", "Organization"),
+            ("notifier", "NOTIFIER_", "Subscription")]
+
+
+@pytest.fixture(scope="module")
+async def bases(postgres_admin_url: str) -> AsyncIterator[dict[str, str]]:
+    async with AsyncExitStack() as stack:
+        out = {}
+        for module, prefix, _ in SERVICES:
+            db = await stack.enter_async_context(postgres_database(postgres_admin_url))
+            out[module] = await stack.enter_async_context(running_service(module, prefix, db))
+        yield out
+
+
+async def test_each_service_is_ready_and_describes_itself(bases: dict[str, str]) -> None:
+    async with httpx.AsyncClient() as client:
+        for module, _, rtype in SERVICES:
+            base = bases[module]
+            assert (await client.get(f"{base}/healthz")).json()["status"] == "ok"
+            assert (await client.get(f"{base}/readyz")).json()["status"] == "ready"
+            cs = (await client.get(f"{base}/fhir/metadata")).json()
+            assert rtype in {r["type"] for r in cs["rest"][0]["resource"]}
+
+
+async def test_a_patient_round_trip_over_real_http(bases: dict[str, str]) -> None:
+    base = bases["referral_api"]
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{base}/fhir/Patient", json={"resourceType": "Patient",
+                                                            "name": [{"family": "Okafor"}]},
+                              headers={"Content-Type": "application/fhir+json"})
+        assert r.status_code == 201
+        assert r.headers["location"].startswith(f"{base}/fhir/Patient/")
+        got = await client.get(r.headers["location"].rsplit("/_history", 1)[0])
+        assert got.json()["name"][0]["family"] == "Okafor"
+        # each service owns its database: the Patient is not in directory-api
+        other = await client.get(f"{bases['directory_api']}/fhir/Patient/{r.json()['id']}")
+        assert other.status_code == 404
