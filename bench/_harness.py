@@ -3,6 +3,7 @@ bounded load loop that reports throughput and latency percentiles. Traffic goes 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import time
@@ -10,7 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
-
 from closedloop.testing import DEFAULT_POSTGRES, postgres_database, running_service
 
 
@@ -20,8 +20,12 @@ async def postgres_url() -> AsyncIterator[str]:
         yield url
 
 
-async def load(name: str, make_request: Callable[[httpx.AsyncClient, int], Awaitable[None]],
-               total: int, concurrency: int) -> dict[str, float]:
+async def load(
+    name: str,
+    make_request: Callable[[httpx.AsyncClient, int], Awaitable[None]],
+    total: int,
+    concurrency: int,
+) -> dict[str, float]:
     """Run ``total`` requests with ``concurrency`` workers; print and return the figures."""
     latencies: list[float] = []
     counter = iter(range(total))
@@ -39,11 +43,17 @@ async def load(name: str, make_request: Callable[[httpx.AsyncClient, int], Await
         elapsed = time.perf_counter() - start
     latencies.sort()
     q = statistics.quantiles(latencies, n=100)
-    figures = {"rps": total / elapsed, "p50_ms": q[49] * 1000, "p95_ms": q[94] * 1000,
-               "p99_ms": q[98] * 1000}
-    print(f"{name:<40} {figures['rps']:8.0f} req/s   p50 {figures['p50_ms']:6.1f} ms   "
-          f"p95 {figures['p95_ms']:6.1f} ms   p99 {figures['p99_ms']:6.1f} ms   "
-          f"({total} requests, {concurrency} concurrent)")
+    figures = {
+        "rps": total / elapsed,
+        "p50_ms": q[49] * 1000,
+        "p95_ms": q[94] * 1000,
+        "p99_ms": q[98] * 1000,
+    }
+    print(
+        f"{name:<40} {figures['rps']:8.0f} req/s   p50 {figures['p50_ms']:6.1f} ms   "
+        f"p95 {figures['p95_ms']:6.1f} ms   p99 {figures['p99_ms']:6.1f} ms   "
+        f"({total} requests, {concurrency} concurrent)"
+    )
     return figures
 
 

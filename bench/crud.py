@@ -15,16 +15,19 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import load, postgres_url, running_service  # noqa: E402
+from _harness import load, postgres_url, running_service
 
 FHIR = {"Content-Type": "application/fhir+json"}
 
 
 def task(i: int) -> dict:
     return {
-        "resourceType": "Task", "status": "requested", "intent": "order",
-        "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code",
-                             "code": "fulfill"}]},
+        "resourceType": "Task",
+        "status": "requested",
+        "intent": "order",
+        "code": {
+            "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]
+        },
         "focus": {"reference": f"ServiceRequest/sr-{i}"},
         "for": {"reference": f"Patient/p-{i % 500}"},
         "authoredOn": "2026-11-01T10:00:00Z",
@@ -44,8 +47,9 @@ async def main() -> None:
         ids: list[str] = []
 
         async def create(client: httpx.AsyncClient, i: int) -> None:
-            r = await client.post(f"{base}/fhir/Task", json=task(i),
-                                  headers={**FHIR, "Prefer": "return=minimal"})
+            r = await client.post(
+                f"{base}/fhir/Task", json=task(i), headers={**FHIR, "Prefer": "return=minimal"}
+            )
             assert r.status_code == 201, r.text
             ids.append(r.headers["location"].split("/")[-3])
 

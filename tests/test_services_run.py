@@ -8,12 +8,13 @@ from contextlib import AsyncExitStack
 
 import httpx
 import pytest
-
 from closedloop.testing import postgres_database, running_service
 
-SERVICES = [("referral_api", "REFERRAL_API_", "Patient"),
-            ("directory_api", "DIRECTORY_API_", "Organization"),
-            ("notifier", "NOTIFIER_", "Subscription")]
+SERVICES = [
+    ("referral_api", "REFERRAL_API_", "Patient"),
+    ("directory_api", "DIRECTORY_API_", "Organization"),
+    ("notifier", "NOTIFIER_", "Subscription"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +40,11 @@ async def test_each_service_is_ready_and_describes_itself(bases: dict[str, str])
 async def test_a_patient_round_trip_over_real_http(bases: dict[str, str]) -> None:
     base = bases["referral_api"]
     async with httpx.AsyncClient() as client:
-        r = await client.post(f"{base}/fhir/Patient", json={"resourceType": "Patient",
-                                                            "name": [{"family": "Okafor"}]},
-                              headers={"Content-Type": "application/fhir+json"})
+        r = await client.post(
+            f"{base}/fhir/Patient",
+            json={"resourceType": "Patient", "name": [{"family": "Okafor"}]},
+            headers={"Content-Type": "application/fhir+json"},
+        )
         assert r.status_code == 201
         assert r.headers["location"].startswith(f"{base}/fhir/Patient/")
         got = await client.get(r.headers["location"].rsplit("/_history", 1)[0])

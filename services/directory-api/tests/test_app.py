@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-
 from closedloop.testing import app_client
 from directory_api.app import create_app
 from directory_api.resources import RESOURCE_TYPES

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-
 from closedloop.testing import app_client
 from notifier.app import create_app
 from notifier.resources import RESOURCE_TYPES

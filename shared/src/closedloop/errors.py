@@ -44,8 +44,12 @@ def information(text: str, cl_code: str | None = None) -> Issue:
     return Issue("information", "informational", text, cl_code=cl_code)
 
 
-def warning(text: str, code: str = "processing", cl_code: str | None = None,
-            expression: tuple[str, ...] = ()) -> Issue:
+def warning(
+    text: str,
+    code: str = "processing",
+    cl_code: str | None = None,
+    expression: tuple[str, ...] = (),
+) -> Issue:
     return Issue("warning", code, text, expression, cl_code)
 
 
@@ -65,19 +69,22 @@ class FhirError(Exception):
         return operation_outcome(self.issues)
 
 
-def _error(status: int, code: str, text: str, cl_code: str,
-           expression: tuple[str, ...] | list[str] = ()) -> FhirError:
+def _error(
+    status: int, code: str, text: str, cl_code: str, expression: tuple[str, ...] | list[str] = ()
+) -> FhirError:
     return FhirError(status, [Issue("error", code, text, tuple(expression), cl_code)])
 
 
-def invalid(text: str, expression: tuple[str, ...] | list[str] = (),
-            cl_code: str = "CL-0400") -> FhirError:
+def invalid(
+    text: str, expression: tuple[str, ...] | list[str] = (), cl_code: str = "CL-0400"
+) -> FhirError:
     """400: the request itself is malformed (bad JSON, bad parameter value, id mismatch)."""
     return _error(400, "invalid", text, cl_code, expression)
 
 
-def unprocessable(text: str, expression: tuple[str, ...] | list[str] = (),
-                  cl_code: str = "CL-0422") -> FhirError:
+def unprocessable(
+    text: str, expression: tuple[str, ...] | list[str] = (), cl_code: str = "CL-0422"
+) -> FhirError:
     """422: well-formed but fails validation or a business rule."""
     return _error(422, "processing", text, cl_code, expression)
 
@@ -97,8 +104,9 @@ def gone(text: str, version_id: int | None = None) -> FhirError:
     return err
 
 
-def conflict(text: str, cl_code: str = "CL-0409",
-             expression: tuple[str, ...] | list[str] = ()) -> FhirError:
+def conflict(
+    text: str, cl_code: str = "CL-0409", expression: tuple[str, ...] | list[str] = ()
+) -> FhirError:
     return _error(409, "conflict", text, cl_code, expression)
 
 

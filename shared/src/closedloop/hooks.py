@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from closedloop.context import RequestContext
 
 
-class HookPoint(str, Enum):
+class HookPoint(StrEnum):
     REQUEST = "request"  # (ctx, interaction: str, resource_type: str | None)
     BEFORE_CREATE = "before_create"  # (ctx, change: Change)
     BEFORE_UPDATE = "before_update"  # (ctx, change: Change)  change.previous holds the old body

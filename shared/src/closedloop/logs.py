@@ -71,14 +71,21 @@ class RequestLogMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message.setdefault("headers", []).append(
-                    (b"x-request-id", request_id.encode("latin-1")))
+                    (b"x-request-id", request_id.encode("latin-1"))
+                )
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             if self.log.isEnabledFor(logging.INFO):
-                self.log.info("request", extra={
-                    "request_id": request_id, "method": scope["method"],
-                    "path": scope["path"], "status": status,
-                    "ms": round((time.perf_counter() - start) * 1000, 2)})
+                self.log.info(
+                    "request",
+                    extra={
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round((time.perf_counter() - start) * 1000, 2),
+                    },
+                )

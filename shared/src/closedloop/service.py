@@ -30,17 +30,27 @@ log = logging.getLogger("closedloop.service")
 Startup = Callable[[FastAPI, FhirServer], Awaitable[None]]
 
 
-def create_service_app(*, name: str, settings: ServiceSettings, resource_types: list[str],
-                       migrations: Path, hooks: Hooks | None = None,
-                       routers: list[APIRouter] | None = None,
-                       on_startup: list[Startup] | None = None,
-                       on_shutdown: list[Startup] | None = None,
-                       fhir_config: dict[str, Any] | None = None) -> FastAPI:
-    config = FhirConfig(resource_types=resource_types, max_body_bytes=settings.max_body_bytes,
-                        default_count=settings.default_page_size,
-                        max_count=settings.max_page_size,
-                        public_base_url=settings.public_base_url,
-                        software_name=f"Closed Loop {name}", **(fhir_config or {}))
+def create_service_app(
+    *,
+    name: str,
+    settings: ServiceSettings,
+    resource_types: list[str],
+    migrations: Path,
+    hooks: Hooks | None = None,
+    routers: list[APIRouter] | None = None,
+    on_startup: list[Startup] | None = None,
+    on_shutdown: list[Startup] | None = None,
+    fhir_config: dict[str, Any] | None = None,
+) -> FastAPI:
+    config = FhirConfig(
+        resource_types=resource_types,
+        max_body_bytes=settings.max_body_bytes,
+        default_count=settings.default_page_size,
+        max_count=settings.max_page_size,
+        public_base_url=settings.public_base_url,
+        software_name=f"Closed Loop {name}",
+        **(fhir_config or {}),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,8 +69,13 @@ def create_service_app(*, name: str, settings: ServiceSettings, resource_types: 
                 await stop(app, server)
             await db.dispose()
 
-    app = FastAPI(title=f"Closed Loop {name}", lifespan=lifespan, docs_url="/docs",
-                  redoc_url=None, openapi_url="/openapi.json")
+    app = FastAPI(
+        title=f"Closed Loop {name}",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
     add_exception_handlers(app)
     app.add_middleware(RequestLogMiddleware)
 

@@ -15,7 +15,9 @@ class ServiceSettings(BaseSettings):
     database_url: str = "sqlite:///.data/service.db"
     host: str = "127.0.0.1"
     port: int = 8080
-    public_base_url: str | None = None  # the FHIR base clients see; derived from the request if unset
+    public_base_url: str | None = (
+        None  # the FHIR base clients see; derived from the request if unset
+    )
     max_body_bytes: int = 5 * 1024 * 1024
     default_page_size: int = 50
     max_page_size: int = 1000

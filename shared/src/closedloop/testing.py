@@ -30,7 +30,7 @@ BACKENDS = ("sqlite", "postgres")
 async def _answers(url: str) -> bool:
     try:
         conn = await asyncpg.connect(url.replace("+asyncpg", ""), timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
     return True
@@ -50,8 +50,10 @@ async def postgres_admin_url() -> str:
     if await _answers(url):
         return url
     if os.environ.get("CI"):
-        raise RuntimeError(f"PostgreSQL does not answer at {make_url(url).render_as_string()} "
-                           "and CI must not skip the PostgreSQL tests")
+        raise RuntimeError(
+            f"PostgreSQL does not answer at {make_url(url).render_as_string()} "
+            "and CI must not skip the PostgreSQL tests"
+        )
     return _start_pgserver()
 
 
@@ -97,8 +99,9 @@ async def database_url(backend: str, postgres_admin_url: str) -> AsyncIterator[s
 
 
 @asynccontextmanager
-async def app_client(app: Any, base_url: str = "http://testserver") -> AsyncIterator[
-        httpx.AsyncClient]:
+async def app_client(
+    app: Any, base_url: str = "http://testserver"
+) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client talking to ``app`` in process, with its lifespan (migrations) run."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -114,22 +117,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-
-
 @asynccontextmanager
-async def running_service(module: str, env_prefix: str, database_url: str,
-                          extra_env: dict[str, str] | None = None) -> AsyncIterator[str]:
+async def running_service(
+    module: str, env_prefix: str, database_url: str, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[str]:
     """Start ``python -m <module>.cli serve`` as a real process on a free loopback port and
     yield its base URL once ``/readyz`` answers; stop it afterwards."""
     import subprocess
     import sys
 
     port = free_port()
-    env = {**os.environ, f"{env_prefix}DATABASE_URL": database_url,
-           f"{env_prefix}HOST": "127.0.0.1", f"{env_prefix}PORT": str(port),
-           f"{env_prefix}LOG_LEVEL": "WARNING", **(extra_env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", f"{module}.cli", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        f"{env_prefix}DATABASE_URL": database_url,
+        f"{env_prefix}HOST": "127.0.0.1",
+        f"{env_prefix}PORT": str(port),
+        f"{env_prefix}LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", f"{module}.cli", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as client:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic_settings import SettingsConfigDict
-
 from closedloop.settings import ServiceSettings
+from pydantic_settings import SettingsConfigDict
 
 
 class Settings(ServiceSettings):
@@ -12,4 +11,3 @@ class Settings(ServiceSettings):
 
     database_url: str = "sqlite:///.data/directory-api.db"
     port: int = 8082
-

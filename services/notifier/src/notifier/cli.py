@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
-
 from closedloop.logs import configure_logging
+
 from notifier.app import create_app
 from notifier.settings import Settings
 
@@ -24,8 +24,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.port:
         settings.port = args.port
     configure_logging("notifier", settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

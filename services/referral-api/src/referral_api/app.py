@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from closedloop.service import create_service_app
 from fastapi import FastAPI
 
-from closedloop.service import create_service_app
 from referral_api.resources import RESOURCE_TYPES
 from referral_api.settings import Settings
 
@@ -15,5 +15,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    return create_service_app(name="referral-api", settings=settings, resource_types=RESOURCE_TYPES,
-                              migrations=MIGRATIONS)
+    return create_service_app(
+        name="referral-api", settings=settings, resource_types=RESOURCE_TYPES, migrations=MIGRATIONS
+    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
-
 from closedloop.logs import configure_logging
+
 from referral_api.app import create_app
 from referral_api.settings import Settings
 
@@ -24,8 +24,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.port:
         settings.port = args.port
     configure_logging("referral-api", settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ def _config(script_location: Path, connection: Any | None = None) -> Config:
 
 async def upgrade_to_head(db: Database, script_location: Path) -> None:
     async with db.engine.begin() as conn:
-        await conn.run_sync(lambda sync_conn: command.upgrade(_config(script_location, sync_conn),
-                                                              "head"))
+        await conn.run_sync(
+            lambda sync_conn: command.upgrade(_config(script_location, sync_conn), "head")
+        )
 
 
 def run_env(target_metadata: Any = None) -> None:
@@ -34,7 +35,10 @@ def run_env(target_metadata: Any = None) -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
         raise RuntimeError("run migrations through closedloop.db.upgrade_to_head")
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite")
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
     with context.begin_transaction():
         context.run_migrations()

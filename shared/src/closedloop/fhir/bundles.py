@@ -45,40 +45,76 @@ class Entry:
 
 def _entry_error(index: int, exc: FhirError) -> FhirError:
     """The same error, saying which entry failed."""
-    issues = [Issue(i.severity, i.code, f"Bundle.entry[{index}]: {i.diagnostics}",
-                    tuple(f"Bundle.entry[{index}].resource.{e.split('.', 1)[1]}"
-                          if "." in e else f"Bundle.entry[{index}]" for e in i.expression)
-                    or (f"Bundle.entry[{index}]",), i.cl_code) for i in exc.issues]
+    issues = [
+        Issue(
+            i.severity,
+            i.code,
+            f"Bundle.entry[{index}]: {i.diagnostics}",
+            tuple(
+                f"Bundle.entry[{index}].resource.{e.split('.', 1)[1]}"
+                if "." in e
+                else f"Bundle.entry[{index}]"
+                for e in i.expression
+            )
+            or (f"Bundle.entry[{index}]",),
+            i.cl_code,
+        )
+        for i in exc.issues
+    ]
     return FhirError(exc.status, issues, exc.headers)
 
 
 def _parse_entries(bundle: Any) -> tuple[str, list[Entry]]:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-        raise errors.invalid("The base accepts only a Bundle of type batch or transaction",
-                             ("Bundle.resourceType",), cl_code="CL-4400")
+        raise errors.invalid(
+            "The base accepts only a Bundle of type batch or transaction",
+            ("Bundle.resourceType",),
+            cl_code="CL-4400",
+        )
     kind = bundle.get("type")
     if kind not in ("batch", "transaction"):
-        raise errors.invalid(f"Bundle.type must be batch or transaction, not {kind!r}",
-                             ("Bundle.type",), cl_code="CL-4401")
+        raise errors.invalid(
+            f"Bundle.type must be batch or transaction, not {kind!r}",
+            ("Bundle.type",),
+            cl_code="CL-4401",
+        )
     raw = bundle.get("entry") or []
     if not isinstance(raw, list):
-        raise errors.invalid("Bundle.entry must be an array", ("Bundle.entry",),
-                             cl_code="CL-4402")
+        raise errors.invalid("Bundle.entry must be an array", ("Bundle.entry",), cl_code="CL-4402")
     entries = []
     for i, e in enumerate(raw):
         req = e.get("request") if isinstance(e, dict) else None
-        if not isinstance(req, dict) or req.get("method") not in _ORDER or \
-                not isinstance(req.get("url"), str) or not req["url"]:
-            raise errors.invalid(f"Bundle.entry[{i}].request needs a method (GET, POST, PUT, "
-                                 "PATCH, DELETE) and a url", (f"Bundle.entry[{i}].request",),
-                                 cl_code="CL-4403")
+        if (
+            not isinstance(req, dict)
+            or req.get("method") not in _ORDER
+            or not isinstance(req.get("url"), str)
+            or not req["url"]
+        ):
+            raise errors.invalid(
+                f"Bundle.entry[{i}].request needs a method (GET, POST, PUT, "
+                "PATCH, DELETE) and a url",
+                (f"Bundle.entry[{i}].request",),
+                cl_code="CL-4403",
+            )
         method = req["method"]
         resource = e.get("resource")
         if method in ("POST", "PUT") and not isinstance(resource, dict):
-            raise errors.invalid(f"Bundle.entry[{i}] ({method}) has no resource",
-                                 (f"Bundle.entry[{i}].resource",), cl_code="CL-4404")
-        entries.append(Entry(i, method, req["url"].lstrip("/"), resource, e.get("fullUrl"),
-                             req.get("ifNoneExist"), req.get("ifMatch")))
+            raise errors.invalid(
+                f"Bundle.entry[{i}] ({method}) has no resource",
+                (f"Bundle.entry[{i}].resource",),
+                cl_code="CL-4404",
+            )
+        entries.append(
+            Entry(
+                i,
+                method,
+                req["url"].lstrip("/"),
+                resource,
+                e.get("fullUrl"),
+                req.get("ifNoneExist"),
+                req.get("ifMatch"),
+            )
+        )
     return kind, entries
 
 
@@ -109,14 +145,20 @@ def _write_response(result: WriteResult | None, prefs: Preferences, base: str) -
     if result is None:
         return {"response": {"status": _status(204)}}
     stored = result.stored
-    response: dict[str, Any] = {"status": _status(201 if result.created else 200),
-                                "etag": stored.etag, "lastModified": stored.last_updated_iso}
+    response: dict[str, Any] = {
+        "status": _status(201 if result.created else 200),
+        "etag": stored.etag,
+        "lastModified": stored.last_updated_iso,
+    }
     if result.created or result.changed:
         response["location"] = stored.location
     out: dict[str, Any] = {"response": response}
     if stored.content is not None and prefs.return_ == "representation":
-        out = {"fullUrl": f"{base}/{stored.resource_type}/{stored.id}",
-               "resource": orjson.Fragment(stored.content), **out}
+        out = {
+            "fullUrl": f"{base}/{stored.resource_type}/{stored.id}",
+            "resource": orjson.Fragment(stored.content),
+            **out,
+        }
     elif prefs.return_ == "OperationOutcome":
         response["outcome"] = operation_outcome([information("ok")])
     return out
@@ -133,12 +175,13 @@ class BundleProcessor:
         """``Type/id?query`` -> (type, id, query); the type must be served here."""
         path, _, query = url.partition("?")
         if path.startswith(self.ctx.base_url + "/"):
-            path = path[len(self.ctx.base_url) + 1:]
+            path = path[len(self.ctx.base_url) + 1 :]
         parts = path.split("/")
         rtype = parts[0]
         if not self.server.supports(rtype):
-            raise errors.not_found(f"Resource type {rtype!r} is not supported by this service",
-                                   cl_code="CL-1404")
+            raise errors.not_found(
+                f"Resource type {rtype!r} is not supported by this service", cl_code="CL-1404"
+            )
         rid = parts[1] if len(parts) > 1 and parts[1] else None
         return rtype, rid, query or None
 
@@ -149,7 +192,8 @@ class BundleProcessor:
             found = await self.repo.match_locked(uow.conn, rtype, criteria)
             if len(found) > 1:
                 raise errors.precondition_failed(
-                    f"ifNoneExist matched {len(found)} {rtype} resources")
+                    f"ifNoneExist matched {len(found)} {rtype} resources"
+                )
             if found:
                 entry.assigned_id = found[0]
                 entry.matched = await self.repo.read(rtype, found[0], uow.conn)
@@ -161,27 +205,40 @@ class BundleProcessor:
     async def _run(self, uow: UnitOfWork, entry: Entry, ids: dict[str, str]) -> dict[str, Any]:
         url = _rewrite_url(entry.url, ids)
         rtype, rid, query = self._split(url)
-        resource = _rewrite(entry.resource, ids) if entry.resource is not None else None
+        resource: Any = _rewrite(entry.resource, ids) if entry.resource is not None else None
         if_match = parse_etag(entry.if_match)
         if entry.method == "POST":
             if entry.matched is not None:
-                return _write_response(WriteResult(entry.matched, False, False), self.prefs, self.ctx.base_url)
+                return _write_response(
+                    WriteResult(entry.matched, False, False), self.prefs, self.ctx.base_url
+                )
             result = await self.repo.create(uow, rtype, resource, assigned_id=entry.assigned_id)
             return _write_response(result, self.prefs, self.ctx.base_url)
         if entry.method == "PUT":
             if rid is not None:
-                return _write_response(await self.repo.update(
-                    uow, rtype, rid, resource, if_match=if_match), self.prefs, self.ctx.base_url)
+                return _write_response(
+                    await self.repo.update(uow, rtype, rid, resource, if_match=if_match),
+                    self.prefs,
+                    self.ctx.base_url,
+                )
             if query:
-                return _write_response(await self.repo.conditional_update(
-                    uow, rtype, query, resource, if_match=if_match), self.prefs, self.ctx.base_url)
+                return _write_response(
+                    await self.repo.conditional_update(
+                        uow, rtype, query, resource, if_match=if_match
+                    ),
+                    self.prefs,
+                    self.ctx.base_url,
+                )
             raise errors.invalid("PUT needs Type/id or Type?criteria", cl_code="CL-2402")
         if entry.method == "PATCH":
             if rid is None:
                 raise errors.invalid("PATCH needs Type/id", cl_code="CL-2404")
             ops = _patch_ops(entry.resource)
-            return _write_response(await self.repo.patch(uow, rtype, rid, ops,
-                                                         if_match=if_match), self.prefs, self.ctx.base_url)
+            return _write_response(
+                await self.repo.patch(uow, rtype, rid, ops, if_match=if_match),
+                self.prefs,
+                self.ctx.base_url,
+            )
         if entry.method == "DELETE":
             if rid is not None:
                 deleted = await self.repo.delete(uow, rtype, rid)
@@ -195,21 +252,30 @@ class BundleProcessor:
             raise errors.invalid("DELETE needs Type/id or Type?criteria", cl_code="CL-2403")
         return await self._get(uow, rtype, rid, query, url)
 
-    async def _get(self, uow: UnitOfWork, rtype: str, rid: str | None, query: str | None,
-                   url: str) -> dict[str, Any]:
+    async def _get(
+        self, uow: UnitOfWork, rtype: str, rid: str | None, query: str | None, url: str
+    ) -> dict[str, Any]:
         if rid is None or rid == "_search":
             text = await self.server.search.search(
-                rtype, parse_qsl(query or "", keep_blank_values=True), base_url=self.ctx.base_url,
-                conn=uow.conn)
+                rtype,
+                parse_qsl(query or "", keep_blank_values=True),
+                base_url=self.ctx.base_url,
+                conn=uow.conn,
+            )
             return {"resource": orjson.Fragment(text), "response": {"status": _status(200)}}
         parts = url.split("?")[0].split("/")
         if len(parts) == 4 and parts[2] == "_history" and parts[3].isdigit():
             stored = await self.repo.vread(rtype, rid, int(parts[3]))
         else:
             stored = await self.repo.read(rtype, rid, uow.conn)
-        return {"resource": orjson.Fragment(stored.content or "null"),
-                "response": {"status": _status(200), "etag": stored.etag,
-                             "lastModified": stored.last_updated_iso}}
+        return {
+            "resource": orjson.Fragment(stored.content or "null"),
+            "response": {
+                "status": _status(200),
+                "etag": stored.etag,
+                "lastModified": stored.last_updated_iso,
+            },
+        }
 
     async def transaction(self, entries: list[Entry]) -> list[dict[str, Any]]:
         ids: dict[str, str] = {}
@@ -247,8 +313,7 @@ class BundleProcessor:
                         await self._prepare_post(uow, entry, {})
                     out.append(await self._run(uow, entry, {}))
             except FhirError as exc:
-                out.append({"response": {"status": _status(exc.status),
-                                         "outcome": exc.outcome}})
+                out.append({"response": {"status": _status(exc.status), "outcome": exc.outcome}})
         return out
 
 
@@ -258,16 +323,20 @@ def _patch_ops(resource: Any) -> Any:
         try:
             return orjson.loads(base64.b64decode(resource.get("data", "")))
         except (ValueError, orjson.JSONDecodeError):
-            raise errors.invalid("The PATCH Binary does not hold a JSON Patch document",
-                                 cl_code="CL-4405") from None
-    raise errors.not_supported("PATCH entries must carry a Binary with a JSON Patch document",
-                               cl_code="CL-4406")
+            raise errors.invalid(
+                "The PATCH Binary does not hold a JSON Patch document", cl_code="CL-4405"
+            ) from None
+    raise errors.not_supported(
+        "PATCH entries must carry a Binary with a JSON Patch document", cl_code="CL-4406"
+    )
 
 
-async def process_bundle(server: FhirServer, ctx: RequestContext, bundle: Any,
-                         prefs: Preferences) -> dict[str, Any]:
+async def process_bundle(
+    server: FhirServer, ctx: RequestContext, bundle: Any, prefs: Preferences
+) -> dict[str, Any]:
     kind, entries = _parse_entries(bundle)
     processor = BundleProcessor(server, ctx, prefs)
-    results = await (processor.transaction(entries) if kind == "transaction"
-                     else processor.batch(entries))
+    results = await (
+        processor.transaction(entries) if kind == "transaction" else processor.batch(entries)
+    )
     return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": results}

@@ -30,18 +30,26 @@ class FhirConfig:
 
 
 class FhirServer:
-    def __init__(self, db: Database, config: FhirConfig, hooks: Hooks | None = None,
-                 standard_params: Iterable[SearchParam] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        config: FhirConfig,
+        hooks: Hooks | None = None,
+        standard_params: Iterable[SearchParam] | None = None,
+    ) -> None:
         self.db = db
         self.config = config
         self.hooks = hooks or Hooks()
-        params = list(standard_params if standard_params is not None
-                      else load_standard(config.resource_types))
+        params = list(
+            standard_params if standard_params is not None else load_standard(config.resource_types)
+        )
         self.registry = SearchParamRegistry([*params, *config.extra_search_params])
-        self.search = SearchEngine(db, self.registry, default_count=config.default_count,
-                                   max_count=config.max_count)
-        self.repo = Repository(db, Indexer(self.registry), self.hooks,
-                               matcher=self.search.match_ids)
+        self.search = SearchEngine(
+            db, self.registry, default_count=config.default_count, max_count=config.max_count
+        )
+        self.repo = Repository(
+            db, Indexer(self.registry), self.hooks, matcher=self.search.match_ids
+        )
 
     def supports(self, resource_type: str) -> bool:
         return resource_type in self.config.resource_types

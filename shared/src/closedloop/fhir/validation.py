@@ -7,7 +7,7 @@ so a client sees exactly which element is wrong.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from fhir.resources import R4B
@@ -21,7 +21,7 @@ _MESSAGES = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def model_class(resource_type: str) -> Any:
     try:
         return R4B.get_fhir_model_class(resource_type)
@@ -47,18 +47,37 @@ def _expression(resource_type: str, loc: tuple[Any, ...]) -> str:
 def validate_resource(resource: Any, resource_type: str) -> None:
     """Raise a 400 ``FhirError`` listing every structural problem of ``resource``."""
     if not isinstance(resource, dict):
-        raise FhirError(400, [Issue("error", "structure", "A resource must be a JSON object",
-                                    (), "CL-1001")])
+        raise FhirError(
+            400, [Issue("error", "structure", "A resource must be a JSON object", (), "CL-1001")]
+        )
     actual = resource.get("resourceType")
     if actual != resource_type:
-        raise FhirError(400, [Issue(
-            "error", "invalid",
-            f"resourceType is {actual!r} but the request is for {resource_type}",
-            (f"{resource_type}.resourceType",), "CL-1002")])
+        raise FhirError(
+            400,
+            [
+                Issue(
+                    "error",
+                    "invalid",
+                    f"resourceType is {actual!r} but the request is for {resource_type}",
+                    (f"{resource_type}.resourceType",),
+                    "CL-1002",
+                )
+            ],
+        )
     cls = model_class(resource_type)
     if cls is None:
-        raise FhirError(400, [Issue("error", "not-supported",
-                                    f"Unknown resource type {resource_type}", (), "CL-1003")])
+        raise FhirError(
+            400,
+            [
+                Issue(
+                    "error",
+                    "not-supported",
+                    f"Unknown resource type {resource_type}",
+                    (),
+                    "CL-1003",
+                )
+            ],
+        )
     try:
         cls.model_validate(resource)
     except ValidationError as exc:
@@ -66,11 +85,31 @@ def validate_resource(resource: Any, resource_type: str) -> None:
         for err in exc.errors(include_url=False, include_input=False):
             where = _expression(resource_type, tuple(err.get("loc", ())))
             kind = err.get("type", "")
-            text = (f"{_MESSAGES[kind]} {where}" if kind in _MESSAGES
-                    else f"{where}: {err.get('msg', 'invalid value')}")
-            issues.append(Issue("error", "structure" if kind == "extra_forbidden" else "invalid",
-                                text, (where,), "CL-1004"))
+            text = (
+                f"{_MESSAGES[kind]} {where}"
+                if kind in _MESSAGES
+                else f"{where}: {err.get('msg', 'invalid value')}"
+            )
+            issues.append(
+                Issue(
+                    "error",
+                    "structure" if kind == "extra_forbidden" else "invalid",
+                    text,
+                    (where,),
+                    "CL-1004",
+                )
+            )
         raise FhirError(400, issues) from None
     except (ValueError, TypeError) as exc:  # model root validators raising plain errors
-        raise FhirError(400, [Issue("error", "invalid", f"Invalid {resource_type}: {exc}",
-                                    (resource_type,), "CL-1004")]) from None
+        raise FhirError(
+            400,
+            [
+                Issue(
+                    "error",
+                    "invalid",
+                    f"Invalid {resource_type}: {exc}",
+                    (resource_type,),
+                    "CL-1004",
+                )
+            ],
+        ) from None

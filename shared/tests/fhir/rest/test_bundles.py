@@ -11,23 +11,42 @@ from .conftest import FHIR_JSON
 
 def referral_transaction(mrn: str, authored: str = "2026-11-01T10:00:00Z") -> dict:
     return {
-        "resourceType": "Bundle", "type": "transaction",
+        "resourceType": "Bundle",
+        "type": "transaction",
         "entry": [
-            {"fullUrl": "urn:uuid:11111111-1111-1111-1111-111111111111",
-             "resource": {"resourceType": "Patient",
-                          "identifier": [{"system": "urn:mrn", "value": mrn}]},
-             "request": {"method": "POST", "url": "Patient",
-                         "ifNoneExist": f"identifier=urn:mrn|{mrn}"}},
-            {"fullUrl": "urn:uuid:22222222-2222-2222-2222-222222222222",
-             "resource": {"resourceType": "ServiceRequest", "status": "active",
-                          "intent": "order",
-                          "subject": {"reference": "urn:uuid:11111111-1111-1111-1111-111111111111"}},
-             "request": {"method": "POST", "url": "ServiceRequest"}},
-            {"resource": {"resourceType": "Task", "status": "requested", "intent": "order",
-                          "authoredOn": authored,
-                          "focus": {"reference": "urn:uuid:22222222-2222-2222-2222-222222222222"},
-                          "for": {"reference": "urn:uuid:11111111-1111-1111-1111-111111111111"}},
-             "request": {"method": "POST", "url": "Task"}},
+            {
+                "fullUrl": "urn:uuid:11111111-1111-1111-1111-111111111111",
+                "resource": {
+                    "resourceType": "Patient",
+                    "identifier": [{"system": "urn:mrn", "value": mrn}],
+                },
+                "request": {
+                    "method": "POST",
+                    "url": "Patient",
+                    "ifNoneExist": f"identifier=urn:mrn|{mrn}",
+                },
+            },
+            {
+                "fullUrl": "urn:uuid:22222222-2222-2222-2222-222222222222",
+                "resource": {
+                    "resourceType": "ServiceRequest",
+                    "status": "active",
+                    "intent": "order",
+                    "subject": {"reference": "urn:uuid:11111111-1111-1111-1111-111111111111"},
+                },
+                "request": {"method": "POST", "url": "ServiceRequest"},
+            },
+            {
+                "resource": {
+                    "resourceType": "Task",
+                    "status": "requested",
+                    "intent": "order",
+                    "authoredOn": authored,
+                    "focus": {"reference": "urn:uuid:22222222-2222-2222-2222-222222222222"},
+                    "for": {"reference": "urn:uuid:11111111-1111-1111-1111-111111111111"},
+                },
+                "request": {"method": "POST", "url": "Task"},
+            },
         ],
     }
 
@@ -65,50 +84,91 @@ async def test_failed_transaction_stores_nothing(client: httpx.AsyncClient) -> N
 
 
 async def test_transaction_with_update_delete_and_read(client: httpx.AsyncClient) -> None:
-    org = (await client.post("/fhir/Organization", json={"resourceType": "Organization",
-                                                         "name": "Old"},
-                             headers=FHIR_JSON)).json()
-    gone = (await client.post("/fhir/Organization", json={"resourceType": "Organization"},
-                              headers=FHIR_JSON)).json()
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": {**org, "name": "New"},
-         "request": {"method": "PUT", "url": f"Organization/{org['id']}", "ifMatch": 'W/"1"'}},
-        {"request": {"method": "DELETE", "url": f"Organization/{gone['id']}"}},
-        {"request": {"method": "GET", "url": f"Organization/{org['id']}"}},
-    ]}
+    org = (
+        await client.post(
+            "/fhir/Organization",
+            json={"resourceType": "Organization", "name": "Old"},
+            headers=FHIR_JSON,
+        )
+    ).json()
+    gone = (
+        await client.post(
+            "/fhir/Organization", json={"resourceType": "Organization"}, headers=FHIR_JSON
+        )
+    ).json()
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {**org, "name": "New"},
+                "request": {
+                    "method": "PUT",
+                    "url": f"Organization/{org['id']}",
+                    "ifMatch": 'W/"1"',
+                },
+            },
+            {"request": {"method": "DELETE", "url": f"Organization/{gone['id']}"}},
+            {"request": {"method": "GET", "url": f"Organization/{org['id']}"}},
+        ],
+    }
     out = (await client.post("/fhir", json=bundle, headers=FHIR_JSON)).json()
-    assert [e["response"]["status"] for e in out["entry"]] == ["200 OK", "204 No Content",
-                                                               "200 OK"]
+    assert [e["response"]["status"] for e in out["entry"]] == ["200 OK", "204 No Content", "200 OK"]
     assert out["entry"][2]["resource"]["name"] == "New"
     assert (await client.get(f"/fhir/Organization/{gone['id']}")).status_code == 410
 
 
 async def test_transaction_if_match_conflict_rolls_back(client: httpx.AsyncClient) -> None:
-    org = (await client.post("/fhir/Organization", json={"resourceType": "Organization",
-                                                         "name": "Keep"},
-                             headers=FHIR_JSON)).json()
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": {"resourceType": "Organization", "name": "Should not exist"},
-         "request": {"method": "POST", "url": "Organization"}},
-        {"resource": {**org, "name": "Changed"},
-         "request": {"method": "PUT", "url": f"Organization/{org['id']}", "ifMatch": 'W/"9"'}},
-    ]}
+    org = (
+        await client.post(
+            "/fhir/Organization",
+            json={"resourceType": "Organization", "name": "Keep"},
+            headers=FHIR_JSON,
+        )
+    ).json()
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {"resourceType": "Organization", "name": "Should not exist"},
+                "request": {"method": "POST", "url": "Organization"},
+            },
+            {
+                "resource": {**org, "name": "Changed"},
+                "request": {
+                    "method": "PUT",
+                    "url": f"Organization/{org['id']}",
+                    "ifMatch": 'W/"9"',
+                },
+            },
+        ],
+    }
     r = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
     assert r.status_code == 412
     assert (await client.get(f"/fhir/Organization/{org['id']}")).json()["name"] == "Keep"
-    found = (await client.get("/fhir/Organization?name:exact=Should%20not%20exist"
-                              "&_total=accurate")).json()
+    found = (
+        await client.get("/fhir/Organization?name:exact=Should%20not%20exist&_total=accurate")
+    ).json()
     assert found["total"] == 0
 
 
 async def test_batch_entries_fail_alone(client: httpx.AsyncClient) -> None:
-    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"resource": {"resourceType": "Organization", "name": "Batch ok"},
-         "request": {"method": "POST", "url": "Organization"}},
-        {"resource": {"resourceType": "Organization", "active": "nope"},
-         "request": {"method": "POST", "url": "Organization"}},
-        {"request": {"method": "GET", "url": "Organization/does-not-exist"}},
-    ]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {
+                "resource": {"resourceType": "Organization", "name": "Batch ok"},
+                "request": {"method": "POST", "url": "Organization"},
+            },
+            {
+                "resource": {"resourceType": "Organization", "active": "nope"},
+                "request": {"method": "POST", "url": "Organization"},
+            },
+            {"request": {"method": "GET", "url": "Organization/does-not-exist"}},
+        ],
+    }
     out = (await client.post("/fhir", json=bundle, headers=FHIR_JSON)).json()
     assert out["type"] == "batch-response"
     statuses = [e["response"]["status"] for e in out["entry"]]
@@ -118,12 +178,19 @@ async def test_batch_entries_fail_alone(client: httpx.AsyncClient) -> None:
 
 
 async def test_bad_bundles(client: httpx.AsyncClient) -> None:
-    r = await client.post("/fhir", json={"resourceType": "Bundle", "type": "collection"},
-                          headers=FHIR_JSON)
+    r = await client.post(
+        "/fhir", json={"resourceType": "Bundle", "type": "collection"}, headers=FHIR_JSON
+    )
     assert r.status_code == 400
     r = await client.post("/fhir", json={"resourceType": "Patient"}, headers=FHIR_JSON)
     assert r.status_code == 400
-    r = await client.post("/fhir", json={"resourceType": "Bundle", "type": "transaction",
-                                         "entry": [{"request": {"method": "POST"}}]},
-                          headers=FHIR_JSON)
+    r = await client.post(
+        "/fhir",
+        json={
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{"request": {"method": "POST"}}],
+        },
+        headers=FHIR_JSON,
+    )
     assert r.status_code == 400

@@ -10,13 +10,18 @@ from .conftest import FHIR_JSON
 
 
 def patient(**extra: object) -> dict:
-    return {"resourceType": "Patient", "name": [{"family": "Rivera", "given": ["Ana"]}],
-            "identifier": [{"system": "urn:mrn", "value": uuid.uuid4().hex}], **extra}
+    return {
+        "resourceType": "Patient",
+        "name": [{"family": "Rivera", "given": ["Ana"]}],
+        "identifier": [{"system": "urn:mrn", "value": uuid.uuid4().hex}],
+        **extra,
+    }
 
 
 async def create(client: httpx.AsyncClient, body: dict, **headers: str) -> httpx.Response:
-    return await client.post(f"/fhir/{body['resourceType']}", json=body,
-                             headers={**FHIR_JSON, **headers})
+    return await client.post(
+        f"/fhir/{body['resourceType']}", json=body, headers={**FHIR_JSON, **headers}
+    )
 
 
 class TestCreate:
@@ -58,23 +63,24 @@ class TestCreate:
         assert exprs == {"Patient.active", "Patient.birthDate"}
 
     async def test_malformed_json(self, client: httpx.AsyncClient) -> None:
-        r = await client.post("/fhir/Patient", content=b'{"resourceType": "Pat',
-                              headers=FHIR_JSON)
+        r = await client.post("/fhir/Patient", content=b'{"resourceType": "Pat', headers=FHIR_JSON)
         assert r.status_code == 400
         assert r.json()["resourceType"] == "OperationOutcome"
         assert "JSON" in r.json()["issue"][0]["diagnostics"]
 
     async def test_unsupported_type(self, client: httpx.AsyncClient) -> None:
-        r = await client.post("/fhir/Medication", json={"resourceType": "Medication"},
-                              headers=FHIR_JSON)
+        r = await client.post(
+            "/fhir/Medication", json={"resourceType": "Medication"}, headers=FHIR_JSON
+        )
         assert r.status_code == 404
         assert "not supported" in r.json()["issue"][0]["diagnostics"]
         r = await client.get("/fhir/NotAType/1")
         assert r.status_code == 404
 
     async def test_wrong_content_type(self, client: httpx.AsyncClient) -> None:
-        r = await client.post("/fhir/Patient", content=b"<Patient/>",
-                              headers={"Content-Type": "application/fhir+xml"})
+        r = await client.post(
+            "/fhir/Patient", content=b"<Patient/>", headers={"Content-Type": "application/fhir+xml"}
+        )
         assert r.status_code == 415
         assert r.json()["resourceType"] == "OperationOutcome"
 
@@ -112,8 +118,9 @@ class TestRead:
         assert r.status_code == 200 and "\n  " in r.text
         r = await client.get(f"/fhir/Patient/{created['id']}?_format=xml")
         assert r.status_code == 406
-        r = await client.get(f"/fhir/Patient/{created['id']}",
-                             headers={"Accept": "application/fhir+xml"})
+        r = await client.get(
+            f"/fhir/Patient/{created['id']}", headers={"Accept": "application/fhir+xml"}
+        )
         assert r.status_code == 406
 
 
@@ -122,19 +129,24 @@ class TestUpdate:
         created = (await create(client, patient())).json()
         pid = created["id"]
         changed = {**created, "active": True}
-        r = await client.put(f"/fhir/Patient/{pid}", json=changed,
-                             headers={**FHIR_JSON, "If-Match": 'W/"1"'})
+        r = await client.put(
+            f"/fhir/Patient/{pid}", json=changed, headers={**FHIR_JSON, "If-Match": 'W/"1"'}
+        )
         assert r.status_code == 200, r.text
         assert r.json()["meta"]["versionId"] == "2" and r.json()["active"] is True
-        stale = await client.put(f"/fhir/Patient/{pid}", json={**changed, "active": False},
-                                 headers={**FHIR_JSON, "If-Match": 'W/"1"'})
+        stale = await client.put(
+            f"/fhir/Patient/{pid}",
+            json={**changed, "active": False},
+            headers={**FHIR_JSON, "If-Match": 'W/"1"'},
+        )
         assert stale.status_code == 412
         assert (await client.get(f"/fhir/Patient/{pid}")).json()["active"] is True
 
     async def test_id_mismatch(self, client: httpx.AsyncClient) -> None:
         created = (await create(client, patient())).json()
-        r = await client.put(f"/fhir/Patient/{created['id']}", json={**created, "id": "other"},
-                             headers=FHIR_JSON)
+        r = await client.put(
+            f"/fhir/Patient/{created['id']}", json={**created, "id": "other"}, headers=FHIR_JSON
+        )
         assert r.status_code == 400
         assert r.json()["issue"][0]["expression"] == ["Patient.id"]
 
@@ -151,38 +163,50 @@ class TestUpdate:
 
     async def test_failed_update_changes_nothing(self, client: httpx.AsyncClient) -> None:
         created = (await create(client, patient())).json()
-        r = await client.put(f"/fhir/Patient/{created['id']}",
-                             json={**created, "gender": 42}, headers=FHIR_JSON)
+        r = await client.put(
+            f"/fhir/Patient/{created['id']}", json={**created, "gender": 42}, headers=FHIR_JSON
+        )
         assert r.status_code == 400
         assert (await client.get(f"/fhir/Patient/{created['id']}")).json() == created
 
     async def test_conditional_update(self, client: httpx.AsyncClient) -> None:
         body = patient()
         ident = body["identifier"][0]["value"]
-        r = await client.put(f"/fhir/Patient?identifier=urn:mrn|{ident}", json=body,
-                             headers=FHIR_JSON)
+        r = await client.put(
+            f"/fhir/Patient?identifier=urn:mrn|{ident}", json=body, headers=FHIR_JSON
+        )
         assert r.status_code == 201
         pid = r.json()["id"]
-        r = await client.put(f"/fhir/Patient?identifier=urn:mrn|{ident}",
-                             json={**body, "active": True}, headers=FHIR_JSON)
+        r = await client.put(
+            f"/fhir/Patient?identifier=urn:mrn|{ident}",
+            json={**body, "active": True},
+            headers=FHIR_JSON,
+        )
         assert r.status_code == 200 and r.json()["id"] == pid
         assert r.json()["meta"]["versionId"] == "2"
 
     async def test_malformed_if_match(self, client: httpx.AsyncClient) -> None:
         created = (await create(client, patient())).json()
-        r = await client.put(f"/fhir/Patient/{created['id']}", json=created,
-                             headers={**FHIR_JSON, "If-Match": "banana"})
+        r = await client.put(
+            f"/fhir/Patient/{created['id']}",
+            json=created,
+            headers={**FHIR_JSON, "If-Match": "banana"},
+        )
         assert r.status_code == 400
 
 
 class TestPatch:
     async def test_json_patch(self, client: httpx.AsyncClient) -> None:
         created = (await create(client, patient())).json()
-        ops = [{"op": "add", "path": "/active", "value": True},
-               {"op": "replace", "path": "/name/0/family", "value": "Reyes"}]
-        r = await client.patch(f"/fhir/Patient/{created['id']}", json=ops,
-                               headers={"Content-Type": "application/json-patch+json",
-                                        "If-Match": 'W/"1"'})
+        ops = [
+            {"op": "add", "path": "/active", "value": True},
+            {"op": "replace", "path": "/name/0/family", "value": "Reyes"},
+        ]
+        r = await client.patch(
+            f"/fhir/Patient/{created['id']}",
+            json=ops,
+            headers={"Content-Type": "application/json-patch+json", "If-Match": 'W/"1"'},
+        )
         assert r.status_code == 200, r.text
         assert r.json()["name"][0]["family"] == "Reyes" and r.json()["active"] is True
         assert r.json()["meta"]["versionId"] == "2"
@@ -190,19 +214,24 @@ class TestPatch:
     async def test_patch_that_breaks_the_resource(self, client: httpx.AsyncClient) -> None:
         created = (await create(client, patient())).json()
         ops = [{"op": "add", "path": "/active", "value": "not-a-boolean"}]
-        r = await client.patch(f"/fhir/Patient/{created['id']}", json=ops,
-                               headers={"Content-Type": "application/json-patch+json"})
+        r = await client.patch(
+            f"/fhir/Patient/{created['id']}",
+            json=ops,
+            headers={"Content-Type": "application/json-patch+json"},
+        )
         assert r.status_code == 400
         ops = [{"op": "remove", "path": "/nothing/here"}]
-        r = await client.patch(f"/fhir/Patient/{created['id']}", json=ops,
-                               headers={"Content-Type": "application/json-patch+json"})
+        r = await client.patch(
+            f"/fhir/Patient/{created['id']}",
+            json=ops,
+            headers={"Content-Type": "application/json-patch+json"},
+        )
         assert r.status_code == 422
         assert (await client.get(f"/fhir/Patient/{created['id']}")).json() == created
 
     async def test_patch_needs_patch_content_type(self, client: httpx.AsyncClient) -> None:
         created = (await create(client, patient())).json()
-        r = await client.patch(f"/fhir/Patient/{created['id']}", json=[],
-                               headers=FHIR_JSON)
+        r = await client.patch(f"/fhir/Patient/{created['id']}", json=[], headers=FHIR_JSON)
         assert r.status_code == 415
 
 
@@ -216,8 +245,7 @@ class TestDelete:
         assert r.json()["issue"][0]["code"] == "deleted"
         assert (await client.delete(f"/fhir/Patient/{created['id']}")).status_code == 204
         hist = (await client.get(f"/fhir/Patient/{created['id']}/_history")).json()
-        assert [e["response"]["status"] for e in hist["entry"]] == ["204 No Content",
-                                                                     "201 Created"]
+        assert [e["response"]["status"] for e in hist["entry"]] == ["204 No Content", "201 Created"]
         # re-creating with PUT brings it back as version 3
         r = await client.put(f"/fhir/Patient/{created['id']}", json=created, headers=FHIR_JSON)
         assert r.status_code == 201 and r.json()["meta"]["versionId"] == "3"
@@ -245,9 +273,16 @@ class TestService:
         cs = (await client.get("/fhir/metadata")).json()
         assert cs["resourceType"] == "CapabilityStatement" and cs["fhirVersion"] == "4.0.1"
         types = {r["type"]: r for r in cs["rest"][0]["resource"]}
-        assert set(types) == {"Patient", "Observation", "Task", "ServiceRequest",
-                              "Organization", "Practitioner"}
+        assert set(types) == {
+            "Patient",
+            "Observation",
+            "Task",
+            "ServiceRequest",
+            "Organization",
+            "Practitioner",
+        }
         names = {p["name"] for p in types["Patient"]["searchParam"]}
         assert {"identifier", "name", "birthdate", "_id", "_lastUpdated"} <= names
-        assert {"create", "read", "search-type"} <= {i["code"] for i in
-                                                    types["Task"]["interaction"]}
+        assert {"create", "read", "search-type"} <= {
+            i["code"] for i in types["Task"]["interaction"]
+        }

@@ -11,30 +11,37 @@ from .conftest import FHIR_JSON
 
 
 async def test_instance_history_newest_first(client: httpx.AsyncClient) -> None:
-    r = await client.post("/fhir/Practitioner", json={"resourceType": "Practitioner"},
-                          headers=FHIR_JSON)
+    r = await client.post(
+        "/fhir/Practitioner", json={"resourceType": "Practitioner"}, headers=FHIR_JSON
+    )
     body = r.json()
     for active in (True, False):
-        body = (await client.put(f"/fhir/Practitioner/{body['id']}",
-                                 json={**body, "active": active}, headers=FHIR_JSON)).json()
+        body = (
+            await client.put(
+                f"/fhir/Practitioner/{body['id']}",
+                json={**body, "active": active},
+                headers=FHIR_JSON,
+            )
+        ).json()
     hist = (await client.get(f"/fhir/Practitioner/{body['id']}/_history")).json()
     assert hist["type"] == "history"
     assert [e["resource"]["meta"]["versionId"] for e in hist["entry"]] == ["3", "2", "1"]
     assert hist["entry"][2]["request"]["method"] == "POST"
-    assert hist["entry"][0]["request"] == {"method": "PUT",
-                                           "url": f"Practitioner/{body['id']}"}
+    assert hist["entry"][0]["request"] == {"method": "PUT", "url": f"Practitioner/{body['id']}"}
 
 
 async def test_type_history_since_and_count(client: httpx.AsyncClient) -> None:
-    first = (await client.post("/fhir/Organization", json={"resourceType": "Organization"},
-                               headers=FHIR_JSON)).json()
+    first = (
+        await client.post(
+            "/fhir/Organization", json={"resourceType": "Organization"}, headers=FHIR_JSON
+        )
+    ).json()
     await asyncio.sleep(0.01)
     since = first["meta"]["lastUpdated"]
     ids = set()
     for i in range(3):
         org = {"resourceType": "Organization", "name": f"Org {uuid.uuid4().hex[:4]} {i}"}
-        ids.add((await client.post("/fhir/Organization", json=org,
-                                   headers=FHIR_JSON)).json()["id"])
+        ids.add((await client.post("/fhir/Organization", json=org, headers=FHIR_JSON)).json()["id"])
     url = f"/fhir/Organization/_history?_since={since.replace('+', '%2B')}&_count=2"
     page = (await client.get(url)).json()
     assert len(page["entry"]) == 2
@@ -47,7 +54,10 @@ async def test_type_history_since_and_count(client: httpx.AsyncClient) -> None:
 
 
 async def test_system_history(client: httpx.AsyncClient) -> None:
-    org = (await client.post("/fhir/Organization", json={"resourceType": "Organization"},
-                             headers=FHIR_JSON)).json()
+    org = (
+        await client.post(
+            "/fhir/Organization", json={"resourceType": "Organization"}, headers=FHIR_JSON
+        )
+    ).json()
     hist = (await client.get("/fhir/_history?_count=1")).json()
     assert hist["entry"][0]["resource"]["id"] == org["id"]

@@ -23,26 +23,52 @@ async def post(client: httpx.AsyncClient, body: dict) -> dict:
 @pytest.fixture(scope="module")
 async def data(client: httpx.AsyncClient) -> AsyncIterator[dict[str, dict]]:
     org = await post(client, {"resourceType": "Organization", "name": f"Food Bank {TAG}"})
-    ana = await post(client, {"resourceType": "Patient", "gender": "female",
-                              "birthDate": "1990-05-17",
-                              "name": [{"family": f"Muñoz{TAG}", "given": ["Ana"]}],
-                              "identifier": [{"system": "urn:mrn", "value": f"A-{TAG}"}],
-                              "telecom": [{"system": "email", "value": f"ana{TAG}@example.org"}]})
-    bo = await post(client, {"resourceType": "Patient", "gender": "male",
-                             "birthDate": "1985",
-                             "name": [{"family": f"Bo{TAG}", "given": ["Bo"]}],
-                             "identifier": [{"system": "urn:other", "value": f"B-{TAG}"}]})
-    sr = await post(client, {"resourceType": "ServiceRequest", "status": "active",
-                             "intent": "order", "subject": {"reference": f"Patient/{ana['id']}"},
-                             "performer": [{"reference": f"Organization/{org['id']}"}]})
+    ana = await post(
+        client,
+        {
+            "resourceType": "Patient",
+            "gender": "female",
+            "birthDate": "1990-05-17",
+            "name": [{"family": f"Muñoz{TAG}", "given": ["Ana"]}],
+            "identifier": [{"system": "urn:mrn", "value": f"A-{TAG}"}],
+            "telecom": [{"system": "email", "value": f"ana{TAG}@example.org"}],
+        },
+    )
+    bo = await post(
+        client,
+        {
+            "resourceType": "Patient",
+            "gender": "male",
+            "birthDate": "1985",
+            "name": [{"family": f"Bo{TAG}", "given": ["Bo"]}],
+            "identifier": [{"system": "urn:other", "value": f"B-{TAG}"}],
+        },
+    )
+    sr = await post(
+        client,
+        {
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": f"Patient/{ana['id']}"},
+            "performer": [{"reference": f"Organization/{org['id']}"}],
+        },
+    )
     tasks = {}
-    for name, status, owner in [("t1", "requested", org), ("t2", "accepted", org),
-                                ("t3", "requested", None)]:
-        body = {"resourceType": "Task", "status": status, "intent": "order",
-                "focus": {"reference": f"ServiceRequest/{sr['id']}"},
-                "for": {"reference": f"Patient/{ana['id']}"},
-                "businessStatus": {"text": TAG},
-                "authoredOn": "2026-11-0%dT10:00:00Z" % (len(tasks) + 1)}
+    for name, status, owner in [
+        ("t1", "requested", org),
+        ("t2", "accepted", org),
+        ("t3", "requested", None),
+    ]:
+        body = {
+            "resourceType": "Task",
+            "status": status,
+            "intent": "order",
+            "focus": {"reference": f"ServiceRequest/{sr['id']}"},
+            "for": {"reference": f"Patient/{ana['id']}"},
+            "businessStatus": {"text": TAG},
+            "authoredOn": f"2026-11-0{len(tasks) + 1}T10:00:00Z",
+        }
         if owner:
             body["owner"] = {"reference": f"Organization/{owner['id']}"}
         tasks[name] = await post(client, body)
@@ -52,8 +78,9 @@ async def data(client: httpx.AsyncClient) -> AsyncIterator[dict[str, dict]]:
 async def ids(client: httpx.AsyncClient, query: str, **headers: str) -> list[str]:
     r = await client.get(f"/fhir/{query}", headers=headers)
     assert r.status_code == 200, r.text
-    return [e["resource"]["id"] for e in r.json().get("entry", [])
-            if e["search"]["mode"] == "match"]
+    return [
+        e["resource"]["id"] for e in r.json().get("entry", []) if e["search"]["mode"] == "match"
+    ]
 
 
 class TestParameterTypes:
@@ -69,13 +96,15 @@ class TestParameterTypes:
         owned = f"Task?_id={data['t1']['id']},{data['t2']['id']},{data['t3']['id']}"
         assert await ids(client, f"{owned}&status:not=requested") == [data["t2"]["id"]]
         assert await ids(client, f"{owned}&owner:missing=true") == [data["t3"]["id"]]
-        assert await ids(client, f"{owned}&owner:missing=false") == [data["t1"]["id"],
-                                                                    data["t2"]["id"]]
+        assert await ids(client, f"{owned}&owner:missing=false") == [
+            data["t1"]["id"],
+            data["t2"]["id"],
+        ]
 
     async def test_string(self, client: httpx.AsyncClient, data: dict) -> None:
         ana = [data["ana"]["id"]]
         assert await ids(client, f"Patient?family=munoz{TAG}") == ana  # accents, case
-        assert await ids(client, f"Patient?family=MUÑ") != []
+        assert await ids(client, "Patient?family=MUÑ") != []
         assert await ids(client, f"Patient?family:exact=Muñoz{TAG}") == ana
         assert await ids(client, f"Patient?family:exact=muñoz{TAG}") == []
         assert await ids(client, f"Patient?name:contains=oz{TAG}") == ana
@@ -87,8 +116,10 @@ class TestParameterTypes:
         assert await ids(client, f"{scope}&birthdate=1990") == [ana]
         assert await ids(client, f"{scope}&birthdate=gt1989") == [ana]
         assert await ids(client, f"{scope}&birthdate=lt1986-01-01") == [bo]
-        assert await ids(client, f"{scope}&birthdate=ge1985-06-01&birthdate=le1990-12-31") \
-            == [ana, bo]
+        assert await ids(client, f"{scope}&birthdate=ge1985-06-01&birthdate=le1990-12-31") == [
+            ana,
+            bo,
+        ]
 
     async def test_reference(self, client: httpx.AsyncClient, data: dict) -> None:
         t1, t2 = data["t1"]["id"], data["t2"]["id"]
@@ -98,31 +129,46 @@ class TestParameterTypes:
         assert await ids(client, f"Task?owner:Organization={org}&status=accepted") == [t2]
         absolute = f"http://testserver/fhir/Organization/{org}"
         assert await ids(client, f"Task?owner={absolute}") == [t1, t2]
-        assert await ids(client, f"Task?patient=Patient/{data['ana']['id']}&status=requested") \
-            == [t1, data["t3"]["id"]]
+        assert await ids(client, f"Task?patient=Patient/{data['ana']['id']}&status=requested") == [
+            t1,
+            data["t3"]["id"],
+        ]
 
     async def test_last_updated_and_id(self, client: httpx.AsyncClient, data: dict) -> None:
         since = data["t2"]["meta"]["lastUpdated"].replace("+", "%2B")
         scope = f"_id={data['t1']['id']},{data['t2']['id']},{data['t3']['id']}"
-        assert await ids(client, f"Task?{scope}&_lastUpdated=ge{since}") == [data["t2"]["id"],
-                                                                            data["t3"]["id"]]
+        assert await ids(client, f"Task?{scope}&_lastUpdated=ge{since}") == [
+            data["t2"]["id"],
+            data["t3"]["id"],
+        ]
         assert await ids(client, f"Task?{scope}&_lastUpdated=gt{since}") == [data["t3"]["id"]]
 
 
 class TestResultParameters:
     async def test_include_and_revinclude(self, client: httpx.AsyncClient, data: dict) -> None:
-        r = (await client.get(f"/fhir/Task?_id={data['t1']['id']}&_include=Task:focus"
-                              "&_include=Task:owner")).json()
+        r = (
+            await client.get(
+                f"/fhir/Task?_id={data['t1']['id']}&_include=Task:focus&_include=Task:owner"
+            )
+        ).json()
         modes = {(e["resource"]["resourceType"], e["search"]["mode"]) for e in r["entry"]}
-        assert modes == {("Task", "match"), ("ServiceRequest", "include"),
-                         ("Organization", "include")}
-        r = (await client.get(f"/fhir/ServiceRequest?_id={data['sr']['id']}"
-                              "&_revinclude=Task:focus")).json()
-        assert sorted(e["resource"]["id"] for e in r["entry"]
-                      if e["search"]["mode"] == "include") == sorted(
-            data[t]["id"] for t in ("t1", "t2", "t3"))
-        r = (await client.get(f"/fhir/Task?_id={data['t1']['id']}&_include=Task:focus"
-                              "&_include:iterate=ServiceRequest:subject")).json()
+        assert modes == {
+            ("Task", "match"),
+            ("ServiceRequest", "include"),
+            ("Organization", "include"),
+        }
+        r = (
+            await client.get(f"/fhir/ServiceRequest?_id={data['sr']['id']}&_revinclude=Task:focus")
+        ).json()
+        assert sorted(
+            e["resource"]["id"] for e in r["entry"] if e["search"]["mode"] == "include"
+        ) == sorted(data[t]["id"] for t in ("t1", "t2", "t3"))
+        r = (
+            await client.get(
+                f"/fhir/Task?_id={data['t1']['id']}&_include=Task:focus"
+                "&_include:iterate=ServiceRequest:subject"
+            )
+        ).json()
         assert "Patient" in {e["resource"]["resourceType"] for e in r["entry"]}
 
     async def test_paging_is_stable(self, client: httpx.AsyncClient, data: dict) -> None:
@@ -131,8 +177,15 @@ class TestResultParameters:
         assert len(page1["entry"]) == 2
         nxt = next(lk["url"] for lk in page1["link"] if lk["relation"] == "next")
         # a new matching Task created between pages does not shift the next page
-        await post(client, {"resourceType": "Task", "status": "requested", "intent": "order",
-                            "focus": {"reference": f"ServiceRequest/{data['sr']['id']}"}})
+        await post(
+            client,
+            {
+                "resourceType": "Task",
+                "status": "requested",
+                "intent": "order",
+                "focus": {"reference": f"ServiceRequest/{data['sr']['id']}"},
+            },
+        )
         page2 = (await client.get(nxt.removeprefix("http://testserver"))).json()
         first = [e["resource"]["id"] for e in page1["entry"]]
         second = [e["resource"]["id"] for e in page2["entry"]]
@@ -142,11 +195,13 @@ class TestResultParameters:
         back = (await client.get(prev.removeprefix("http://testserver"))).json()
         assert [e["resource"]["id"] for e in back["entry"]] == first
 
-    async def test_sort_total_summary_elements(self, client: httpx.AsyncClient,
-                                               data: dict) -> None:
+    async def test_sort_total_summary_elements(self, client: httpx.AsyncClient, data: dict) -> None:
         scope = f"Task?_id={data['t1']['id']},{data['t2']['id']},{data['t3']['id']}"
         assert await ids(client, f"{scope}&_sort=-_lastUpdated") == [
-            data["t3"]["id"], data["t2"]["id"], data["t1"]["id"]]
+            data["t3"]["id"],
+            data["t2"]["id"],
+            data["t1"]["id"],
+        ]
         r = (await client.get(f"/fhir/{scope}&_summary=count")).json()
         assert r["total"] == 3 and r["entry"] == []
         r = (await client.get(f"/fhir/{scope}")).json()
@@ -158,25 +213,38 @@ class TestResultParameters:
         assert res["meta"]["tag"][0]["code"] == "SUBSETTED"
 
     async def test_post_search(self, client: httpx.AsyncClient, data: dict) -> None:
-        r = await client.post("/fhir/Patient/_search", content=f"identifier=A-{TAG}",
-                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = await client.post(
+            "/fhir/Patient/_search",
+            content=f"identifier=A-{TAG}",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert [e["resource"]["id"] for e in r.json()["entry"]] == [data["ana"]["id"]]
 
 
 class TestBadSearches:
-    async def test_unknown_parameter_warns_or_fails(self, client: httpx.AsyncClient,
-                                                    data: dict) -> None:
+    async def test_unknown_parameter_warns_or_fails(
+        self, client: httpx.AsyncClient, data: dict
+    ) -> None:
         r = (await client.get(f"/fhir/Patient?identifier=A-{TAG}&shoe-size=12")).json()
         outcome = [e for e in r["entry"] if e["search"]["mode"] == "outcome"]
         assert "shoe-size" in outcome[0]["resource"]["issue"][0]["diagnostics"]
-        r = await client.get(f"/fhir/Patient?identifier=A-{TAG}&shoe-size=12",
-                             headers={"Prefer": "handling=strict"})
+        r = await client.get(
+            f"/fhir/Patient?identifier=A-{TAG}&shoe-size=12", headers={"Prefer": "handling=strict"}
+        )
         assert r.status_code == 400
 
-    @pytest.mark.parametrize("query", ["Patient?birthdate=yesterday", "Patient?_count=many",
-                                       "Task?owner:missing=perhaps", "Patient?_sort=shoe",
-                                       "Task?_include=Task:status", "Patient?_cursor=%%%",
-                                       "Patient?_summary=everything"])
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "Patient?birthdate=yesterday",
+            "Patient?_count=many",
+            "Task?owner:missing=perhaps",
+            "Patient?_sort=shoe",
+            "Task?_include=Task:status",
+            "Patient?_cursor=%%%",
+            "Patient?_summary=everything",
+        ],
+    )
     async def test_invalid_values_are_400(self, client: httpx.AsyncClient, query: str) -> None:
         r = await client.get(f"/fhir/{query}")
         assert r.status_code == 400, r.text

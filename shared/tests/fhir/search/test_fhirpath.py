@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from closedloop.fhir.search.fhirpath import Node, compile_expression, split_union
 
 
@@ -25,8 +24,12 @@ OBSERVATION: dict[str, Any] = {
     "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
     "subject": {"reference": "Patient/p1"},
     "effectivePeriod": {"start": "2024-01-01", "end": "2024-01-02"},
-    "valueQuantity": {"value": 72.5, "unit": "kg", "system": "http://unitsofmeasure.org",
-                      "code": "kg"},
+    "valueQuantity": {
+        "value": 72.5,
+        "unit": "kg",
+        "system": "http://unitsofmeasure.org",
+        "code": "kg",
+    },
     "component": [
         {"code": {"text": "a"}, "valueCodeableConcept": {"text": "High"}},
         {"code": {"text": "b"}, "valueString": "abc"},
@@ -37,13 +40,18 @@ OBSERVATION: dict[str, Any] = {
 
 class TestPaths:
     def test_dotted_path_flattens_arrays_at_every_step(self) -> None:
-        patient = {"resourceType": "Patient",
-                   "name": [{"given": ["A", "B"]}, {"given": ["C"]}, {"family": "X"}]}
+        patient = {
+            "resourceType": "Patient",
+            "name": [{"given": ["A", "B"]}, {"given": ["C"]}, {"family": "X"}],
+        }
         assert values("Patient.name.given", patient) == ["A", "B", "C"]
 
     def test_nulls_padding_primitive_arrays_are_skipped(self) -> None:
-        patient = {"resourceType": "Patient", "name": [{"given": [None, "B"]}],
-                   "_name": [{"_given": [{"extension": []}, None]}]}
+        patient = {
+            "resourceType": "Patient",
+            "name": [{"given": [None, "B"]}],
+            "_name": [{"_given": [{"extension": []}, None]}],
+        }
         assert values("Patient.name.given", patient) == ["B"]
 
     def test_missing_elements_give_empty(self) -> None:
@@ -90,7 +98,9 @@ class TestUnion:
 
     def test_split_union_respects_parens_and_quotes(self) -> None:
         assert split_union("(A.b | A.c).d | A.e.where(x='|')") == [
-            "(A.b | A.c).d", "A.e.where(x='|')"]
+            "(A.b | A.c).d",
+            "A.e.where(x='|')",
+        ]
 
 
 class TestChoiceTypes:
@@ -104,7 +114,8 @@ class TestChoiceTypes:
 
     def test_period_choice(self) -> None:
         assert run("Observation.effective", OBSERVATION) == [
-            Node(OBSERVATION["effectivePeriod"], "Period")]
+            Node(OBSERVATION["effectivePeriod"], "Period")
+        ]
 
     def test_choice_inside_repeating_element(self) -> None:
         nodes = run("Observation.component.value", OBSERVATION)
@@ -114,9 +125,13 @@ class TestChoiceTypes:
         condition = {"resourceType": "Condition", "onsetDateTime": "2020-01-01"}
         assert values("Condition.onset.as(dateTime)", condition) == ["2020-01-01"]
         assert values("Condition.onset.as(Period)", condition) == []
-        condition = {"resourceType": "Condition", "onsetPeriod": {"start": "2020"}}
-        assert values("Condition.onset.as(dateTime) | Condition.onset.as(Period)",
-                      condition) == [{"start": "2020"}]
+        with_period: dict[str, Any] = {
+            "resourceType": "Condition",
+            "onsetPeriod": {"start": "2020"},
+        }
+        assert values("Condition.onset.as(dateTime) | Condition.onset.as(Period)", with_period) == [
+            {"start": "2020"}
+        ]
 
     def test_age_and_range(self) -> None:
         condition = {"resourceType": "Condition", "abatementAge": {"value": 40, "unit": "a"}}
@@ -125,23 +140,28 @@ class TestChoiceTypes:
 
     def test_infix_as_in_parentheses(self) -> None:
         assert run("(Observation.value as Quantity)", OBSERVATION) == [
-            Node(OBSERVATION["valueQuantity"], "Quantity")]
+            Node(OBSERVATION["valueQuantity"], "Quantity")
+        ]
         assert run("(Observation.value as CodeableConcept)", OBSERVATION) == []
 
     def test_infix_as_lower_case_type(self) -> None:
-        goal = {"resourceType": "Goal", "startDate": "2024-02-01",
-                "target": [{"dueDate": "2024-03-01"}, {"dueDuration": {"value": 3}}]}
+        goal = {
+            "resourceType": "Goal",
+            "startDate": "2024-02-01",
+            "target": [{"dueDate": "2024-03-01"}, {"dueDuration": {"value": 3}}],
+        }
         assert run("(Goal.start as date)", goal) == [Node("2024-02-01", "date")]
         assert values("(Goal.target.due as date)", goal) == ["2024-03-01"]
 
     def test_parenthesised_then_path(self) -> None:
-        expr = "(Observation.value as string) | (Observation.component.value as CodeableConcept).text"
+        expr = (
+            "(Observation.value as string) | (Observation.component.value as CodeableConcept).text"
+        )
         assert values(expr, OBSERVATION) == ["High"]
 
     def test_of_type(self) -> None:
         assert values("Observation.component.value.ofType(string)", OBSERVATION) == ["abc"]
-        assert values("Observation.component.value.ofType(Quantity)", OBSERVATION) == [
-            {"value": 3}]
+        assert values("Observation.component.value.ofType(Quantity)", OBSERVATION) == [{"value": 3}]
 
     def test_as_keeps_nodes_of_unknown_type(self) -> None:
         patient = {"resourceType": "Patient", "name": [{"family": "Doe"}]}
@@ -159,23 +179,29 @@ class TestChoiceTypes:
 class TestWhere:
     TASK: dict[str, Any] = {"resourceType": "Task", "for": {"reference": "Patient/p1"}}
 
-    @pytest.mark.parametrize("reference", [
-        "Patient/p1",
-        "Patient/p1/_history/2",
-        "http://example.org/fhir/Patient/p1",
-        "https://example.org/fhir/Patient/p1/_history/7",
-    ])
+    @pytest.mark.parametrize(
+        "reference",
+        [
+            "Patient/p1",
+            "Patient/p1/_history/2",
+            "http://example.org/fhir/Patient/p1",
+            "https://example.org/fhir/Patient/p1/_history/7",
+        ],
+    )
     def test_resolve_is_type_matches(self, reference: str) -> None:
         task = {"resourceType": "Task", "for": {"reference": reference}}
         assert values("Task.for.where(resolve() is Patient)", task) == [{"reference": reference}]
 
-    @pytest.mark.parametrize("target", [
-        {"reference": "Group/g1"},
-        {"reference": "http://example.org/fhir/Group/g1"},
-        {"reference": "#contained"},
-        {"display": "nobody"},
-        {"reference": "urn:uuid:4b7c0e4e-8a49-4a3c-9d6b-1e3c1b0b7a11"},
-    ])
+    @pytest.mark.parametrize(
+        "target",
+        [
+            {"reference": "Group/g1"},
+            {"reference": "http://example.org/fhir/Group/g1"},
+            {"reference": "#contained"},
+            {"display": "nobody"},
+            {"reference": "urn:uuid:4b7c0e4e-8a49-4a3c-9d6b-1e3c1b0b7a11"},
+        ],
+    )
     def test_resolve_is_type_rejects(self, target: dict[str, Any]) -> None:
         task = {"resourceType": "Task", "for": target}
         assert run("Task.for.where(resolve() is Patient)", task) == []
@@ -186,24 +212,38 @@ class TestWhere:
         assert values("Task.for.where(resolve() is Patient)", task) == [target]
 
     def test_where_field_equals_literal(self) -> None:
-        patient = {"resourceType": "Patient", "telecom": [
-            {"system": "phone", "value": "123"}, {"system": "email", "value": "a@b.c"},
-            {"system": "email", "value": "d@e.f"}]}
+        patient = {
+            "resourceType": "Patient",
+            "telecom": [
+                {"system": "phone", "value": "123"},
+                {"system": "email", "value": "a@b.c"},
+                {"system": "email", "value": "d@e.f"},
+            ],
+        }
         assert values("Patient.telecom.where(system='email')", patient) == [
-            {"system": "email", "value": "a@b.c"}, {"system": "email", "value": "d@e.f"}]
-        assert values("Patient.telecom.where(system='email' or system='phone')",
-                      patient) == patient["telecom"]
-        assert values("Patient.telecom.where(system = 'phone' and value = '123')",
-                      patient) == [patient["telecom"][0]]
+            {"system": "email", "value": "a@b.c"},
+            {"system": "email", "value": "d@e.f"},
+        ]
+        assert (
+            values("Patient.telecom.where(system='email' or system='phone')", patient)
+            == patient["telecom"]
+        )
+        assert values("Patient.telecom.where(system = 'phone' and value = '123')", patient) == [
+            patient["telecom"][0]
+        ]
         assert values("Patient.telecom.where(system != 'email')", patient) == [
-            patient["telecom"][0]]
+            patient["telecom"][0]
+        ]
 
     def test_where_nested_path_and_literals(self) -> None:
-        patient = {"resourceType": "Patient", "link": [
-            {"other": {"reference": "Patient/2"}, "type": "seealso"},
-            {"other": {"reference": "Patient/3"}, "type": "refer"}]}
-        assert values("Patient.link.where(other.reference='Patient/3').type", patient) == [
-            "refer"]
+        patient = {
+            "resourceType": "Patient",
+            "link": [
+                {"other": {"reference": "Patient/2"}, "type": "seealso"},
+                {"other": {"reference": "Patient/3"}, "type": "refer"},
+            ],
+        }
+        assert values("Patient.link.where(other.reference='Patient/3').type", patient) == ["refer"]
         patient = {"resourceType": "Patient", "contact": [{"x": True}, {"x": 1}]}
         assert values("Patient.contact.where(x=true)", patient) == [{"x": True}]
         assert values("Patient.contact.where(x=1)", patient) == [{"x": 1}]
@@ -217,23 +257,26 @@ class TestWhere:
         assert nodes[0].type is None
 
 
-@pytest.mark.parametrize("expression", [
-    "Patient.deceased.exists() and Patient.deceased != false",
-    "Patient.name.first()",
-    "Patient.name[0]",
-    "Patient.name.where(given.exists())",
-    "Patient.telecom.where($this.system='x')",
-    "Patient.deceased is boolean",
-    "%resource.name",
-    "name.given",
-    "Patient.extension('http://x')",
-    "Patient.name.given + 'x'",
-    "Patient.name.",
-    "(Patient.name",
-    "",
-    "Patient.telecom.where(system in 'x')",
-    "Patient.name.resolve()",
-])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "Patient.deceased.exists() and Patient.deceased != false",
+        "Patient.name.first()",
+        "Patient.name[0]",
+        "Patient.name.where(given.exists())",
+        "Patient.telecom.where($this.system='x')",
+        "Patient.deceased is boolean",
+        "%resource.name",
+        "name.given",
+        "Patient.extension('http://x')",
+        "Patient.name.given + 'x'",
+        "Patient.name.",
+        "(Patient.name",
+        "",
+        "Patient.telecom.where(system in 'x')",
+        "Patient.name.resolve()",
+    ],
+)
 def test_unsupported_compiles_to_none(expression: str) -> None:
     assert compile_expression(expression, "Patient") is None
 

@@ -8,8 +8,17 @@ from typing import Any
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.server import FhirServer
 
-_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance",
-                 "history-type", "create", "search-type"]
+_INTERACTIONS = [
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+]
 _RESULT_PARAMS = [
     ("_count", "number", "Page size (server maximum applies)"),
     ("_sort", "string", "_id or _lastUpdated, '-' for descending"),
@@ -24,8 +33,7 @@ _RESULT_PARAMS = [
 def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
     resources = []
     for rtype in server.config.resource_types:
-        params = [{"name": "_id", "type": "token"},
-                  {"name": "_lastUpdated", "type": "date"}]
+        params = [{"name": "_id", "type": "token"}, {"name": "_lastUpdated", "type": "date"}]
         for code, p in sorted(server.registry.for_type(rtype).items()):
             if code in ("_id", "_lastUpdated"):
                 continue
@@ -36,19 +44,21 @@ def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
                 entry["documentation"] = p.description[:500]
             params.append(entry)
         params += [{"name": n, "type": t, "documentation": d} for n, t, d in _RESULT_PARAMS]
-        resources.append({
-            "type": rtype,
-            "interaction": [{"code": c} for c in _INTERACTIONS],
-            "versioning": "versioned-update",
-            "readHistory": True,
-            "updateCreate": True,
-            "conditionalCreate": True,
-            "conditionalUpdate": True,
-            "conditionalDelete": "multiple",
-            "searchInclude": ["*"],
-            "searchRevInclude": ["*"],
-            "searchParam": params,
-        })
+        resources.append(
+            {
+                "type": rtype,
+                "interaction": [{"code": c} for c in _INTERACTIONS],
+                "versioning": "versioned-update",
+                "readHistory": True,
+                "updateCreate": True,
+                "conditionalCreate": True,
+                "conditionalUpdate": True,
+                "conditionalDelete": "multiple",
+                "searchInclude": ["*"],
+                "searchRevInclude": ["*"],
+                "searchParam": params,
+            }
+        )
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -59,10 +69,15 @@ def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
         "patchFormat": ["application/json-patch+json"],
-        "rest": [{
-            "mode": "server",
-            "resource": resources,
-            "interaction": [{"code": "transaction"}, {"code": "batch"},
-                            {"code": "history-system"}],
-        }],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": resources,
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "history-system"},
+                ],
+            }
+        ],
     }

@@ -31,16 +31,29 @@ def add_exception_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         code, cl = _HTTP_CODES.get(exc.status_code, ("processing", f"CL-1{exc.status_code}"))
-        text = (f"No route for {request.method} {request.url.path}" if exc.status_code == 404
-                else f"{request.method} is not allowed on {request.url.path}"
-                if exc.status_code == 405 else str(exc.detail))
-        return error_response(errors.FhirError(exc.status_code, [
-            errors.Issue("error", code, text, (), cl)], dict(exc.headers or {})))
+        text = (
+            f"No route for {request.method} {request.url.path}"
+            if exc.status_code == 404
+            else f"{request.method} is not allowed on {request.url.path}"
+            if exc.status_code == 405
+            else str(exc.detail)
+        )
+        return error_response(
+            errors.FhirError(
+                exc.status_code,
+                [errors.Issue("error", code, text, (), cl)],
+                dict(exc.headers or {}),
+            )
+        )
 
     async def on_validation_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        issues = [errors.Issue("error", "invalid", f"{'.'.join(map(str, e['loc']))}: {e['msg']}",
-                               (), "CL-1400") for e in exc.errors()]
+        issues = [
+            errors.Issue(
+                "error", "invalid", f"{'.'.join(map(str, e['loc']))}: {e['msg']}", (), "CL-1400"
+            )
+            for e in exc.errors()
+        ]
         return error_response(errors.FhirError(400, issues))
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:

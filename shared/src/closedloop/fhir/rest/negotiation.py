@@ -39,8 +39,9 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 def parse_json(body: bytes) -> Any:
     if not body.strip():
-        raise errors.invalid("The request body is empty; a JSON resource was expected",
-                             cl_code="CL-1000")
+        raise errors.invalid(
+            "The request body is empty; a JSON resource was expected", cl_code="CL-1000"
+        )
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -51,7 +52,8 @@ async def read_resource_body(request: Request, max_bytes: int) -> Any:
     kind = media_type(request)
     if kind not in _JSON_TYPES:
         raise errors.unsupported_media_type(
-            f"Content-Type {kind or '(none)'} is not supported: send {FHIR_JSON}")
+            f"Content-Type {kind or '(none)'} is not supported: send {FHIR_JSON}"
+        )
     return parse_json(await read_body(request, max_bytes))
 
 
@@ -59,7 +61,8 @@ async def read_patch_body(request: Request, max_bytes: int) -> Any:
     kind = media_type(request)
     if kind != JSON_PATCH:
         raise errors.unsupported_media_type(
-            f"Content-Type {kind or '(none)'} is not supported for PATCH: send {JSON_PATCH}")
+            f"Content-Type {kind or '(none)'} is not supported for PATCH: send {JSON_PATCH}"
+        )
     return parse_json(await read_body(request, max_bytes))
 
 
@@ -67,9 +70,18 @@ def check_output_format(request: Request) -> None:
     fmt = request.query_params.get("_format")
     if fmt is not None:
         if fmt.lower() in _XML:
-            raise errors.FhirError(406, [errors.Issue(
-                "error", "not-supported", "XML is not supported: use _format=json",
-                (), "CL-1406")])
+            raise errors.FhirError(
+                406,
+                [
+                    errors.Issue(
+                        "error",
+                        "not-supported",
+                        "XML is not supported: use _format=json",
+                        (),
+                        "CL-1406",
+                    )
+                ],
+            )
         if fmt.lower() not in _FORMAT_ALIASES:
             raise errors.invalid(f"Unknown _format {fmt!r}: use json", cl_code="CL-1407")
         return
@@ -77,17 +89,31 @@ def check_output_format(request: Request) -> None:
     if accept:
         kinds = {a.split(";")[0].strip().lower() for a in accept.split(",")}
         if kinds and kinds <= _XML:
-            raise errors.FhirError(406, [errors.Issue(
-                "error", "not-supported", "XML is not supported: accept application/fhir+json",
-                (), "CL-1406")])
+            raise errors.FhirError(
+                406,
+                [
+                    errors.Issue(
+                        "error",
+                        "not-supported",
+                        "XML is not supported: accept application/fhir+json",
+                        (),
+                        "CL-1406",
+                    )
+                ],
+            )
 
 
 def pretty(request: Request) -> bool:
     return request.query_params.get("_pretty", "").lower() == "true"
 
 
-def fhir_response(content: str | bytes | None, status: int = 200,
-                  headers: dict[str, str] | None = None, *, indent: bool = False) -> Response:
+def fhir_response(
+    content: str | bytes | None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    *,
+    indent: bool = False,
+) -> Response:
     if content is None:
         return Response(status_code=status, headers=headers)
     if indent:

@@ -37,6 +37,7 @@ def parse_etag(value: str | None) -> int | None:
         text = text[2:]
     text = text.strip('"')
     if not text.isdigit():
-        raise errors.invalid(f"If-Match {value!r} is not a version ETag like W/\"3\"",
-                             cl_code="CL-1412")
+        raise errors.invalid(
+            f'If-Match {value!r} is not a version ETag like W/"3"', cl_code="CL-1412"
+        )
     return int(text)

@@ -19,8 +19,9 @@ def read_response(stored: StoredResource, indent: bool) -> Response:
     return fhir_response(stored.content, 200, version_headers(stored), indent=indent)
 
 
-def write_response(result: WriteResult, base_url: str, prefs: Preferences,
-                   indent: bool) -> Response:
+def write_response(
+    result: WriteResult, base_url: str, prefs: Preferences, indent: bool
+) -> Response:
     stored = result.stored
     headers = version_headers(stored)
     status = 201 if result.created else 200

@@ -6,7 +6,6 @@ request context, render. Policy lives in hooks, storage rules in the repository.
 
 from __future__ import annotations
 
-
 from urllib.parse import parse_qsl
 
 import orjson
@@ -50,8 +49,9 @@ def base_url(request: Request) -> str:
 
 async def context(request: Request, interaction: str, resource_type: str | None) -> RequestContext:
     check_output_format(request)
-    ctx = RequestContext(request_id=getattr(request.state, "request_id", "-"),
-                         base_url=base_url(request))
+    ctx = RequestContext(
+        request_id=getattr(request.state, "request_id", "-"), base_url=base_url(request)
+    )
     await server_of(request).hooks.fire(HookPoint.REQUEST, ctx, interaction, resource_type)
     return ctx
 
@@ -59,15 +59,20 @@ async def context(request: Request, interaction: str, resource_type: str | None)
 def check_type(request: Request, resource_type: str) -> FhirServer:
     server = server_of(request)
     if not server.supports(resource_type):
-        raise errors.not_found(f"Resource type {resource_type!r} is not supported by this "
-                               f"service (supported: {', '.join(server.config.resource_types)})",
-                               cl_code="CL-1404")
+        raise errors.not_found(
+            f"Resource type {resource_type!r} is not supported by this "
+            f"service (supported: {', '.join(server.config.resource_types)})",
+            cl_code="CL-1404",
+        )
     return server
 
 
 def _query_pairs(request: Request) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
-            if k not in _RESULT_ONLY]
+    return [
+        (k, v)
+        for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+        if k not in _RESULT_ONLY
+    ]
 
 
 def _version(text: str) -> int:
@@ -77,6 +82,7 @@ def _version(text: str) -> int:
 
 
 # -- system level -----------------------------------------------------------------------------
+
 
 @router.get("/metadata")
 async def metadata(request: Request) -> Response:
@@ -103,6 +109,7 @@ async def history_system(request: Request) -> Response:
 
 # -- type level -------------------------------------------------------------------------------
 
+
 @router.get("/{resource_type}/_history")
 async def history_type(request: Request, resource_type: str) -> Response:
     check_type(request, resource_type)
@@ -120,7 +127,8 @@ async def search_post(request: Request, resource_type: str) -> Response:
     check_type(request, resource_type)
     if media_type(request) != "application/x-www-form-urlencoded":
         raise errors.unsupported_media_type(
-            "POST _search takes an application/x-www-form-urlencoded body")
+            "POST _search takes an application/x-www-form-urlencoded body"
+        )
     body = await read_body(request, server_of(request).config.max_body_bytes)
     form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     return await _search(request, resource_type, _query_pairs(request) + form)
@@ -130,8 +138,9 @@ async def _search(request: Request, resource_type: str, pairs: list[tuple[str, s
     server = check_type(request, resource_type)
     ctx = await context(request, "search-type", resource_type)
     await server.hooks.fire(HookPoint.BEFORE_SEARCH, ctx, resource_type, pairs)
-    text = await server.search.search(resource_type, pairs, base_url=ctx.base_url,
-                                      strict=preferences(request).strict)
+    text = await server.search.search(
+        resource_type, pairs, base_url=ctx.base_url, strict=preferences(request).strict
+    )
     return fhir_response(text, indent=pretty(request))
 
 
@@ -142,8 +151,7 @@ async def create(request: Request, resource_type: str) -> Response:
     body = await read_resource_body(request, server.config.max_body_bytes)
     condition = request.headers.get("if-none-exist")
     async with server.repo.unit_of_work(ctx) as uow:
-        result = await server.repo.create(uow, resource_type, body,
-                                          if_none_exist=condition or None)
+        result = await server.repo.create(uow, resource_type, body, if_none_exist=condition or None)
     return write_response(result, ctx.base_url, preferences(request), pretty(request))
 
 
@@ -151,17 +159,19 @@ async def create(request: Request, resource_type: str) -> Response:
 async def conditional_update(request: Request, resource_type: str) -> Response:
     server = check_type(request, resource_type)
     ctx = await context(request, "update", resource_type)
-    criteria = "&".join(f"{k}={v}" for k, v in
-                        parse_qsl(request.url.query, keep_blank_values=True)
-                        if k not in _RESULT_ONLY)
+    criteria = "&".join(
+        f"{k}={v}"
+        for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+        if k not in _RESULT_ONLY
+    )
     if not criteria:
-        raise errors.invalid("PUT needs an id in the URL or search criteria",
-                             cl_code="CL-2402")
+        raise errors.invalid("PUT needs an id in the URL or search criteria", cl_code="CL-2402")
     body = await read_resource_body(request, server.config.max_body_bytes)
     if_match = parse_etag(request.headers.get("if-match"))
     async with server.repo.unit_of_work(ctx) as uow:
-        result = await server.repo.conditional_update(uow, resource_type, criteria,
-                                                      body, if_match=if_match)
+        result = await server.repo.conditional_update(
+            uow, resource_type, criteria, body, if_match=if_match
+        )
     return write_response(result, ctx.base_url, preferences(request), pretty(request))
 
 
@@ -170,14 +180,14 @@ async def conditional_delete(request: Request, resource_type: str) -> Response:
     server = check_type(request, resource_type)
     ctx = await context(request, "delete", resource_type)
     if not request.url.query:
-        raise errors.invalid("DELETE needs an id in the URL or search criteria",
-                             cl_code="CL-2403")
+        raise errors.invalid("DELETE needs an id in the URL or search criteria", cl_code="CL-2403")
     async with server.repo.unit_of_work(ctx) as uow:
         await server.repo.conditional_delete(uow, resource_type, request.url.query)
     return Response(status_code=204)
 
 
 # -- instance level ---------------------------------------------------------------------------
+
 
 @router.get("/{resource_type}/{resource_id}")
 async def read(request: Request, resource_type: str, resource_id: str) -> Response:
@@ -213,8 +223,7 @@ async def update(request: Request, resource_type: str, resource_id: str) -> Resp
     body = await read_resource_body(request, server.config.max_body_bytes)
     if_match = parse_etag(request.headers.get("if-match"))
     async with server.repo.unit_of_work(ctx) as uow:
-        result = await server.repo.update(uow, resource_type, resource_id, body,
-                                          if_match=if_match)
+        result = await server.repo.update(uow, resource_type, resource_id, body, if_match=if_match)
     return write_response(result, ctx.base_url, preferences(request), pretty(request))
 
 
@@ -241,6 +250,7 @@ async def delete(request: Request, resource_type: str, resource_id: str) -> Resp
 
 # -- helpers ----------------------------------------------------------------------------------
 
+
 async def _exists(server: FhirServer, resource_type: str, resource_id: str) -> None:
     try:
         await server.repo.read(resource_type, resource_id)
@@ -249,16 +259,18 @@ async def _exists(server: FhirServer, resource_type: str, resource_id: str) -> N
             raise
 
 
-async def _history(request: Request, resource_type: str | None,
-                   resource_id: str | None) -> Response:
+async def _history(
+    request: Request, resource_type: str | None, resource_id: str | None
+) -> Response:
     server = server_of(request)
     params = request.query_params
     since = None
     if "_since" in params:
         since = parse_instant(params["_since"])
         if since is None:
-            raise errors.invalid(f"_since {params['_since']!r} is not an instant",
-                                 cl_code="CL-1420")
+            raise errors.invalid(
+                f"_since {params['_since']!r} is not an instant", cl_code="CL-1420"
+            )
     count = 100
     if "_count" in params:
         if not params["_count"].isdigit():
@@ -272,5 +284,3 @@ async def _history(request: Request, resource_type: str | None,
     rows = await server.repo.history(resource_type, resource_id, since, count + 1, before)
     body = history_bundle(rows, count, request, base_url(request))
     return fhir_response(body, indent=pretty(request))
-
-

@@ -99,21 +99,21 @@ def load_standard(resource_types: Iterable[str]) -> list[SearchParam]:
     params: list[SearchParam] = []
     for resource in _standard_entries():
         bases = set(resource.get("base", ()))
-        if UNIVERSAL_BASES & bases:
-            applies = wanted
-        else:
-            applies = tuple(t for t in wanted if t in bases)
+        universal = not UNIVERSAL_BASES.isdisjoint(bases)
+        applies = wanted if universal else tuple(t for t in wanted if t in bases)
         if not applies:
             continue
-        params.append(SearchParam(
-            code=resource["code"],
-            type=resource["type"],
-            expression=resource.get("expression"),
-            base=applies,
-            target=_tuple(resource.get("target")),
-            url=resource["url"],
-            description=resource.get("description", ""),
-            modifiers=_tuple(resource.get("modifier")),
-            comparators=_tuple(resource.get("comparator")),
-        ))
+        params.append(
+            SearchParam(
+                code=resource["code"],
+                type=resource["type"],
+                expression=resource.get("expression"),
+                base=applies,
+                target=_tuple(resource.get("target")),
+                url=resource["url"],
+                description=resource.get("description", ""),
+                modifiers=_tuple(resource.get("modifier")),
+                comparators=_tuple(resource.get("comparator")),
+            )
+        )
     return params

@@ -39,27 +39,41 @@ class Row:
 
 
 class SearchEngine:
-    def __init__(self, db: Database, registry: SearchParamRegistry, *, default_count: int = 50,
-                 max_count: int = 1000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        registry: SearchParamRegistry,
+        *,
+        default_count: int = 50,
+        max_count: int = 1000,
+    ) -> None:
         self.db = db
         self.registry = registry
         self.default_count = default_count
         self.max_count = max_count
 
-    def parse(self, resource_type: str, pairs: list[tuple[str, str]], *,
-              strict: bool = False) -> SearchQuery:
-        return parse_query(resource_type, pairs, self.registry.for_type(resource_type),
-                           strict=strict, max_count=self.max_count)
+    def parse(
+        self, resource_type: str, pairs: list[tuple[str, str]], *, strict: bool = False
+    ) -> SearchQuery:
+        return parse_query(
+            resource_type,
+            pairs,
+            self.registry.for_type(resource_type),
+            strict=strict,
+            max_count=self.max_count,
+        )
 
     # -- the conditional-interaction matcher ------------------------------------------------
 
-    async def match_ids(self, conn: AsyncConnection, resource_type: str,
-                        criteria: str) -> list[str]:
+    async def match_ids(
+        self, conn: AsyncConnection, resource_type: str, criteria: str
+    ) -> list[str]:
         """Ids matching ``criteria`` (strict: an unknown parameter is an error, never 'all')."""
         q = self.parse(resource_type, parse_pairs(criteria.lstrip("?")), strict=True)
         if not q.criteria:
-            raise errors.invalid("Conditional criteria must contain at least one search "
-                                 "parameter", cl_code="CL-3430")
+            raise errors.invalid(
+                "Conditional criteria must contain at least one search parameter", cl_code="CL-3430"
+            )
         stmt = select(resources.c.id).where(*self._where(q, "")).limit(101)
         return list((await conn.execute(stmt)).scalars())
 
@@ -77,39 +91,49 @@ class SearchEngine:
         if not q.sort:
             return [r.pk], False
         if len(q.sort) > 1 or q.sort[0].param is not None:
-            raise errors.not_supported("Sorting is supported by _id or _lastUpdated only",
-                                       cl_code="CL-3405")
+            raise errors.not_supported(
+                "Sorting is supported by _id or _lastUpdated only", cl_code="CL-3405"
+            )
         key = q.sort[0]
         col = r.id if key.code == "_id" else r.last_updated
         return [col, r.pk], key.descending
 
-    async def search(self, resource_type: str, pairs: list[tuple[str, str]], *, base_url: str,
-                     strict: bool = False, conn: AsyncConnection | None = None) -> str:
+    async def search(
+        self,
+        resource_type: str,
+        pairs: list[tuple[str, str]],
+        *,
+        base_url: str,
+        strict: bool = False,
+        conn: AsyncConnection | None = None,
+    ) -> str:
         q = self.parse(resource_type, pairs, strict=strict)
         if conn is None:
             async with self.db.read() as c:
                 return await self._run(c, q, pairs, base_url)
         return await self._run(conn, q, pairs, base_url)
 
-    async def _run(self, conn: AsyncConnection, q: SearchQuery, pairs: list[tuple[str, str]],
-                   base_url: str) -> str:
+    async def _run(
+        self, conn: AsyncConnection, q: SearchQuery, pairs: list[tuple[str, str]], base_url: str
+    ) -> str:
         where = self._where(q, base_url)
         total: int | None = None
         if q.summary == "count" or q.total in ("accurate", "estimate"):
-            total = (await conn.execute(select(func.count()).select_from(resources)
-                                        .where(*where))).scalar_one()
+            total = (
+                await conn.execute(select(func.count()).select_from(resources).where(*where))
+            ).scalar_one()
         if q.summary == "count":
             return self._bundle(q, pairs, base_url, [], [], total, None, None)
         count = self.default_count if q.count is None else q.count
         cols, descending = self._order(q)
         cursor = paging.decode(q.cursor) if q.cursor else None
         backwards = cursor is not None and cursor.direction == "prev"
-        stmt: Select[Any] = select(resources.c.pk, resources.c.resource_type, resources.c.id,
-                                   resources.c.content, *cols).where(*where)
+        stmt: Select[Any] = select(
+            resources.c.pk, resources.c.resource_type, resources.c.id, resources.c.content, *cols
+        ).where(*where)
         if cursor is not None:
             if len(cursor.key) != len(cols):
-                raise errors.invalid("The paging cursor does not fit this query",
-                                     cl_code="CL-3420")
+                raise errors.invalid("The paging cursor does not fit this query", cl_code="CL-3420")
             after = descending != backwards  # compare "<" when walking a descending order
             key = tuple_(*cols)
             stmt = stmt.where(key < tuple_(*cursor.key) if after else key > tuple_(*cursor.key))
@@ -123,10 +147,12 @@ class SearchEngine:
         rows = [Row(f[0], f[1], f[2], f[3], tuple(f[4:])) for f in fetched]
         has_next = more if not backwards else True
         has_prev = (cursor is not None and not backwards) or (backwards and more)
-        next_cursor = (paging.encode(paging.Cursor("next", rows[-1].sort_key))
-                       if rows and has_next else None)
-        prev_cursor = (paging.encode(paging.Cursor("prev", rows[0].sort_key))
-                       if rows and has_prev else None)
+        next_cursor = (
+            paging.encode(paging.Cursor("next", rows[-1].sort_key)) if rows and has_next else None
+        )
+        prev_cursor = (
+            paging.encode(paging.Cursor("prev", rows[0].sort_key)) if rows and has_prev else None
+        )
         included = await self._includes(conn, q, rows) if (q.include or q.revinclude) else []
         return self._bundle(q, pairs, base_url, rows, included, total, next_cursor, prev_cursor)
 
@@ -140,19 +166,24 @@ class SearchEngine:
         if parts[0] == "*":
             return "*", None, None, iterate
         if len(parts) < 2 or len(parts) > 3:
-            raise errors.invalid(f"Invalid {'_revinclude' if rev else '_include'} {spec!r}: "
-                                 "use Type:param[:targetType]", cl_code="CL-3440")
+            raise errors.invalid(
+                f"Invalid {'_revinclude' if rev else '_include'} {spec!r}: "
+                "use Type:param[:targetType]",
+                cl_code="CL-3440",
+            )
         source, code = parts[0], parts[1]
         target = parts[2] if len(parts) == 3 else None
         if code != "*":
             param = self.registry.get(source, code)
             if param is None or param.type != "reference":
-                raise errors.invalid(f"{source}:{code} is not a reference search parameter",
-                                     cl_code="CL-3441")
+                raise errors.invalid(
+                    f"{source}:{code} is not a reference search parameter", cl_code="CL-3441"
+                )
         return source, (None if code == "*" else code), target, iterate
 
-    async def _includes(self, conn: AsyncConnection, q: SearchQuery,
-                        matches: list[Row]) -> list[Row]:
+    async def _includes(
+        self, conn: AsyncConnection, q: SearchQuery, matches: list[Row]
+    ) -> list[Row]:
         seen = {(r.resource_type, r.id) for r in matches}
         out: list[Row] = []
         frontier = matches
@@ -163,8 +194,11 @@ class SearchEngine:
             for (source, code, target, iterate), rev in specs:
                 if depth > 0 and not iterate:
                     continue
-                found = (await self._revinclude(conn, frontier, source, code) if rev
-                         else await self._include(conn, frontier, source, code, target))
+                found = (
+                    await self._revinclude(conn, frontier, source, code)
+                    if rev
+                    else await self._include(conn, frontier, source, code, target)
+                )
                 for row in found:
                     if (row.resource_type, row.id) not in seen:
                         seen.add((row.resource_type, row.id))
@@ -175,14 +209,21 @@ class SearchEngine:
                 break
         return out[:_INCLUDE_LIMIT]
 
-    async def _include(self, conn: AsyncConnection, rows: list[Row], source: str,
-                       code: str | None, target: str | None) -> list[Row]:
+    async def _include(
+        self,
+        conn: AsyncConnection,
+        rows: list[Row],
+        source: str,
+        code: str | None,
+        target: str | None,
+    ) -> list[Row]:
         pks = [r.pk for r in rows if source in ("*", r.resource_type)]
         if not pks:
             return []
         s = sp_reference.c
         ref = select(s.target_type, s.target_id).where(
-            s.res_pk.in_(pks), s.target_type.is_not(None), s.target_id.is_not(None))
+            s.res_pk.in_(pks), s.target_type.is_not(None), s.target_id.is_not(None)
+        )
         if code is not None:
             ref = ref.where(s.param == code)
         if target is not None:
@@ -192,35 +233,50 @@ class SearchEngine:
             return []
         r = resources.c
         stmt = select(r.pk, r.resource_type, r.id, r.content).where(
-            tuple_(r.resource_type, r.id).in_(list(refs)), r.deleted.is_(False))
+            tuple_(r.resource_type, r.id).in_(list(refs)), r.deleted.is_(False)
+        )
         return [Row(*f) for f in (await conn.execute(stmt)).all()]
 
-    async def _revinclude(self, conn: AsyncConnection, rows: list[Row], source: str,
-                          code: str | None) -> list[Row]:
+    async def _revinclude(
+        self, conn: AsyncConnection, rows: list[Row], source: str, code: str | None
+    ) -> list[Row]:
         if not rows:
             return []
         s, r = sp_reference.c, resources.c
         keys = [(row.resource_type, row.id) for row in rows]
         stmt = select(r.pk, r.resource_type, r.id, r.content).where(
-            r.pk.in_(select(s.res_pk).where(
-                tuple_(s.target_type, s.target_id).in_(keys),
-                *([s.resource_type == source] if source != "*" else []),
-                *([s.param == code] if code is not None else []))),
-            r.deleted.is_(False))
+            r.pk.in_(
+                select(s.res_pk).where(
+                    tuple_(s.target_type, s.target_id).in_(keys),
+                    *([s.resource_type == source] if source != "*" else []),
+                    *([s.param == code] if code is not None else []),
+                )
+            ),
+            r.deleted.is_(False),
+        )
         return [Row(*f) for f in (await conn.execute(stmt)).all()]
 
     # -- rendering -------------------------------------------------------------------------
 
-    def _bundle(self, q: SearchQuery, pairs: list[tuple[str, str]], base_url: str,
-                rows: list[Row], included: list[Row], total: int | None,
-                next_cursor: str | None, prev_cursor: str | None) -> str:
+    def _bundle(
+        self,
+        q: SearchQuery,
+        pairs: list[tuple[str, str]],
+        base_url: str,
+        rows: list[Row],
+        included: list[Row],
+        total: int | None,
+        next_cursor: str | None,
+        prev_cursor: str | None,
+    ) -> str:
         kept = [(k, v) for k, v in pairs if k != "_cursor"]
         link_base = f"{base_url}/{q.resource_type}"
 
         def link(relation: str, extra: list[tuple[str, str]]) -> str:
             qs = urlencode(kept + extra)
-            return orjson.dumps({"relation": relation,
-                                 "url": f"{link_base}?{qs}" if qs else link_base}).decode()
+            return orjson.dumps(
+                {"relation": relation, "url": f"{link_base}?{qs}" if qs else link_base}
+            ).decode()
 
         links = [link("self", [("_cursor", q.cursor)] if q.cursor else [])]
         if next_cursor:
@@ -230,10 +286,14 @@ class SearchEngine:
         entries = [self._entry(base_url, row, "match", q) for row in rows]
         entries += [self._entry(base_url, row, "include", q) for row in included]
         if q.warnings:
-            entries.append('{"resource":' + orjson.dumps(operation_outcome(q.warnings)).decode()
-                           + ',"search":{"mode":"outcome"}}')
-        head = (f'{{"resourceType":"Bundle","type":"searchset",'
-                f'"timestamp":"{format_instant(now_us())}"')
+            entries.append(
+                '{"resource":'
+                + orjson.dumps(operation_outcome(q.warnings)).decode()
+                + ',"search":{"mode":"outcome"}}'
+            )
+        head = (
+            f'{{"resourceType":"Bundle","type":"searchset","timestamp":"{format_instant(now_us())}"'
+        )
         if total is not None:
             head += f',"total":{total}'
         return head + ',"link":[' + ",".join(links) + '],"entry":[' + ",".join(entries) + "]}"
@@ -244,4 +304,3 @@ class SearchEngine:
             content = orjson.dumps(subset(orjson.loads(content), q.elements, q.summary)).decode()
         full_url = orjson.dumps(f"{base_url}/{row.resource_type}/{row.id}").decode()
         return f'{{"fullUrl":{full_url},"resource":{content},"search":{{"mode":"{mode}"}}}}'
-

@@ -22,9 +22,16 @@ from closedloop.fhir.search.index.string import normalize
 from closedloop.fhir.search.query import Criterion, split_prefix
 from closedloop.fhir.storage.tables import INDEX_TABLES, resources
 
-KIND_OF_TYPE = {"token": "token", "string": "string", "date": "date", "number": "number",
-                "quantity": "quantity", "reference": "reference", "uri": "uri",
-                "special": "coords"}
+KIND_OF_TYPE = {
+    "token": "token",
+    "string": "string",
+    "date": "date",
+    "number": "number",
+    "quantity": "quantity",
+    "reference": "reference",
+    "uri": "uri",
+    "special": "coords",
+}
 
 
 def _like_escape(text: str) -> str:
@@ -35,8 +42,9 @@ def _bad(text: str) -> errors.FhirError:
     return errors.invalid(text, cl_code="CL-3410")
 
 
-def compare_range(prefix: str, low: Any, high: Any, s_low: Any, s_high: Any,
-                  approx: float = 0.0) -> ColumnElement[bool]:
+def compare_range(
+    prefix: str, low: Any, high: Any, s_low: Any, s_high: Any, approx: float = 0.0
+) -> ColumnElement[bool]:
     """The FHIR prefix semantics over a stored range [low, high] and a search range."""
     if prefix == "eq":
         return and_(low >= s_low, high <= s_high)
@@ -63,8 +71,10 @@ def date_condition(value: str, low: Any, high: Any) -> ColumnElement[bool]:
     prefix, text = split_prefix(value)
     rng = parse_date_range(text)
     if rng is None:
-        raise _bad(f"Invalid date {text!r}: use a FHIR date, dateTime or instant "
-                   "(e.g. 2026-11-01 or 2026-11-01T00:00:00Z)")
+        raise _bad(
+            f"Invalid date {text!r}: use a FHIR date, dateTime or instant "
+            "(e.g. 2026-11-01 or 2026-11-01T00:00:00Z)"
+        )
     s_low, s_high = rng
     approx = max(abs(now_us() - s_low) // 10, 86_400_000_000) if prefix == "ap" else 0
     return compare_range(prefix, low, high, s_low, s_high, approx)
@@ -119,11 +129,12 @@ def _quantity(t: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
     return cond
 
 
-def reference_value(value: str, base_url: str,
-                    target_type: str | None) -> tuple[str | None, str | None, str | None]:
+def reference_value(
+    value: str, base_url: str, target_type: str | None
+) -> tuple[str | None, str | None, str | None]:
     """(type, id, url) to match: local references by type and id, foreign ones by URL."""
     if base_url and value.startswith(base_url.rstrip("/") + "/"):
-        value = value[len(base_url.rstrip("/")) + 1:]
+        value = value[len(base_url.rstrip("/")) + 1 :]
     if "/" not in value and ":" not in value:
         return target_type, value, None
     parsed = parse_reference(value)
@@ -135,8 +146,9 @@ def reference_value(value: str, base_url: str,
     return rtype, rid, url
 
 
-def _reference_factory(base_url: str, target_type: str | None
-                       ) -> Callable[[Any, str, str | None], ColumnElement[bool]]:
+def _reference_factory(
+    base_url: str, target_type: str | None
+) -> Callable[[Any, str, str | None], ColumnElement[bool]]:
     def build(t: Any, value: str, _modifier: str | None) -> ColumnElement[bool]:
         rtype, rid, url = reference_value(value, base_url, target_type)
         if url is not None:
@@ -145,6 +157,7 @@ def _reference_factory(base_url: str, target_type: str | None
         if rtype:
             conds.append(t.c.target_type == rtype)
         return and_(*conds)
+
     return build
 
 
@@ -157,13 +170,18 @@ def _uri(t: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
 
 
 _BUILDERS: dict[str, Callable[[Any, str, str | None], ColumnElement[bool]]] = {
-    "token": _token, "string": _string, "date": _date, "number": _number,
-    "quantity": _quantity, "uri": _uri,
+    "token": _token,
+    "string": _string,
+    "date": _date,
+    "number": _number,
+    "quantity": _quantity,
+    "uri": _uri,
 }
 
 
-def criterion_condition(c: Criterion, resource_type: str, base_url: str = ""
-                        ) -> ColumnElement[bool]:
+def criterion_condition(
+    c: Criterion, resource_type: str, base_url: str = ""
+) -> ColumnElement[bool]:
     """The WHERE condition on ``resources`` for one criterion (values ORed)."""
     r = resources.c
     if c.code == "_id":
@@ -180,8 +198,11 @@ def criterion_condition(c: Criterion, resource_type: str, base_url: str = ""
     if c.modifier == "missing":
         has = exists().where(t.c.res_pk == r.pk, scope)
         return not_(has) if c.values[0] == "true" else has
-    builder = (_reference_factory(base_url, c.target_type) if c.type == "reference"
-               else _BUILDERS.get(c.type))
+    builder = (
+        _reference_factory(base_url, c.target_type)
+        if c.type == "reference"
+        else _BUILDERS.get(c.type)
+    )
     if builder is None:
         raise errors.not_supported(f"Searching by {c.code} ({c.type}) is not supported")
     values = [v for v in c.values if v != ""]

@@ -16,8 +16,20 @@ from closedloop.errors import Issue
 from closedloop.fhir.search.definitions import SearchParam
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
-RESULT_PARAMS = {"_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_total",
-                 "_format", "_pretty", "_cursor", "_contained", "_containedType"}
+RESULT_PARAMS = {
+    "_count",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_summary",
+    "_elements",
+    "_total",
+    "_format",
+    "_pretty",
+    "_cursor",
+    "_contained",
+    "_containedType",
+}
 ID_PARAMS = {"_id", "_lastUpdated"}
 MODIFIERS = {
     "token": {"not", "text", "missing", "of-type"},
@@ -95,9 +107,14 @@ def _positive_int(name: str, value: str) -> int:
     return n
 
 
-def parse_query(resource_type: str, pairs: list[tuple[str, str]],
-                params: dict[str, SearchParam], *, strict: bool = False,
-                max_count: int = 1000) -> SearchQuery:
+def parse_query(
+    resource_type: str,
+    pairs: list[tuple[str, str]],
+    params: dict[str, SearchParam],
+    *,
+    strict: bool = False,
+    max_count: int = 1000,
+) -> SearchQuery:
     q = SearchQuery(resource_type)
 
     def unknown(text: str) -> None:
@@ -106,20 +123,22 @@ def parse_query(resource_type: str, pairs: list[tuple[str, str]],
         q.warnings.append(errors.warning(text, "not-supported", "CL-3401"))
 
     for name, value in pairs:
-        if name in ("_include:iterate", "_revinclude:iterate", "_include:recurse",
-                    "_revinclude:recurse"):
+        if name in (
+            "_include:iterate",
+            "_revinclude:iterate",
+            "_include:recurse",
+            "_revinclude:recurse",
+        ):
             name, value = name.split(":")[0], f"{value}:iterate"
         if name in RESULT_PARAMS:
             _result_param(q, name, value, params, max_count, unknown)
             continue
         code, _, modifier = name.partition(":")
         if code == "_id":
-            q.criteria.append(Criterion(code, None, "token", modifier or None,
-                                        split_values(value)))
+            q.criteria.append(Criterion(code, None, "token", modifier or None, split_values(value)))
             continue
         if code == "_lastUpdated":
-            q.criteria.append(Criterion(code, None, "date", modifier or None,
-                                        split_values(value)))
+            q.criteria.append(Criterion(code, None, "date", modifier or None, split_values(value)))
             continue
         param = params.get(code)
         if param is None:
@@ -129,20 +148,29 @@ def parse_query(resource_type: str, pairs: list[tuple[str, str]],
         if modifier and param.type == "reference" and modifier[:1].isupper():
             target, modifier = modifier, ""
             if param.target and target not in param.target:
-                raise _bad(f"{code} cannot refer to {target} (allowed: "
-                           f"{', '.join(param.target)})", "CL-3402")
+                raise _bad(
+                    f"{code} cannot refer to {target} (allowed: {', '.join(param.target)})",
+                    "CL-3402",
+                )
         if modifier and modifier not in MODIFIERS.get(param.type, set()):
             unknown(f"Modifier :{modifier} is not supported on {code} ({param.type})")
             continue
         if modifier == "missing" and value not in ("true", "false"):
             raise _bad(f"{name} must be true or false, not {value!r}", "CL-3403")
-        q.criteria.append(Criterion(code, param, param.type, modifier or None,
-                                    split_values(value), target))
+        q.criteria.append(
+            Criterion(code, param, param.type, modifier or None, split_values(value), target)
+        )
     return q
 
 
-def _result_param(q: SearchQuery, name: str, value: str, params: dict[str, SearchParam],
-                  max_count: int, unknown: object) -> None:
+def _result_param(
+    q: SearchQuery,
+    name: str,
+    value: str,
+    params: dict[str, SearchParam],
+    max_count: int,
+    unknown: object,
+) -> None:
     if name == "_count":
         q.count = min(_positive_int("_count", value), max_count)
     elif name == "_sort":
@@ -151,8 +179,15 @@ def _result_param(q: SearchQuery, name: str, value: str, params: dict[str, Searc
             code = key.lstrip("-")
             if code in ("_id", "_lastUpdated"):
                 q.sort.append(SortKey(code, desc, None))
-            elif code in params and params[code].type in ("string", "date", "token", "number",
-                                                          "quantity", "uri", "reference"):
+            elif code in params and params[code].type in (
+                "string",
+                "date",
+                "token",
+                "number",
+                "quantity",
+                "uri",
+                "reference",
+            ):
                 q.sort.append(SortKey(code, desc, params[code]))
             else:
                 raise _bad(f"Cannot sort {q.resource_type} by {code!r}", "CL-3404")

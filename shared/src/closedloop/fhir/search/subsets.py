@@ -6,17 +6,19 @@ Summary elements come from the ``fhir.resources`` model metadata (``summary_elem
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from closedloop.fhir.validation import model_class
 
-SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-             "code": "SUBSETTED"}
+SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+}
 _ALWAYS = ("resourceType", "id", "meta")
 
 
-@lru_cache(maxsize=None)
+@cache
 def summary_elements(resource_type: str) -> frozenset[str]:
     cls = model_class(resource_type)
     if cls is None:
@@ -41,13 +43,12 @@ def subset(resource: dict[str, Any], elements: list[str], summary: str | None) -
     if summary == "data":
         return _tag({k: v for k, v in resource.items() if k != "text"})
     if summary == "text":
-        keep = {"resourceType", "id", "meta", "text"}
+        keep: frozenset[str] = frozenset(("resourceType", "id", "meta", "text"))
         return _tag({k: v for k, v in resource.items() if k in keep})
     if summary == "true":
         keep = summary_elements(resource.get("resourceType", ""))
         return _tag({k: v for k, v in resource.items() if k in keep})
     if elements:
         wanted = set(elements) | set(_ALWAYS)
-        return _tag({k: v for k, v in resource.items()
-                     if k in wanted or k.lstrip("_") in wanted})
+        return _tag({k: v for k, v in resource.items() if k in wanted or k.lstrip("_") in wanted})
     return resource

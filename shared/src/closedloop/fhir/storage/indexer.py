@@ -34,8 +34,15 @@ class Indexer:
         for table in INDEX_TABLES.values():
             await conn.execute(delete(table).where(table.c.res_pk == pk))
 
-    async def write(self, conn: AsyncConnection, pk: int, resource_type: str,
-                    resource: dict[str, Any], *, replace: bool) -> None:
+    async def write(
+        self,
+        conn: AsyncConnection,
+        pk: int,
+        resource_type: str,
+        resource: dict[str, Any],
+        *,
+        replace: bool,
+    ) -> None:
         if replace:
             await self.clear(conn, pk)
         for kind, rows in self.rows(resource_type, resource).items():

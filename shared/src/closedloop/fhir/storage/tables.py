@@ -82,8 +82,10 @@ def _index_table(name: str, *cols: Column, indexes: tuple[tuple[str, ...], ...] 
         Column("param", String(64), nullable=False),
         *cols,
         Index(f"ix_{name}_res", "res_pk"),
-        *(Index(f"ix_{name}_{i}", "resource_type", "param", *idx, "res_pk")
-          for i, idx in enumerate(indexes)),
+        *(
+            Index(f"ix_{name}_{i}", "resource_type", "param", *idx, "res_pk")
+            for i, idx in enumerate(indexes)
+        ),
     )
 
 

@@ -9,8 +9,12 @@ if TYPE_CHECKING:
     from closedloop.fhir.search.fhirpath import Node
 
 
-def _finite(x: object) -> bool:
-    return type(x) in (int, float) and math.isfinite(x)  # type: ignore[arg-type]
+def _number(x: object) -> float | None:
+    """A finite JSON number as float (bools are not numbers here), else None."""
+    if type(x) is int or type(x) is float:
+        value = float(x)
+        return value if math.isfinite(value) else None
+    return None
 
 
 def extract(nodes: list[Node]) -> list[dict[str, Any]]:
@@ -18,7 +22,7 @@ def extract(nodes: list[Node]) -> list[dict[str, Any]]:
     for value, _type in nodes:
         if type(value) is not dict:
             continue
-        lat, lon = value.get("latitude"), value.get("longitude")
-        if _finite(lat) and _finite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180:
-            seen[(float(lat), float(lon))] = None
+        lat, lon = _number(value.get("latitude")), _number(value.get("longitude"))
+        if lat is not None and lon is not None and -90 <= lat <= 90 and -180 <= lon <= 180:
+            seen[(lat, lon)] = None
     return [{"latitude": lat, "longitude": lon} for lat, lon in seen]

@@ -10,7 +10,7 @@ zero in the original text (``1.50``) is lost and the value counts as ``1.5``.
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,14 +22,14 @@ def precision_range(text: str) -> tuple[float, float, float]:
     ``"1.5"`` → (1.5, 1.45, 1.55), ``"1e2"`` → (100, 50, 150). Raises ValueError if invalid."""
     try:
         number = Decimal(text.strip())
-    except InvalidOperation:
+        if not number.is_finite():
+            raise ValueError(f"not a finite number: {text!r}")
+        exponent = number.as_tuple().exponent
+        assert isinstance(exponent, int)  # finite decimals have an int exponent
+        half = Decimal(5).scaleb(exponent - 1)
+        return float(number), float(number - half), float(number + half)
+    except ArithmeticError:  # decimal.InvalidOperation: syntax, or exponent out of range
         raise ValueError(f"not a number: {text!r}") from None
-    if not number.is_finite():
-        raise ValueError(f"not a finite number: {text!r}")
-    exponent = number.as_tuple().exponent
-    assert isinstance(exponent, int)  # finite decimals have an int exponent
-    half = Decimal(5).scaleb(exponent - 1)
-    return float(number), float(number - half), float(number + half)
 
 
 def number_text(value: object) -> str | None:

@@ -50,21 +50,28 @@ def _quantity(value: dict[str, Any]) -> Row | None:
 
 def _range(value: dict[str, Any]) -> Row | None:
     lo, hi = value.get("low"), value.get("high")
-    lo_v = lo.get("value") if type(lo) is dict else None
-    hi_v = hi.get("value") if type(hi) is dict else None
-    lo_v = float(lo_v) if number_text(lo_v) is not None else None
-    hi_v = float(hi_v) if number_text(hi_v) is not None else None
-    if lo_v is None and hi_v is None:
-        return None
-    unit_of = lo if lo_v is not None else hi
-    assert type(unit_of) is dict
-    system, code = _unit(unit_of)
+    lo_v = _bound(lo)
+    hi_v = _bound(hi)
     if lo_v is not None and hi_v is not None:
-        mid = (lo_v + hi_v) / 2
-    else:
-        mid = lo_v if lo_v is not None else hi_v  # type: ignore[assignment]
-    return (system, code, mid,
-            lo_v if lo_v is not None else -_INF, hi_v if hi_v is not None else _INF)
+        assert type(lo) is dict
+        return (*_unit(lo), (lo_v + hi_v) / 2, lo_v, hi_v)
+    if lo_v is not None:
+        assert type(lo) is dict
+        return (*_unit(lo), lo_v, lo_v, _INF)
+    if hi_v is not None:
+        assert type(hi) is dict
+        return (*_unit(hi), hi_v, -_INF, hi_v)
+    return None
+
+
+def _bound(quantity: object) -> float | None:
+    if type(quantity) is not dict:
+        return None
+    number = quantity.get("value")
+    if number_text(number) is None:
+        return None
+    assert number is not None
+    return float(number)
 
 
 def extract(nodes: list[Node]) -> list[dict[str, Any]]:
@@ -78,7 +85,4 @@ def extract(nodes: list[Node]) -> list[dict[str, Any]]:
             row = _quantity(value)
         if row is not None:
             seen[row] = None
-    return [
-        {"system": s, "code": c, "value": v, "low": lo, "high": hi}
-        for s, c, v, lo, hi in seen
-    ]
+    return [{"system": s, "code": c, "value": v, "low": lo, "high": hi} for s, c, v, lo, hi in seen]

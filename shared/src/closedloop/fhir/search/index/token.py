@@ -37,8 +37,12 @@ def _add(seen: dict[Row, None], system: str | None, code: str | None, text: str 
 
 
 def _coding(seen: dict[Row, None], coding: dict[str, Any], fallback: str | None) -> None:
-    _add(seen, _s(coding.get("system")), _s(coding.get("code")),
-         _text(coding.get("display")) or fallback)
+    _add(
+        seen,
+        _s(coding.get("system")),
+        _s(coding.get("code")),
+        _text(coding.get("display")) or fallback,
+    )
 
 
 def _dict(seen: dict[Row, None], value: dict[str, Any]) -> None:
