@@ -76,7 +76,11 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads. On PostgreSQL it runs in autocommit: a read needs no
+        BEGIN/ROLLBACK round trips (each statement still sees one consistent snapshot)."""
         async with self.engine.connect() as conn:
+            if self.engine.dialect.name == "postgresql":
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @asynccontextmanager

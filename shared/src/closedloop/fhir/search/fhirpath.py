@@ -40,148 +40,42 @@ class Unsupported(Exception):
     """The expression uses FHIRPath outside the compiled subset."""
 
 
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 # Base names of the choice elements (``xxx[x]``) of FHIR R4/R4B. Only for these names does a
 # missing key trigger a scan for ``name + Type`` keys, so ordinary absent elements cost nothing.
 CHOICE_NAMES = frozenset(
-    (
-        "abatement",
-        "additive",
-        "age",
-        "allowed",
-        "amount",
-        "answer",
-        "asNeeded",
-        "author",
-        "born",
-        "bounds",
-        "characteristic",
-        "chargeItem",
-        "citeAs",
-        "code",
-        "collected",
-        "concentration",
-        "content",
-        "created",
-        "date",
-        "deceased",
-        "defaultValue",
-        "definition",
-        "detail",
-        "diagnosis",
-        "dose",
-        "doseNumber",
-        "due",
-        "duration",
-        "effective",
-        "entity",
-        "event",
-        "example",
-        "fastingStatus",
-        "fixed",
-        "identified",
-        "indication",
-        "item",
-        "legallyBinding",
-        "location",
-        "manufacturer",
-        "maxValue",
-        "medication",
-        "minValue",
-        "minimumVolume",
-        "module",
-        "multipleBirth",
-        "name",
-        "occurred",
-        "occurrence",
-        "offset",
-        "onset",
-        "participantEffective",
-        "pattern",
-        "performed",
-        "period",
-        "presentation",
-        "probability",
-        "procedure",
-        "product",
-        "quantity",
-        "rate",
-        "reported",
-        "scheduled",
-        "seriesDoses",
-        "serviced",
-        "source",
-        "start",
-        "statusReason",
-        "strength",
-        "studyEffective",
-        "subject",
-        "substance",
-        "substanceDefinition",
-        "target",
-        "time",
-        "timing",
-        "topic",
-        "used",
-        "value",
-        "when",
+    _words(
+        """
+    abatement additive age allowed amount answer asNeeded author born bounds characteristic
+    chargeItem citeAs code collected concentration content created date deceased
+    defaultValue definition detail diagnosis dose doseNumber due duration effective entity
+    event example fastingStatus fixed identified indication item legallyBinding location
+    manufacturer maxValue medication minValue minimumVolume module multipleBirth name
+    occurred occurrence offset onset participantEffective pattern performed period
+    presentation probability procedure product quantity rate reported scheduled seriesDoses
+    serviced source start statusReason strength studyEffective subject substance
+    substanceDefinition target time timing topic used value when
+"""
     )
 )
 
-_PRIMITIVES = (
-    "base64Binary",
-    "boolean",
-    "canonical",
-    "code",
-    "date",
-    "dateTime",
-    "decimal",
-    "id",
-    "instant",
-    "integer",
-    "markdown",
-    "oid",
-    "positiveInt",
-    "string",
-    "time",
-    "unsignedInt",
-    "uri",
-    "url",
-    "uuid",
+_PRIMITIVES = _words(
+    """
+    base64Binary boolean canonical code date dateTime decimal id instant integer markdown
+    oid positiveInt string time unsignedInt uri url uuid
+"""
 )
-_COMPLEX = (
-    "Address",
-    "Age",
-    "Annotation",
-    "Attachment",
-    "CodeableConcept",
-    "CodeableReference",
-    "Coding",
-    "ContactDetail",
-    "ContactPoint",
-    "Contributor",
-    "Count",
-    "DataRequirement",
-    "Distance",
-    "Dosage",
-    "Duration",
-    "Expression",
-    "HumanName",
-    "Identifier",
-    "Meta",
-    "Money",
-    "ParameterDefinition",
-    "Period",
-    "Quantity",
-    "Range",
-    "Ratio",
-    "RatioRange",
-    "Reference",
-    "RelatedArtifact",
-    "SampledData",
-    "Signature",
-    "Timing",
-    "TriggerDefinition",
-    "UsageContext",
+_COMPLEX = _words(
+    """
+    Address Age Annotation Attachment CodeableConcept CodeableReference Coding ContactDetail
+    ContactPoint Contributor Count DataRequirement Distance Dosage Duration Expression
+    HumanName Identifier Meta Money ParameterDefinition Period Quantity Range Ratio
+    RatioRange Reference RelatedArtifact SampledData Signature Timing TriggerDefinition
+    UsageContext
+"""
 )
 # Choice-key suffix → FHIR type name (``DateTime`` → ``dateTime``, ``Quantity`` → ``Quantity``).
 _SUFFIX_TYPES: dict[str, str] = {p[0].upper() + p[1:]: p for p in _PRIMITIVES}
