@@ -34,6 +34,12 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+def quiet_url_loggers() -> None:
+    """httpx and httpcore log every URL at INFO, query string included (PHI): keep them quiet."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
@@ -44,6 +50,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # it logs query strings (PHI)
+    quiet_url_loggers()
 
 
 class RequestLogMiddleware:

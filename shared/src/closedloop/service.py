@@ -22,7 +22,7 @@ from closedloop.fhir.rest.handlers import add_exception_handlers
 from closedloop.fhir.rest.routes import router as fhir_router
 from closedloop.fhir.server import FhirConfig, FhirServer
 from closedloop.hooks import Hooks
-from closedloop.logs import RequestLogMiddleware
+from closedloop.logs import RequestLogMiddleware, quiet_url_loggers
 from closedloop.settings import ServiceSettings
 
 log = logging.getLogger("closedloop.service")
@@ -69,6 +69,7 @@ def create_service_app(
                 await stop(app, server)
             await db.dispose()
 
+    quiet_url_loggers()
     app = FastAPI(
         title=f"Closed Loop {name}",
         lifespan=lifespan,
