@@ -8,7 +8,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from closedloop.logs import JsonFormatter
 from closedloop.service import create_service_app
 from closedloop.settings import ServiceSettings
