@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import statistics
+import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from closedloop.testing import DEFAULT_POSTGRES, postgres_database, running_service
@@ -57,4 +61,73 @@ async def load(
     return figures
 
 
-__all__ = ["load", "postgres_url", "running_service"]
+__all__ = ["load", "postgres_url", "running_service", "wrk_available", "wrk_load"]
+
+
+_WRK_SCRIPT = """
+wrk.method = os.getenv("BENCH_METHOD")
+local body_file = os.getenv("BENCH_BODY")
+if body_file ~= nil and body_file ~= "" then
+  local f = io.open(body_file, "r"); wrk.body = f:read("*a"); f:close()
+end
+local headers = os.getenv("BENCH_HEADERS") or ""
+for k, v in string.gmatch(headers, "([^:;]+):([^;]+)") do wrk.headers[k] = v end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def wrk_load(
+    name: str,
+    url: str,
+    *,
+    method: str = "GET",
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+    seconds: int = 10,
+    connections: int = 32,
+) -> dict[str, float]:
+    """Drive ``url`` with wrk (a C load generator, so the client costs little CPU of the two
+    cores the server shares); print and return req/s and latency percentiles."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp, "bench.lua")
+        script.write_text(_WRK_SCRIPT)
+        env = {
+            **os.environ,
+            "BENCH_METHOD": method,
+            "BENCH_HEADERS": ";".join(f"{k}:{v}" for k, v in (headers or {}).items()),
+        }
+        if body is not None:
+            Path(tmp, "body.json").write_text(body)
+            env["BENCH_BODY"] = str(Path(tmp, "body.json"))
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+    requests, duration_us, p50, p95, p99, errors = (int(x) for x in line.split()[1:])
+    figures = {
+        "rps": requests / (duration_us / 1e6),
+        "p50_ms": p50 / 1000,
+        "p95_ms": p95 / 1000,
+        "p99_ms": p99 / 1000,
+        "errors": errors,
+    }
+    print(
+        f"{name:<40} {figures['rps']:8.0f} req/s   p50 {figures['p50_ms']:6.1f} ms   "
+        f"p95 {figures['p95_ms']:6.1f} ms   p99 {figures['p99_ms']:6.1f} ms   "
+        f"({requests} requests in {seconds}s, {connections} connections, wrk, "
+        f"{errors} errors)"
+    )
+    return figures

@@ -1,7 +1,8 @@
-"""Create and read throughput of the FHIR engine on PostgreSQL, through referral-api running
-as a real process (one uvicorn worker; the load generator shares the same 2 cores).
+"""Create and read throughput of the FHIR engine on PostgreSQL, through referral-api running as
+a real process (one uvicorn worker). Load comes from wrk when installed (`apt-get install wrk`;
+it costs the shared 2 cores little), else from an httpx client in this process.
 
-    uv run python bench/crud.py [--creates 3000] [--reads 6000] [--concurrency 32]
+    uv run python bench/crud.py [--seconds 10] [--connections 32]
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import uuid
 from pathlib import Path
 
 import httpx
+import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import load, postgres_url, running_service
+from _harness import load, postgres_url, running_service, wrk_available, wrk_load
 
 FHIR = {"Content-Type": "application/fhir+json"}
 
@@ -39,27 +41,41 @@ def task(i: int) -> dict:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--creates", type=int, default=3000)
-    parser.add_argument("--reads", type=int, default=6000)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     async with postgres_url() as db, running_service("referral_api", "REFERRAL_API_", db) as base:
-        ids: list[str] = []
+        async with httpx.AsyncClient() as client:
+            r = await client.post(f"{base}/fhir/Task", json=task(0), headers=FHIR)
+            task_url = f"{base}/fhir/Task/{r.json()['id']}"
+        print("FHIR engine on PostgreSQL, referral-api as one uvicorn process")
+        if wrk_available():
+            wrk_load(
+                "create Task (resource + history + index)",
+                f"{base}/fhir/Task",
+                method="POST",
+                body=orjson.dumps(task(1)).decode(),
+                headers={**FHIR, "Prefer": "return=minimal"},
+                seconds=args.seconds,
+                connections=args.connections,
+            )
+            wrk_load(
+                "read Task by id", task_url, seconds=args.seconds, connections=args.connections
+            )
+            return
+        print("(wrk not installed: load from httpx in this process, which takes CPU too)")
 
-        async def create(client: httpx.AsyncClient, i: int) -> None:
-            r = await client.post(
+        async def create(c: httpx.AsyncClient, i: int) -> None:
+            r = await c.post(
                 f"{base}/fhir/Task", json=task(i), headers={**FHIR, "Prefer": "return=minimal"}
             )
             assert r.status_code == 201, r.text
-            ids.append(r.headers["location"].split("/")[-3])
 
-        async def read(client: httpx.AsyncClient, i: int) -> None:
-            r = await client.get(f"{base}/fhir/Task/{ids[i % len(ids)]}")
-            assert r.status_code == 200
+        async def read(c: httpx.AsyncClient, i: int) -> None:
+            assert (await c.get(task_url)).status_code == 200
 
-        print("FHIR engine on PostgreSQL, referral-api as one uvicorn process")
-        await load("create Task (with index rows)", create, args.creates, args.concurrency)
-        await load("read Task by id", read, args.reads, args.concurrency)
+        await load("create Task (resource + history + index)", create, 2000, args.connections)
+        await load("read Task by id", read, 4000, args.connections)
 
 
 if __name__ == "__main__":
