@@ -253,3 +253,84 @@ class TestBadSearches:
     async def test_injection_is_just_a_value(self, client: httpx.AsyncClient) -> None:
         r = await client.get("/fhir/Patient?family=x'%20OR%201=1--")
         assert r.status_code == 200 and r.json()["entry"] == []
+
+
+class TestChainingAndHas:
+    async def test_chain(self, client: httpx.AsyncClient, data: dict) -> None:
+        t = [data[k]["id"] for k in ("t1", "t2", "t3")]
+        assert await ids(client, f"Task?patient.identifier=A-{TAG}") == t
+        assert await ids(client, f"Task?subject:Patient.identifier=A-{TAG}") == t  # Task.for
+        assert await ids(client, "Task?focus:ServiceRequest.status=active&status=accepted") == [
+            t[1]
+        ]
+        assert await ids(client, f"Task?owner:Organization.name=Food%20Bank%20{TAG}") == t[:2]
+        assert await ids(client, f"Task?focus:ServiceRequest.subject:Patient.family=Bo{TAG}") == []
+        # (a fourth Task on the same ServiceRequest comes from the paging test)
+        deep = await ids(client, f"Task?focus:ServiceRequest.subject:Patient.family=Muñoz{TAG}")
+        assert deep[:3] == t
+
+    async def test_has(self, client: httpx.AsyncClient, data: dict) -> None:
+        ana = data["ana"]["id"]
+        assert await ids(client, f"Patient?_has:Task:patient:status=accepted&_id={ana}") == [ana]
+        assert await ids(client, f"Patient?_has:Task:patient:status=cancelled&_id={ana}") == []
+        orgs = await ids(client, f"Organization?_has:Task:owner:status=requested&name={TAG}")
+        assert orgs == []  # name is a prefix search: "Food Bank <tag>" does not start with TAG
+        orgs = await ids(
+            client, f"Organization?_has:Task:owner:status=requested&name:contains={TAG}"
+        )
+        assert orgs == [data["org"]["id"]]
+        nested = f"Patient?_has:ServiceRequest:subject:_has:Task:focus:status=accepted&_id={ana}"
+        assert await ids(client, nested) == [ana]
+
+    async def test_bad_chains(self, client: httpx.AsyncClient) -> None:
+        r = await client.get("/fhir/Task?status.name=x")
+        assert r.status_code == 400
+        r = await client.get("/fhir/Task?patient.shoe=x", headers={"Prefer": "handling=strict"})
+        assert r.status_code == 400
+        r = await client.get("/fhir/Patient?_has:Task=x")
+        assert r.status_code == 400
+
+
+class TestSortByParameters:
+    async def test_sort_by_string_and_date_with_paging(
+        self, client: httpx.AsyncClient, data: dict
+    ) -> None:
+        scope = f"Patient?identifier=A-{TAG},B-{TAG}"
+        ana, bo = data["ana"]["id"], data["bo"]["id"]
+        assert await ids(client, f"{scope}&_sort=family") == [bo, ana]
+        assert await ids(client, f"{scope}&_sort=-family") == [ana, bo]
+        assert await ids(client, f"{scope}&_sort=birthdate") == [bo, ana]
+        assert await ids(client, f"{scope}&_sort=-birthdate,_id") == [ana, bo]
+        page = (await client.get(f"/fhir/{scope}&_sort=-family&_count=1")).json()
+        assert [e["resource"]["id"] for e in page["entry"]] == [ana]
+        nxt = next(lk["url"] for lk in page["link"] if lk["relation"] == "next")
+        page2 = (await client.get(nxt.removeprefix("http://testserver"))).json()
+        assert [e["resource"]["id"] for e in page2["entry"]] == [bo]
+
+    async def test_missing_values_sort_last(self, client: httpx.AsyncClient, data: dict) -> None:
+        t = [data[k]["id"] for k in ("t1", "t2", "t3")]
+        scope = f"Task?_id={','.join(t)}"
+        assert await ids(client, f"{scope}&_sort=owner,-_lastUpdated") == [t[1], t[0], t[2]]
+        page = (await client.get(f"/fhir/{scope}&_sort=owner,-_lastUpdated&_count=2")).json()
+        nxt = next(lk["url"] for lk in page["link"] if lk["relation"] == "next")
+        page2 = (await client.get(nxt.removeprefix("http://testserver"))).json()
+        assert [e["resource"]["id"] for e in page2["entry"]] == [t[2]]
+        prev = next(lk["url"] for lk in page2["link"] if lk["relation"] == "previous")
+        back = (await client.get(prev.removeprefix("http://testserver"))).json()
+        assert [e["resource"]["id"] for e in back["entry"]] == [t[1], t[0]]
+
+
+async def test_identifier_of_type(client: httpx.AsyncClient) -> None:
+    mr = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}
+    p = await post(
+        client,
+        {
+            "resourceType": "Patient",
+            "identifier": [{"type": mr, "system": "urn:x", "value": f"OT-{TAG}"}],
+        },
+    )
+    system = "http://terminology.hl7.org/CodeSystem/v2-0203"
+    assert await ids(client, f"Patient?identifier:of-type={system}|MR|OT-{TAG}") == [p["id"]]
+    assert await ids(client, f"Patient?identifier:of-type={system}|SS|OT-{TAG}") == []
+    r = await client.get(f"/fhir/Patient?identifier:of-type=MR|OT-{TAG}")
+    assert r.status_code == 400

@@ -20,6 +20,7 @@ from closedloop.errors import operation_outcome
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.search import paging
 from closedloop.fhir.search.definitions import SearchParamRegistry
+from closedloop.fhir.search.ordering import after, order_by, order_keys
 from closedloop.fhir.search.predicates import criterion_condition
 from closedloop.fhir.search.query import SearchQuery, parse_pairs, parse_query
 from closedloop.fhir.search.subsets import subset
@@ -58,7 +59,7 @@ class SearchEngine:
         return parse_query(
             resource_type,
             pairs,
-            self.registry.for_type(resource_type),
+            self.registry.for_type,
             strict=strict,
             max_count=self.max_count,
         )
@@ -84,19 +85,6 @@ class SearchEngine:
         conds: list[Any] = [r.resource_type == q.resource_type, r.deleted.is_(False)]
         conds += [criterion_condition(c, q.resource_type, base_url) for c in q.criteria]
         return conds
-
-    def _order(self, q: SearchQuery) -> tuple[list[Any], bool]:
-        """Sort columns (the pk last, as the tie-breaker) and whether the order is descending."""
-        r = resources.c
-        if not q.sort:
-            return [r.pk], False
-        if len(q.sort) > 1 or q.sort[0].param is not None:
-            raise errors.not_supported(
-                "Sorting is supported by _id or _lastUpdated only", cl_code="CL-3405"
-            )
-        key = q.sort[0]
-        col = r.id if key.code == "_id" else r.last_updated
-        return [col, r.pk], key.descending
 
     async def search(
         self,
@@ -125,20 +113,21 @@ class SearchEngine:
         if q.summary == "count":
             return self._bundle(q, pairs, base_url, [], [], total, None, None)
         count = self.default_count if q.count is None else q.count
-        cols, descending = self._order(q)
+        keys = order_keys(q, self.db.postgres)
         cursor = paging.decode(q.cursor) if q.cursor else None
         backwards = cursor is not None and cursor.direction == "prev"
         stmt: Select[Any] = select(
-            resources.c.pk, resources.c.resource_type, resources.c.id, resources.c.content, *cols
+            resources.c.pk,
+            resources.c.resource_type,
+            resources.c.id,
+            resources.c.content,
+            *[k.expr for k in keys],
         ).where(*where)
         if cursor is not None:
-            if len(cursor.key) != len(cols):
+            if len(cursor.key) != len(keys):
                 raise errors.invalid("The paging cursor does not fit this query", cl_code="CL-3420")
-            after = descending != backwards  # compare "<" when walking a descending order
-            key = tuple_(*cols)
-            stmt = stmt.where(key < tuple_(*cursor.key) if after else key > tuple_(*cursor.key))
-        reverse = descending != backwards
-        stmt = stmt.order_by(*[c.desc() if reverse else c.asc() for c in cols]).limit(count + 1)
+            stmt = stmt.where(after(keys, cursor.key, reverse=backwards))
+        stmt = stmt.order_by(*order_by(keys, reverse=backwards)).limit(count + 1)
         fetched = (await conn.execute(stmt)).all()
         more = len(fetched) > count
         fetched = fetched[:count]

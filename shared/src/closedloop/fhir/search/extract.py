@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from closedloop.fhir.search.fhirpath import Evaluator, compile_expression
 from closedloop.fhir.search.index import EXTRACTORS, RowExtractor
+from closedloop.fhir.search.index.token import extract_of_type
 
 if TYPE_CHECKING:
     from closedloop.fhir.search.definitions import SearchParam
@@ -75,6 +76,11 @@ class IndexExtractor:
                 continue
             for row in rows:
                 row["param"] = code
+            if kind == "token":
+                typed = extract_of_type(nodes)
+                for row in typed:
+                    row["param"] = f"{code}:of-type"
+                rows = rows + typed
             bucket = out.get(kind)
             if bucket is None:
                 out[kind] = rows

@@ -83,6 +83,11 @@ def date_condition(value: str, low: Any, high: Any) -> ColumnElement[bool]:
 def _token(t: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
     if modifier == "text":
         return t.c.text.like(f"{_like_escape(normalize(value))}%", escape="\\")
+    if modifier == "of-type":
+        parts = value.split("|")
+        if len(parts) != 3 or not all(parts):
+            raise _bad(f"identifier:of-type takes system|code|value, not {value!r}")
+        return and_(t.c.system == parts[0], t.c.code == f"{parts[1]}|{parts[2]}")
     if "|" in value:
         system, _, code = value.partition("|")
         if not system:
@@ -180,23 +185,29 @@ _BUILDERS: dict[str, Callable[[Any, str, str | None], ColumnElement[bool]]] = {
 
 
 def criterion_condition(
-    c: Criterion, resource_type: str, base_url: str = ""
+    c: Criterion, resource_type: str, base_url: str = "", r: Any = resources
 ) -> ColumnElement[bool]:
-    """The WHERE condition on ``resources`` for one criterion (values ORed)."""
-    r = resources.c
+    """The WHERE condition on the resources table (or alias) ``r`` for one criterion; its
+    values are ORed. Index tables are aliased per use so nested chains never correlate by
+    accident."""
+    if c.has is not None:
+        return _has_condition(c, resource_type, base_url, r)
+    if c.chain:
+        return _chain_condition(c, resource_type, base_url, r)
     if c.code == "_id":
         ids = [v for v in c.values if v]
-        cond = r.id.in_(ids)
+        cond = r.c.id.in_(ids)
         return not_(cond) if c.modifier == "not" else cond
     if c.code == "_lastUpdated":
-        return or_(*(date_condition(v, r.last_updated, r.last_updated) for v in c.values))
+        return or_(*(date_condition(v, r.c.last_updated, r.c.last_updated) for v in c.values))
     kind = KIND_OF_TYPE.get(c.type)
     if kind is None or c.param is None:
         raise errors.not_supported(f"Searching by {c.code} ({c.type}) is not supported")
-    t = INDEX_TABLES[kind]
-    scope = and_(t.c.resource_type == resource_type, t.c.param == c.code)
+    t = INDEX_TABLES[kind].alias()
+    code = f"{c.code}:of-type" if c.modifier == "of-type" else c.code
+    scope = and_(t.c.resource_type == resource_type, t.c.param == code)
     if c.modifier == "missing":
-        has = exists().where(t.c.res_pk == r.pk, scope)
+        has = exists().where(t.c.res_pk == r.c.pk, scope)
         return not_(has) if c.values[0] == "true" else has
     builder = (
         _reference_factory(base_url, c.target_type)
@@ -211,4 +222,50 @@ def criterion_condition(
     modifier = None if c.modifier == "not" else c.modifier
     matches = or_(*(builder(t, v, modifier) for v in values))
     sub = select(t.c.res_pk).where(scope, matches)
-    return r.pk.not_in(sub) if c.modifier == "not" else r.pk.in_(sub)
+    return r.c.pk.not_in(sub) if c.modifier == "not" else r.c.pk.in_(sub)
+
+
+def _chain_condition(c: Criterion, resource_type: str, base_url: str, r: Any) -> Any:
+    """``subject:Patient.name=x``: my reference points at a resource meeting the inner test."""
+    ref = INDEX_TABLES["reference"].alias()
+    target = resources.alias()
+    inner = or_(
+        *(
+            and_(target.c.resource_type == t, criterion_condition(sub, t, base_url, target))
+            for t, sub in c.chain
+        )
+    )
+    sub = (
+        select(ref.c.res_pk)
+        .join(
+            target,
+            and_(target.c.resource_type == ref.c.target_type, target.c.id == ref.c.target_id),
+        )
+        .where(
+            ref.c.resource_type == resource_type,
+            ref.c.param == c.code,
+            target.c.deleted.is_(False),
+            inner,
+        )
+    )
+    return r.c.pk.in_(sub)
+
+
+def _has_condition(c: Criterion, resource_type: str, base_url: str, r: Any) -> Any:
+    """``_has:Task:focus:status=x``: some Task whose ``focus`` is me meets the inner test."""
+    assert c.has is not None
+    source_type, ref_code, inner = c.has
+    ref = INDEX_TABLES["reference"].alias()
+    source = resources.alias()
+    sub = (
+        select(ref.c.target_id)
+        .join(source, source.c.pk == ref.c.res_pk)
+        .where(
+            ref.c.resource_type == source_type,
+            ref.c.param == ref_code,
+            ref.c.target_type == resource_type,
+            source.c.deleted.is_(False),
+            criterion_condition(inner, source_type, base_url, source),
+        )
+    )
+    return r.c.id.in_(sub)

@@ -8,6 +8,7 @@ a 400, in either mode: a search that silently ignores a bad date answers the wro
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -54,6 +55,11 @@ class Criterion:
     modifier: str | None
     values: list[str]
     target_type: str | None = None  # for reference ``:Type`` modifiers
+    # chaining (``subject:Patient.name=x``): per possible target type, the criterion on it
+    chain: list[tuple[str, Criterion]] = field(default_factory=list)
+    # reverse chaining (``_has:Task:focus:status=x``): (source type, its reference parameter,
+    # the criterion the source must meet)
+    has: tuple[str, str, Criterion] | None = None
 
 
 @dataclass
@@ -107,21 +113,104 @@ def _positive_int(name: str, value: str) -> int:
     return n
 
 
+ParamLookup = Callable[[str], dict[str, SearchParam]]
+"""resource type -> its search parameters (``SearchParamRegistry.for_type``)."""
+
+_MAX_CHAIN = 3
+
+
+class UnknownParameter(Exception):
+    """A parameter (or modifier) the server does not know: a warning, or 400 when strict."""
+
+
+def parse_criterion(
+    resource_type: str, name: str, value: str, lookup: ParamLookup, depth: int = 0
+) -> Criterion:
+    """One ``name=value`` pair, including chains and ``_has`` (recursively)."""
+    if depth > _MAX_CHAIN:
+        raise _bad(f"{name}: chains may be at most {_MAX_CHAIN} links long", "CL-3406")
+    if name.startswith("_has:"):
+        return _parse_has(resource_type, name, value, lookup, depth)
+    head, dot, rest = name.partition(".")
+    code, _, modifier = head.partition(":")
+    if code == "_id" and not dot:
+        return Criterion(code, None, "token", modifier or None, split_values(value))
+    if code == "_lastUpdated" and not dot:
+        return Criterion(code, None, "date", modifier or None, split_values(value))
+    params = lookup(resource_type)
+    param = params.get(code)
+    if param is None:
+        raise UnknownParameter(f"Unknown search parameter {code!r} for {resource_type}")
+    target = None
+    if modifier and param.type == "reference" and modifier[:1].isupper():
+        target, modifier = modifier, ""
+        if param.target and target not in param.target:
+            raise _bad(
+                f"{code} cannot refer to {target} (allowed: {', '.join(param.target)})",
+                "CL-3402",
+            )
+    if dot:
+        return _parse_chain(resource_type, param, target, modifier, rest, value, lookup, depth)
+    if modifier and modifier not in MODIFIERS.get(param.type, set()):
+        raise UnknownParameter(f"Modifier :{modifier} is not supported on {code} ({param.type})")
+    if modifier == "missing" and value not in ("true", "false"):
+        raise _bad(f"{name} must be true or false, not {value!r}", "CL-3403")
+    return Criterion(code, param, param.type, modifier or None, split_values(value), target)
+
+
+def _parse_chain(
+    resource_type: str,
+    param: SearchParam,
+    target: str | None,
+    modifier: str,
+    rest: str,
+    value: str,
+    lookup: ParamLookup,
+    depth: int,
+) -> Criterion:
+    if param.type != "reference" or modifier:
+        raise _bad(f"Only a reference parameter can be chained, not {param.code}", "CL-3407")
+    targets = [target] if target else list(param.target)
+    chain = []
+    for t in targets:
+        try:
+            chain.append((t, parse_criterion(t, rest, value, lookup, depth + 1)))
+        except UnknownParameter:
+            continue
+    if not chain:
+        raise UnknownParameter(
+            f"Cannot chain {resource_type}.{param.code} to {rest!r}: no target type of "
+            f"{param.code} served here has that parameter"
+        )
+    return Criterion(param.code, param, "reference", None, [], target, chain=chain)
+
+
+def _parse_has(
+    resource_type: str, name: str, value: str, lookup: ParamLookup, depth: int
+) -> Criterion:
+    parts = name.split(":", 3)
+    if len(parts) != 4 or not all(parts[1:]):
+        raise _bad(f"{name}: use _has:Type:reference-parameter:search-parameter", "CL-3408")
+    _, source, ref_code, inner = parts
+    ref = lookup(source).get(ref_code)
+    if ref is None or ref.type != "reference":
+        raise UnknownParameter(f"_has: {source} has no reference parameter {ref_code!r}")
+    if ref.target and resource_type not in ref.target:
+        raise _bad(f"_has: {source}.{ref_code} cannot refer to {resource_type}", "CL-3409")
+    inner_criterion = parse_criterion(source, inner, value, lookup, depth + 1)
+    return Criterion("_has", None, "reference", None, [], has=(source, ref_code, inner_criterion))
+
+
 def parse_query(
     resource_type: str,
     pairs: list[tuple[str, str]],
-    params: dict[str, SearchParam],
+    lookup: ParamLookup,
     *,
     strict: bool = False,
     max_count: int = 1000,
 ) -> SearchQuery:
     q = SearchQuery(resource_type)
-
-    def unknown(text: str) -> None:
-        if strict:
-            raise _bad(text, "CL-3401")
-        q.warnings.append(errors.warning(text, "not-supported", "CL-3401"))
-
+    params = lookup(resource_type)
     for name, value in pairs:
         if name in (
             "_include:iterate",
@@ -131,45 +220,19 @@ def parse_query(
         ):
             name, value = name.split(":")[0], f"{value}:iterate"
         if name in RESULT_PARAMS:
-            _result_param(q, name, value, params, max_count, unknown)
+            _result_param(q, name, value, params, max_count)
             continue
-        code, _, modifier = name.partition(":")
-        if code == "_id":
-            q.criteria.append(Criterion(code, None, "token", modifier or None, split_values(value)))
-            continue
-        if code == "_lastUpdated":
-            q.criteria.append(Criterion(code, None, "date", modifier or None, split_values(value)))
-            continue
-        param = params.get(code)
-        if param is None:
-            unknown(f"Unknown search parameter {code!r} for {resource_type}")
-            continue
-        target = None
-        if modifier and param.type == "reference" and modifier[:1].isupper():
-            target, modifier = modifier, ""
-            if param.target and target not in param.target:
-                raise _bad(
-                    f"{code} cannot refer to {target} (allowed: {', '.join(param.target)})",
-                    "CL-3402",
-                )
-        if modifier and modifier not in MODIFIERS.get(param.type, set()):
-            unknown(f"Modifier :{modifier} is not supported on {code} ({param.type})")
-            continue
-        if modifier == "missing" and value not in ("true", "false"):
-            raise _bad(f"{name} must be true or false, not {value!r}", "CL-3403")
-        q.criteria.append(
-            Criterion(code, param, param.type, modifier or None, split_values(value), target)
-        )
+        try:
+            q.criteria.append(parse_criterion(resource_type, name, value, lookup))
+        except UnknownParameter as exc:
+            if strict:
+                raise _bad(str(exc), "CL-3401") from None
+            q.warnings.append(errors.warning(str(exc), "not-supported", "CL-3401"))
     return q
 
 
 def _result_param(
-    q: SearchQuery,
-    name: str,
-    value: str,
-    params: dict[str, SearchParam],
-    max_count: int,
-    unknown: object,
+    q: SearchQuery, name: str, value: str, params: dict[str, SearchParam], max_count: int
 ) -> None:
     if name == "_count":
         q.count = min(_positive_int("_count", value), max_count)

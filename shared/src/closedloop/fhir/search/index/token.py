@@ -84,3 +84,20 @@ def extract(nodes: list[Node]) -> list[dict[str, Any]]:
         elif kind is int:
             seen[(None, str(value), None)] = None
     return [{"system": s, "code": c, "text": t} for s, c, t in seen]
+
+
+def extract_of_type(nodes: list[Node]) -> list[dict[str, Any]]:
+    """Rows for ``identifier:of-type=system|code|value``: one per Identifier.type coding, with
+    ``code`` holding ``<type code>|<identifier value>``."""
+    seen: dict[Row, None] = {}
+    for node in nodes:
+        value = node.value
+        if type(value) is not dict or not _s(value.get("value")):
+            continue
+        id_type = value.get("type")
+        if type(id_type) is not dict:
+            continue
+        for coding in id_type.get("coding") or ():
+            if type(coding) is dict and _s(coding.get("code")):
+                _add(seen, _s(coding.get("system")), f"{coding['code']}|{value['value']}", None)
+    return [{"system": s, "code": c, "text": t} for s, c, t in seen]

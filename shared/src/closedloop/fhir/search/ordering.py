@@ -1,0 +1,93 @@
+"""``_sort`` and the keyset conditions that page through a sorted result.
+
+Each sort key is a SQL expression; a search parameter sorts by its smallest value (largest when
+descending) taken from its index table, with resources lacking a value last. The resource's
+surrogate pk ends every order, so the order is total and a cursor (the last row's key values)
+says exactly where the next page starts. On PostgreSQL, text keys use the "C" collation so both
+databases order the same way (byte order), whatever the server's locale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select
+
+from closedloop.fhir.search.predicates import KIND_OF_TYPE
+from closedloop.fhir.search.query import SearchQuery, SortKey
+from closedloop.fhir.storage.tables import INDEX_TABLES, resources
+
+_VALUE_COLUMN = {
+    "string": "value_norm",
+    "token": "code",
+    "number": "value",
+    "quantity": "value",
+    "uri": "value",
+    "reference": "target_id",
+}
+_TEXT = {"string", "token", "uri", "reference"}
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    expr: Any
+    descending: bool
+
+
+def _param_value(key: SortKey, resource_type: str, postgres: bool) -> Any:
+    assert key.param is not None
+    kind = KIND_OF_TYPE[key.param.type]
+    t = INDEX_TABLES[kind].alias()
+    if kind == "date":
+        column = t.c.high if key.descending else t.c.low
+    else:
+        column = t.c[_VALUE_COLUMN[kind]]
+    if postgres and kind in _TEXT:
+        column = column.collate("C")
+    agg = func.max(column) if key.descending else func.min(column)
+    return (
+        select(agg)
+        .where(
+            t.c.res_pk == resources.c.pk,
+            t.c.resource_type == resource_type,
+            t.c.param == key.param.code,
+        )
+        .scalar_subquery()
+    )
+
+
+def order_keys(q: SearchQuery, postgres: bool) -> list[OrderKey]:
+    r = resources.c
+    keys: list[OrderKey] = []
+    for key in q.sort:
+        if key.code == "_id":
+            keys.append(OrderKey(r.id.collate("C") if postgres else r.id, key.descending))
+        elif key.code == "_lastUpdated":
+            keys.append(OrderKey(r.last_updated, key.descending))
+        else:
+            value = _param_value(key, q.resource_type, postgres)
+            keys.append(OrderKey(case((value.is_(None), 1), else_=0), False))  # missing last
+            keys.append(OrderKey(value, key.descending))
+    keys.append(OrderKey(r.pk, False))
+    return keys
+
+
+def order_by(keys: list[OrderKey], reverse: bool) -> list[Any]:
+    return [k.expr.desc() if k.descending != reverse else k.expr.asc() for k in keys]
+
+
+def after(keys: list[OrderKey], values: tuple[Any, ...], reverse: bool) -> Any:
+    """Rows strictly after ``values`` in the order (before it, when ``reverse``)."""
+    alternatives = []
+    for i, key in enumerate(keys):
+        if values[i] is None:
+            continue  # nothing sorts strictly after a missing value within its group
+        descending = key.descending != reverse
+        beyond = key.expr < values[i] if descending else key.expr > values[i]
+        same = [
+            keys[j].expr.is_(None) if values[j] is None else keys[j].expr == values[j]
+            for j in range(i)
+        ]
+        alternatives.append(and_(*same, beyond))
+    return or_(*alternatives)
