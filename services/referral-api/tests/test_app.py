@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from closedloop.testing import app_client
+from closedloop.testing import app_client, assert_every_listed_parameter_works
 from referral_api.app import create_app
 from referral_api.resources import RESOURCE_TYPES
 from referral_api.settings import Settings
@@ -36,3 +36,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REFERRAL_API_PORT", "9999")
     settings = Settings()
     assert settings.database_url == "sqlite:///elsewhere.db" and settings.port == 9999
+
+
+async def test_every_listed_search_parameter_works(client: httpx.AsyncClient) -> None:
+    assert await assert_every_listed_parameter_works(client) > 0

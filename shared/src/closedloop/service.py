@@ -12,7 +12,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
@@ -20,6 +19,7 @@ from fastapi.responses import JSONResponse
 from closedloop.db import create_database, upgrade_to_head
 from closedloop.fhir.rest.handlers import add_exception_handlers
 from closedloop.fhir.rest.routes import router as fhir_router
+from closedloop.fhir.search.definitions import SearchParam
 from closedloop.fhir.server import FhirConfig, FhirServer
 from closedloop.hooks import Hooks
 from closedloop.logs import RequestLogMiddleware, quiet_url_loggers
@@ -40,16 +40,17 @@ def create_service_app(
     routers: list[APIRouter] | None = None,
     on_startup: list[Startup] | None = None,
     on_shutdown: list[Startup] | None = None,
-    fhir_config: dict[str, Any] | None = None,
+    search_params: list[SearchParam] | None = None,
 ) -> FastAPI:
+    """``search_params`` adds to (or replaces, by code) the standard R4 search parameters."""
     config = FhirConfig(
         resource_types=resource_types,
+        extra_search_params=list(search_params or []),
         max_body_bytes=settings.max_body_bytes,
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
         public_base_url=settings.public_base_url,
         software_name=f"Closed Loop {name}",
-        **(fhir_config or {}),
     )
 
     @asynccontextmanager

@@ -163,3 +163,49 @@ async def running_service(
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+SAMPLE_VALUES = {
+    "token": "x",
+    "string": "x",
+    "date": "ge2020-01-01",
+    "number": "1",
+    "quantity": "1",
+    "uri": "http://example.org/x",
+    "reference": "Patient/x",
+}
+
+
+async def assert_every_listed_parameter_works(client: httpx.AsyncClient) -> int:
+    """Search with every parameter the CapabilityStatement lists (strict handling, so an
+    unsupported one fails); returns how many were tried."""
+    cs = (await client.get("/fhir/metadata")).json()
+    tried = 0
+    failures = []
+    for resource in cs["rest"][0]["resource"]:
+        for param in resource["searchParam"]:
+            name, kind = param["name"], param["type"]
+            if name in (
+                "_count",
+                "_sort",
+                "_include",
+                "_revinclude",
+                "_summary",
+                "_elements",
+                "_total",
+            ):
+                continue
+            value = "x" if name == "_id" else SAMPLE_VALUES.get(kind)
+            if value is None:
+                failures.append(f"{resource['type']}.{name}: type {kind} listed")
+                continue
+            r = await client.get(
+                f"/fhir/{resource['type']}",
+                params={name: value},
+                headers={"Prefer": "handling=strict"},
+            )
+            tried += 1
+            if r.status_code != 200:
+                failures.append(f"{resource['type']}?{name}={value}: {r.status_code} {r.text}")
+    assert not failures, "\n".join(failures)
+    return tried

@@ -1,36 +1,16 @@
-"""`notifier serve`: run the service with uvicorn (settings from NOTIFIER_* variables)."""
+"""The `notifier` command: `serve` runs the service, `reindex` rebuilds search indexes
+(settings come from the environment, see the README)."""
 
 from __future__ import annotations
 
-import argparse
-
-import uvicorn
-from closedloop.logs import configure_logging
+from closedloop.cli import run_cli
 
 from notifier.app import create_app
 from notifier.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="notifier")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the HTTP service")
-    serve.add_argument("--host", default=None, help="bind address (default NOTIFIER_HOST)")
-    serve.add_argument("--port", type=int, default=None, help="port (default NOTIFIER_PORT)")
-    args = parser.parse_args(argv)
-    settings = Settings()
-    if args.host:
-        settings.host = args.host
-    if args.port:
-        settings.port = args.port
-    configure_logging("notifier", settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    run_cli("notifier", Settings, create_app, argv)
 
 
 if __name__ == "__main__":

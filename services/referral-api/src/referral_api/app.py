@@ -7,7 +7,7 @@ from pathlib import Path
 from closedloop.service import create_service_app
 from fastapi import FastAPI
 
-from referral_api.resources import RESOURCE_TYPES
+from referral_api.resources import RESOURCE_TYPES, SEARCH_PARAMS
 from referral_api.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -16,5 +16,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     return create_service_app(
-        name="referral-api", settings=settings, resource_types=RESOURCE_TYPES, migrations=MIGRATIONS
+        name="referral-api",
+        settings=settings,
+        resource_types=RESOURCE_TYPES,
+        migrations=MIGRATIONS,
+        search_params=SEARCH_PARAMS,
     )

@@ -1,4 +1,7 @@
-"""The FHIR resource types referral-api serves."""
+"""The FHIR resource types referral-api serves, and the search parameters it adds to the
+standard R4 ones."""
+
+from closedloop.fhir.search.definitions import SearchParam
 
 RESOURCE_TYPES = [
     "Patient",
@@ -14,4 +17,26 @@ RESOURCE_TYPES = [
     "Observation",
     "QuestionnaireResponse",
     "DocumentReference",
+]
+
+_IG = "http://hl7.org/fhir/us/sdoh-clinicalcare/SearchParameter"
+
+# Required by the SDOH Clinical Care IG's capability statements (not in base R4).
+SEARCH_PARAMS = [
+    SearchParam(
+        code="supporting-info",
+        type="reference",
+        expression="ServiceRequest.supportingInfo",
+        base=("ServiceRequest",),
+        url=f"{_IG}/SDOHCC-ServiceRequestSupportingInfo",
+        description="ServiceRequest.supportingInfo: e.g. the Consent behind a referral",
+    ),
+    SearchParam(
+        code="output",
+        type="reference",
+        expression="Task.output.value.ofType(Reference)",
+        base=("Task",),
+        url=f"{_IG}/SDOHCC-TaskOutputReference",
+        description="Task.output.value as a Reference: e.g. the Procedure that was delivered",
+    ),
 ]

@@ -40,7 +40,7 @@ def _param_value(key: SortKey, resource_type: str, postgres: bool) -> Any:
     kind = KIND_OF_TYPE[key.param.type]
     t = INDEX_TABLES[kind].alias()
     if kind == "date":
-        column = t.c.high if key.descending else t.c.low
+        column: Any = t.c.high if key.descending else t.c.low
     else:
         column = t.c[_VALUE_COLUMN[kind]]
     if postgres and kind in _TEXT:

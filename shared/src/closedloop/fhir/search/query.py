@@ -42,6 +42,8 @@ MODIFIERS = {
     "uri": {"missing", "below", "above"},
     "special": {"missing"},
 }
+QUERYABLE_TYPES = frozenset(("token", "string", "date", "number", "quantity", "reference", "uri"))
+"""Parameter types with a query builder; others are indexed but not yet searchable."""
 _SPLIT_COMMA = re.compile(r"(?<!\\),")
 
 
@@ -141,6 +143,10 @@ def parse_criterion(
     param = params.get(code)
     if param is None:
         raise UnknownParameter(f"Unknown search parameter {code!r} for {resource_type}")
+    if param.type not in QUERYABLE_TYPES:
+        raise UnknownParameter(
+            f"Searching {resource_type} by {code} ({param.type}) is not supported yet"
+        )
     target = None
     if modifier and param.type == "reference" and modifier[:1].isupper():
         target, modifier = modifier, ""
