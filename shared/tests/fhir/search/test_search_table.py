@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from closedloop.service import create_service_app
 from closedloop.settings import ServiceSettings
 from closedloop.testing import app_client, database_url_for
