@@ -17,8 +17,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
 from closedloop.db import create_database, upgrade_to_head
+from closedloop.fhir.rest.dispatch import fhir_routes
 from closedloop.fhir.rest.handlers import add_exception_handlers
-from closedloop.fhir.rest.routes import router as fhir_router
 from closedloop.fhir.search.definitions import SearchParam
 from closedloop.fhir.server import FhirConfig, FhirServer
 from closedloop.hooks import Hooks
@@ -96,5 +96,5 @@ def create_service_app(
 
     for extra in routers or []:
         app.include_router(extra)
-    app.include_router(fhir_router)
+    app.router.routes.extend(fhir_routes())
     return app

@@ -1,7 +1,8 @@
-"""The FHIR REST interactions (http://hl7.org/fhir/R4/http.html) as FastAPI routes.
+"""The FHIR REST interactions (http://hl7.org/fhir/R4/http.html): one handler per interaction.
 
-Routes stay thin: parse the HTTP request, call the repository or the search engine with the
-request context, render. Policy lives in hooks, storage rules in the repository.
+``dispatch.py`` picks the handler from the URL's shape. Handlers stay thin: parse the HTTP
+request, call the repository or the search engine with the request context, render. Policy
+lives in hooks, storage rules in the repository.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from closedloop import errors
 from closedloop.context import RequestContext
@@ -30,8 +31,6 @@ from closedloop.fhir.rest.prefer import parse_etag, preferences
 from closedloop.fhir.rest.responses import read_response, write_response
 from closedloop.fhir.server import FhirServer
 from closedloop.hooks import HookPoint
-
-router = APIRouter(prefix="/fhir")
 
 _RESULT_ONLY = {"_format", "_pretty"}
 
@@ -84,15 +83,12 @@ def _version(text: str) -> int:
 # -- system level -----------------------------------------------------------------------------
 
 
-@router.get("/metadata")
 async def metadata(request: Request) -> Response:
     await context(request, "capabilities", None)
     body = orjson.dumps(capability_statement(server_of(request), base_url(request)))
     return fhir_response(body, indent=pretty(request))
 
 
-@router.post("")
-@router.post("/")
 async def batch_or_transaction(request: Request) -> Response:
     ctx = await context(request, "batch", None)
     server = server_of(request)
@@ -101,7 +97,6 @@ async def batch_or_transaction(request: Request) -> Response:
     return fhir_response(orjson.dumps(result), indent=pretty(request))
 
 
-@router.get("/_history")
 async def history_system(request: Request) -> Response:
     await context(request, "history-system", None)
     return await _history(request, None, None)
@@ -110,19 +105,16 @@ async def history_system(request: Request) -> Response:
 # -- type level -------------------------------------------------------------------------------
 
 
-@router.get("/{resource_type}/_history")
 async def history_type(request: Request, resource_type: str) -> Response:
     check_type(request, resource_type)
     await context(request, "history-type", resource_type)
     return await _history(request, resource_type, None)
 
 
-@router.get("/{resource_type}")
 async def search_type(request: Request, resource_type: str) -> Response:
     return await _search(request, resource_type, _query_pairs(request))
 
 
-@router.post("/{resource_type}/_search")
 async def search_post(request: Request, resource_type: str) -> Response:
     check_type(request, resource_type)
     if media_type(request) != "application/x-www-form-urlencoded":
@@ -144,7 +136,6 @@ async def _search(request: Request, resource_type: str, pairs: list[tuple[str, s
     return fhir_response(text, indent=pretty(request))
 
 
-@router.post("/{resource_type}")
 async def create(request: Request, resource_type: str) -> Response:
     server = check_type(request, resource_type)
     ctx = await context(request, "create", resource_type)
@@ -155,7 +146,6 @@ async def create(request: Request, resource_type: str) -> Response:
     return write_response(result, ctx.base_url, preferences(request), pretty(request))
 
 
-@router.put("/{resource_type}")
 async def conditional_update(request: Request, resource_type: str) -> Response:
     server = check_type(request, resource_type)
     ctx = await context(request, "update", resource_type)
@@ -175,7 +165,6 @@ async def conditional_update(request: Request, resource_type: str) -> Response:
     return write_response(result, ctx.base_url, preferences(request), pretty(request))
 
 
-@router.delete("/{resource_type}")
 async def conditional_delete(request: Request, resource_type: str) -> Response:
     server = check_type(request, resource_type)
     ctx = await context(request, "delete", resource_type)
@@ -189,7 +178,6 @@ async def conditional_delete(request: Request, resource_type: str) -> Response:
 # -- instance level ---------------------------------------------------------------------------
 
 
-@router.get("/{resource_type}/{resource_id}")
 async def read(request: Request, resource_type: str, resource_id: str) -> Response:
     server = check_type(request, resource_type)
     await context(request, "read", resource_type)
@@ -200,7 +188,6 @@ async def read(request: Request, resource_type: str, resource_id: str) -> Respon
     return read_response(stored, pretty(request))
 
 
-@router.get("/{resource_type}/{resource_id}/_history")
 async def history_instance(request: Request, resource_type: str, resource_id: str) -> Response:
     server = check_type(request, resource_type)
     await context(request, "history-instance", resource_type)
@@ -208,7 +195,6 @@ async def history_instance(request: Request, resource_type: str, resource_id: st
     return await _history(request, resource_type, resource_id)
 
 
-@router.get("/{resource_type}/{resource_id}/_history/{version}")
 async def vread(request: Request, resource_type: str, resource_id: str, version: str) -> Response:
     server = check_type(request, resource_type)
     await context(request, "vread", resource_type)
@@ -216,7 +202,6 @@ async def vread(request: Request, resource_type: str, resource_id: str, version:
     return read_response(stored, pretty(request))
 
 
-@router.put("/{resource_type}/{resource_id}")
 async def update(request: Request, resource_type: str, resource_id: str) -> Response:
     server = check_type(request, resource_type)
     ctx = await context(request, "update", resource_type)
@@ -227,7 +212,6 @@ async def update(request: Request, resource_type: str, resource_id: str) -> Resp
     return write_response(result, ctx.base_url, preferences(request), pretty(request))
 
 
-@router.patch("/{resource_type}/{resource_id}")
 async def patch(request: Request, resource_type: str, resource_id: str) -> Response:
     server = check_type(request, resource_type)
     ctx = await context(request, "patch", resource_type)
@@ -238,7 +222,6 @@ async def patch(request: Request, resource_type: str, resource_id: str) -> Respo
     return write_response(result, ctx.base_url, preferences(request), pretty(request))
 
 
-@router.delete("/{resource_type}/{resource_id}")
 async def delete(request: Request, resource_type: str, resource_id: str) -> Response:
     server = check_type(request, resource_type)
     ctx = await context(request, "delete", resource_type)

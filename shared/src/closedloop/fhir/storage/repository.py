@@ -39,6 +39,11 @@ from closedloop.fhir.storage.tables import conditional_guards, resource_versions
 from closedloop.fhir.validation import validate_resource
 from closedloop.hooks import Change, HookPoint, Hooks
 
+_READ_SQL = (
+    "SELECT version_id, last_updated, content FROM resources WHERE resource_type = $1 AND id = $2"
+)
+_R = resources.c
+
 Matcher = Callable[[AsyncConnection, str, str], Awaitable[list[str]]]
 """(connection, resource type, query string) -> ids of the current resources that match."""
 
@@ -126,22 +131,22 @@ class Repository:
         self, resource_type: str, resource_id: str, conn: AsyncConnection | None = None
     ) -> StoredResource:
         """read: http://hl7.org/fhir/R4/http.html#read (410 once deleted)."""
-        stmt = select(resources.c.version_id, resources.c.last_updated, resources.c.content).where(
-            resources.c.resource_type == resource_type, resources.c.id == resource_id
-        )
         if conn is None:
-            async with self.db.read() as c:
-                row = (await c.execute(stmt)).first()
+            row = await self.db.fetch_row(_READ_SQL, resource_type, resource_id)
         else:
-            row = (await conn.execute(stmt)).first()
+            row = (
+                await conn.execute(
+                    select(_R.version_id, _R.last_updated, _R.content).where(
+                        _R.resource_type == resource_type, _R.id == resource_id
+                    )
+                )
+            ).first()
         if row is None:
             raise errors.not_found(f"{resource_type}/{resource_id} is not known")
-        stored = StoredResource(
-            resource_type, resource_id, row.version_id, row.last_updated, row.content
-        )
-        if stored.deleted:
-            raise errors.gone(f"{resource_type}/{resource_id} was deleted", row.version_id)
-        return stored
+        version_id, last_updated, content = row[0], row[1], row[2]
+        if content is None:
+            raise errors.gone(f"{resource_type}/{resource_id} was deleted", version_id)
+        return StoredResource(resource_type, resource_id, version_id, last_updated, content)
 
     async def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource:
         """vread: http://hl7.org/fhir/R4/http.html#vread."""

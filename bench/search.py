@@ -1,0 +1,219 @@
+"""Search, read and write figures of referral-api on a loaded PostgreSQL database, next to a raw
+asyncpg endpoint on the same data: what a FHIR search costs at referral-program scale, and how
+much of a request the engine itself spends.
+
+Loads referrals through the engine's write path (bench/load_data.py), then drives referral-api
+(one uvicorn process) with wrk. Needs wrk (`apt-get install wrk`).
+
+    uv run python bench/search.py [--tasks 100000] [--service-requests 100000] [--explain]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import asyncpg
+import httpx
+import orjson
+from closedloop.fhir.instant import format_instant
+from sqlalchemy import event
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _harness import postgres_url, running_service, wrk_available, wrk_load
+from load_data import IDENTIFIER_SYSTEM, load, referral_server, task
+from raw_endpoint import running_raw_endpoint
+
+FHIR = {"Content-Type": "application/fhir+json"}
+SEARCH_P95_GOAL_MS = 20.0
+READ_RATIO_GOAL = 0.7
+TOKEN_RATIO_GOAL = 0.6
+
+
+async def prepare(db_url: str) -> dict[str, Any]:
+    """VACUUM ANALYZE after the bulk load (autovacuum would otherwise start in the middle of a
+    measurement), then pick the values the queries use from the data itself."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute("VACUUM (ANALYZE)")
+        middle = await conn.fetchval(
+            "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY last_updated) "
+            "FROM resources WHERE resource_type = 'Task'"
+        )
+        row = await conn.fetchrow(
+            "SELECT r.id, t.code FROM resources r JOIN sp_token t ON t.res_pk = r.pk "
+            "AND t.resource_type = 'Task' AND t.param = 'identifier' "
+            "WHERE r.resource_type = 'Task' ORDER BY r.pk OFFSET "
+            "(SELECT count(*) / 2 FROM resources WHERE resource_type = 'Task') LIMIT 1"
+        )
+    finally:
+        await conn.close()
+    return {"middle": format_instant(middle), "task_id": row["id"], "identifier": row["code"]}
+
+
+async def check(client: httpx.AsyncClient, url: str) -> str:
+    """Fetch once and describe the result, so a figure never comes from an empty answer."""
+    r = await client.get(url)
+    r.raise_for_status()
+    body = r.json()
+    if isinstance(body, list):
+        assert body, f"{url} returned nothing"
+        return f"{len(body)} rows"
+    if body.get("resourceType") != "Bundle":
+        return f"{body['resourceType']}/{body['id']}"
+    modes = [e["search"]["mode"] for e in body.get("entry", [])]
+    assert "match" in modes, f"{url} matched nothing"
+    more = any(link["relation"] == "next" for link in body["link"])
+    total = (await client.get(url + "&_summary=count")).json().get("total")
+    return (
+        f"{modes.count('match')} matches{' (+ next page)' if more else ''}, "
+        f"{modes.count('include')} included, {total} matching in all"
+    )
+
+
+async def explain(db_url: str, resource_type: str, query: str, base_url: str) -> None:
+    """EXPLAIN ANALYZE each statement the engine runs for a search, captured from an in-process
+    engine built like the service's, so the plans are those of the real SQL."""
+    server = referral_server(db_url, pool_size=2)
+    captured: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            captured.append((statement, params))
+
+    event.listen(server.db.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        await server.search.search(resource_type, parse_qsl(query), base_url=base_url)
+        event.remove(server.db.engine.sync_engine, "before_cursor_execute", capture)
+        async with server.db.read() as conn:
+            for statement, params in captured:
+                print(f"\n-- {resource_type}?{query}\n{statement}\n-- params {params}")
+                plan = await conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
+                print("\n".join(row[0] for row in plan))
+    finally:
+        await server.db.dispose()
+
+
+def ratio_line(name: str, ours: dict[str, float], raw: dict[str, float], goal: float) -> str:
+    r = ours["rps"] / raw["rps"]
+    verdict = "ok" if r >= goal else "BELOW GOAL"
+    return f"{name:<44} {r:5.2f}x of raw   (goal >= {goal}x: {verdict})"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--service-requests", type=int, default=100_000)
+    parser.add_argument("--loaders", type=int, default=4, help="concurrent units of work")
+    parser.add_argument("--batch", type=int, default=500, help="resources per unit of work")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--explain", action="store_true", help="print the searches' plans")
+    args = parser.parse_args()
+    if not wrk_available():
+        sys.exit("bench/search.py needs wrk (apt-get install wrk)")
+    started = time.perf_counter()
+    wrk = {"seconds": args.seconds, "connections": args.connections}
+    figures: dict[str, dict[str, float]] = {}
+    new_task = orjson.dumps(
+        task("bench-new", "requested", "sr-new", 1, 1, 1, "2026-06-01T10:00:00Z")
+    ).decode()
+    create = {"method": "POST", "body": new_task, "headers": {**FHIR, "Prefer": "return=minimal"}}
+    print(
+        f"referral-api (one uvicorn process) on PostgreSQL, {os.cpu_count()} CPUs; "
+        f"{args.tasks} Tasks + {args.service_requests} ServiceRequests"
+    )
+
+    async with postgres_url() as db, running_service("referral_api", "REFERRAL_API_", db) as base:
+        print(f"\nLoading ({args.loaders} loaders x {args.batch} resources per unit of work)")
+        t0 = time.perf_counter()
+        rate = await load(
+            db, args.tasks, args.service_requests, loaders=args.loaders, batch=args.batch
+        )
+        print(f"  load rate {rate:.0f} resources/s (engine write path, in process)")
+        facts = await prepare(db)
+        load_seconds = time.perf_counter() - t0
+        print(f"  loaded and analyzed in {load_seconds:.0f} s; mid-load instant {facts['middle']}")
+
+        task_search = "Task?" + urlencode(
+            [
+                ("owner", "Organization/cbo-17"),
+                ("status", "requested"),
+                ("_lastUpdated", f"gt{facts['middle']}"),
+            ]
+        )
+        sr_search = "ServiceRequest?" + urlencode(
+            [("patient", "Patient/p-123"), ("_include", "ServiceRequest:performer")]
+        )
+        token_search = "Task?" + urlencode(
+            [("identifier", f"{IDENTIFIER_SYSTEM}|{facts['identifier']}")]
+        )
+        raw_token = "Task/identifier?" + urlencode(
+            [("system", IDENTIFIER_SYSTEM), ("code", facts["identifier"])]
+        )
+        async with running_raw_endpoint(db) as raw:
+            runs = [
+                ("search Task owner+status+_lastUpdated", f"{base}/fhir/{task_search}"),
+                ("search ServiceRequest patient+_include", f"{base}/fhir/{sr_search}"),
+                ("read Task by id", f"{base}/fhir/Task/{facts['task_id']}"),
+                ("raw read", f"{raw}/read/Task/{facts['task_id']}"),
+                ("search Task identifier", f"{base}/fhir/{token_search}"),
+                ("raw token lookup", f"{raw}/token/{raw_token}"),
+            ]
+            print("\nResults (one fetch each before its load)")
+            async with httpx.AsyncClient(timeout=30) as client:
+                for name, url in runs:
+                    print(f"  {name:<40} {await check(client, url)}")
+            print(f"\nLoad ({args.seconds} s each, wrk)")
+            for name, url in runs:
+                figures[name] = wrk_load(name, url, **wrk)
+            figures["create Task, loaded database"] = wrk_load(
+                "create Task, loaded database", f"{base}/fhir/Task", **create, **wrk
+            )
+        if args.explain:
+            await explain(db, "Task", task_search.partition("?")[2], f"{base}/fhir")
+            await explain(db, "ServiceRequest", sr_search.partition("?")[2], f"{base}/fhir")
+
+    async with postgres_url() as db, running_service("referral_api", "REFERRAL_API_", db) as base:
+        figures["create Task, empty database"] = wrk_load(
+            "create Task, empty database", f"{base}/fhir/Task", **create, **wrk
+        )
+
+    print(
+        f"\nSummary ({args.tasks} Tasks + {args.service_requests} ServiceRequests, "
+        f"{args.connections} connections, load {rate:.0f} resources/s)"
+    )
+    print(f"{'':<44} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>7}")
+    for name, f in figures.items():
+        print(
+            f"{name:<44} {f['rps']:7.0f} {f['p50_ms']:7.1f} {f['p95_ms']:7.1f} "
+            f"{f['p99_ms']:7.1f} {f['errors']:7.0f}"
+        )
+    print()
+    for name in ("search Task owner+status+_lastUpdated", "search ServiceRequest patient+_include"):
+        p95 = figures[name]["p95_ms"]
+        verdict = "ok" if p95 < SEARCH_P95_GOAL_MS else "ABOVE GOAL"
+        print(f"{name:<44} p95 {p95:5.1f} ms   (goal < {SEARCH_P95_GOAL_MS:.0f} ms: {verdict})")
+    read, raw_read = figures["read Task by id"], figures["raw read"]
+    print(ratio_line("read Task by id", read, raw_read, READ_RATIO_GOAL))
+    print(
+        ratio_line(
+            "search Task identifier",
+            figures["search Task identifier"],
+            figures["raw token lookup"],
+            TOKEN_RATIO_GOAL,
+        )
+    )
+    loaded, empty = figures["create Task, loaded database"], figures["create Task, empty database"]
+    print(f"{'create Task, loaded / empty database':<44} {loaded['rps'] / empty['rps']:5.2f}x")
+    print(f"\nTotal time {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
