@@ -334,3 +334,46 @@ async def test_identifier_of_type(client: httpx.AsyncClient) -> None:
     assert await ids(client, f"Patient?identifier:of-type={system}|SS|OT-{TAG}") == []
     r = await client.get(f"/fhir/Patient?identifier:of-type=MR|OT-{TAG}")
     assert r.status_code == 400
+
+
+class TestWildcardsAndSummaries:
+    async def test_include_and_revinclude_star(self, client: httpx.AsyncClient, data: dict) -> None:
+        r = (await client.get(f"/fhir/Task?_id={data['t1']['id']}&_include=*")).json()
+        kinds = {
+            e["resource"]["resourceType"] for e in r["entry"] if e["search"]["mode"] == "include"
+        }
+        assert kinds == {"ServiceRequest", "Organization", "Patient"}
+        r = (await client.get(f"/fhir/Task?_id={data['t1']['id']}&_include=Task:*")).json()
+        assert len([e for e in r["entry"] if e["search"]["mode"] == "include"]) == 3
+        r = await client.get(f"/fhir/Organization?_id={data['org']['id']}&_revinclude=*")
+        assert r.status_code == 200
+        kinds = {e["resource"]["resourceType"] for e in r.json()["entry"]}
+        assert {"Organization", "Task", "ServiceRequest"} <= kinds
+
+    async def test_summary_modes(self, client: httpx.AsyncClient, data: dict) -> None:
+        pid = data["ana"]["id"]
+        full = (await client.get(f"/fhir/Patient?_id={pid}")).json()["entry"][0]["resource"]
+        summary = (await client.get(f"/fhir/Patient?_id={pid}&_summary=true")).json()
+        res = summary["entry"][0]["resource"]
+        assert (
+            "name" in res and "identifier" in res and res["meta"]["tag"][0]["code"] == "SUBSETTED"
+        )
+        assert "name" in full
+        data_only = (await client.get(f"/fhir/Patient?_id={pid}&_summary=data")).json()
+        assert "text" not in data_only["entry"][0]["resource"]
+        text_only = (await client.get(f"/fhir/Patient?_id={pid}&_summary=text")).json()
+        assert set(text_only["entry"][0]["resource"]) <= {"resourceType", "id", "meta", "text"}
+
+    async def test_token_text_modifier(self, client: httpx.AsyncClient, data: dict) -> None:
+        sr = await post(
+            client,
+            {
+                "resourceType": "ServiceRequest",
+                "status": "active",
+                "intent": "order",
+                "subject": {"reference": "Patient/x"},
+                "code": {"text": f"Food pantry help {TAG}"},
+            },
+        )
+        assert await ids(client, "ServiceRequest?code:text=food%20pantry") != []
+        assert sr["id"] in await ids(client, "ServiceRequest?code:text=FOOD%20pantry&_count=1000")
