@@ -8,6 +8,7 @@ paying for 200k HTTP round trips. The data is seeded, so two runs search the sam
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import random
 import time
 import uuid
@@ -213,39 +214,82 @@ def referral_server(url: str, pool_size: int = 10) -> FhirServer:
     )
 
 
-async def load(
-    url: str, tasks: int, service_requests: int, *, loaders: int = 4, batch: int = 500
-) -> float:
-    """Write the Organizations, then the referrals with ``loaders`` concurrent units of work of
-    ``batch`` resources each; print progress and return resources per second."""
-    server = referral_server(url, pool_size=loaders)
+@dataclass(frozen=True)
+class LoadPlan:
+    tasks: int
+    service_requests: int
+    processes: int = 2
+    loaders: int = 4
+    batch: int = 500
+
+
+async def _create_organizations(url: str) -> None:
+    server = referral_server(url, pool_size=1)
     try:
         async with server.repo.unit_of_work(SYSTEM) as uow:
             for n in range(ORGANIZATIONS):
                 await server.repo.create(
                     uow, "Organization", organization(n), assigned_id=f"cbo-{n}"
                 )
-        batches = Dataset(tasks, service_requests).batches(batch)
-        total = tasks + service_requests
-        done = 0
-        start = time.perf_counter()
-
-        async def loader() -> None:
-            nonlocal done
-            for chunk in batches:  # a shared generator: each loader takes the next batch
-                async with server.repo.unit_of_work(SYSTEM) as uow:
-                    for resource_type, resource_id, body in chunk:
-                        await server.repo.create(uow, resource_type, body, assigned_id=resource_id)
-                before, done = done, done + len(chunk)
-                if done // PROGRESS_EVERY > before // PROGRESS_EVERY or done == total:
-                    elapsed = time.perf_counter() - start
-                    print(
-                        f"  loaded {done:>7} / {total} in {elapsed:6.1f} s "
-                        f"({done / elapsed:6.0f} resources/s)",
-                        flush=True,
-                    )
-
-        await asyncio.gather(*(loader() for _ in range(loaders)))
-        return total / (time.perf_counter() - start)
     finally:
         await server.db.dispose()
+
+
+async def _load_share(url: str, plan: LoadPlan, share: int, done: Any, start: float) -> None:
+    """Write every ``plan.processes``-th batch, ``plan.loaders`` units of work at a time."""
+    server = referral_server(url, pool_size=plan.loaders)
+    total = plan.tasks + plan.service_requests
+    batches = (
+        chunk
+        for i, chunk in enumerate(Dataset(plan.tasks, plan.service_requests).batches(plan.batch))
+        if i % plan.processes == share
+    )
+
+    async def loader() -> None:
+        for chunk in batches:  # a shared generator: each loader takes the next batch
+            async with server.repo.unit_of_work(SYSTEM) as uow:
+                for resource_type, resource_id, body in chunk:
+                    await server.repo.create(uow, resource_type, body, assigned_id=resource_id)
+            with done.get_lock():
+                before = done.value
+                done.value += len(chunk)
+                after = done.value
+            if after // PROGRESS_EVERY > before // PROGRESS_EVERY or after == total:
+                elapsed = time.time() - start
+                print(
+                    f"  loaded {after:>7} / {total} in {elapsed:6.1f} s "
+                    f"({after / elapsed:6.0f} resources/s)",
+                    flush=True,
+                )
+
+    try:
+        await asyncio.gather(*(loader() for _ in range(plan.loaders)))
+    finally:
+        await server.db.dispose()
+
+
+def _load_process(url: str, plan: LoadPlan, share: int, done: Any, start: float) -> None:
+    asyncio.run(_load_share(url, plan, share, done, start))
+
+
+async def load(url: str, plan: LoadPlan) -> float:
+    """Write the Organizations, then the referrals from ``plan.processes`` processes (the
+    write path is CPU-bound in Python, so coroutines alone would leave a core idle), each with
+    ``plan.loaders`` concurrent units of work of ``plan.batch`` resources. Prints progress and
+    returns resources per second."""
+    await _create_organizations(url)
+    mp = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited event loop
+    done = mp.Value("q", 0)
+    start = time.time()
+    workers = [
+        mp.Process(target=_load_process, args=(url, plan, share, done, start))
+        for share in range(plan.processes)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        await asyncio.to_thread(worker.join)
+    failed = [w.exitcode for w in workers if w.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"a loader process failed (exit codes {failed})")
+    return (plan.tasks + plan.service_requests) / (time.time() - start)

@@ -27,7 +27,7 @@ from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import postgres_url, running_service, wrk_available, wrk_load
-from load_data import IDENTIFIER_SYSTEM, load, referral_server, task
+from load_data import IDENTIFIER_SYSTEM, LoadPlan, load, referral_server, task
 from raw_endpoint import running_raw_endpoint
 
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -37,8 +37,9 @@ TOKEN_RATIO_GOAL = 0.6
 
 
 async def prepare(db_url: str) -> dict[str, Any]:
-    """VACUUM ANALYZE after the bulk load (autovacuum would otherwise start in the middle of a
-    measurement), then pick the values the queries use from the data itself."""
+    """VACUUM ANALYZE after the bulk load (a steady state, as autovacuum would leave it, and
+    no autovacuum starting in the middle of a measurement), then pick the query values from the
+    data: the brief's cbo-17 and p-123 when they match (always at full size), else the busiest."""
     conn = await asyncpg.connect(db_url)
     try:
         await conn.execute("VACUUM (ANALYZE)")
@@ -46,15 +47,34 @@ async def prepare(db_url: str) -> dict[str, Any]:
             "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY last_updated) "
             "FROM resources WHERE resource_type = 'Task'"
         )
+        owner = await conn.fetchval(
+            """SELECT o.target_id FROM resources r
+            JOIN sp_reference o ON o.res_pk = r.pk AND o.param = 'owner'
+            JOIN sp_token s ON s.res_pk = r.pk AND s.param = 'status' AND s.code = 'requested'
+            WHERE r.resource_type = 'Task' AND r.last_updated > $1
+            GROUP BY o.target_id ORDER BY o.target_id = 'cbo-17' DESC, count(*) DESC LIMIT 1""",
+            middle,
+        )
+        patient = await conn.fetchval(
+            """SELECT target_id FROM sp_reference
+            WHERE resource_type = 'ServiceRequest' AND param = 'patient'
+            GROUP BY target_id ORDER BY target_id = 'p-123' DESC, count(*) DESC LIMIT 1"""
+        )
         row = await conn.fetchrow(
-            "SELECT r.id, t.code FROM resources r JOIN sp_token t ON t.res_pk = r.pk "
-            "AND t.resource_type = 'Task' AND t.param = 'identifier' "
-            "WHERE r.resource_type = 'Task' ORDER BY r.pk OFFSET "
-            "(SELECT count(*) / 2 FROM resources WHERE resource_type = 'Task') LIMIT 1"
+            """SELECT r.id, t.code FROM resources r
+            JOIN sp_token t ON t.res_pk = r.pk AND t.param = 'identifier'
+            WHERE r.resource_type = 'Task' ORDER BY r.pk
+            OFFSET (SELECT count(*) / 2 FROM resources WHERE resource_type = 'Task') LIMIT 1"""
         )
     finally:
         await conn.close()
-    return {"middle": format_instant(middle), "task_id": row["id"], "identifier": row["code"]}
+    return {
+        "middle": format_instant(middle),
+        "owner": owner,
+        "patient": patient,
+        "task_id": row["id"],
+        "identifier": row["code"],
+    }
 
 
 async def check(client: httpx.AsyncClient, url: str) -> str:
@@ -110,7 +130,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--service-requests", type=int, default=100_000)
-    parser.add_argument("--loaders", type=int, default=4, help="concurrent units of work")
+    parser.add_argument("--load-processes", type=int, default=2)
+    parser.add_argument("--loaders", type=int, default=4, help="units of work per process")
     parser.add_argument("--batch", type=int, default=500, help="resources per unit of work")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
@@ -131,11 +152,15 @@ async def main() -> None:
     )
 
     async with postgres_url() as db, running_service("referral_api", "REFERRAL_API_", db) as base:
-        print(f"\nLoading ({args.loaders} loaders x {args.batch} resources per unit of work)")
-        t0 = time.perf_counter()
-        rate = await load(
-            db, args.tasks, args.service_requests, loaders=args.loaders, batch=args.batch
+        plan = LoadPlan(
+            args.tasks, args.service_requests, args.load_processes, args.loaders, args.batch
         )
+        print(
+            f"\nLoading ({plan.processes} processes x {plan.loaders} concurrent units of work "
+            f"x {plan.batch} resources)"
+        )
+        t0 = time.perf_counter()
+        rate = await load(db, plan)
         print(f"  load rate {rate:.0f} resources/s (engine write path, in process)")
         facts = await prepare(db)
         load_seconds = time.perf_counter() - t0
@@ -143,13 +168,13 @@ async def main() -> None:
 
         task_search = "Task?" + urlencode(
             [
-                ("owner", "Organization/cbo-17"),
+                ("owner", f"Organization/{facts['owner']}"),
                 ("status", "requested"),
                 ("_lastUpdated", f"gt{facts['middle']}"),
             ]
         )
         sr_search = "ServiceRequest?" + urlencode(
-            [("patient", "Patient/p-123"), ("_include", "ServiceRequest:performer")]
+            [("patient", f"Patient/{facts['patient']}"), ("_include", "ServiceRequest:performer")]
         )
         token_search = "Task?" + urlencode(
             [("identifier", f"{IDENTIFIER_SYSTEM}|{facts['identifier']}")]

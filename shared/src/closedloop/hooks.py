@@ -2,8 +2,9 @@
 
 Storage and the REST layer fire these; nothing in storage imports the code that listens. A hook is
 an async callable; ``before_*`` hooks may raise ``FhirError`` to refuse the interaction (the
-transaction is rolled back), ``before_commit`` hooks receive the open connection so they can write
-rows (an outbox) in the same transaction, ``after_commit`` hooks run once data is durable.
+transaction is rolled back); ``validate`` hooks hold profile rules (``$validate`` runs them too);
+``before_commit`` hooks receive the unit of work, so they can write rows (an outbox) or more
+resources in the same transaction; ``after_commit`` hooks run once data is durable.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from enum import StrEnum
 from typing import Any
 
 from closedloop.context import RequestContext
+from closedloop.errors import Issue
 
 
 class HookPoint(StrEnum):
     REQUEST = "request"  # (ctx, interaction: str, resource_type: str | None)
+    VALIDATE = "validate"  # (ctx, resource_type, resource, report: list[Issue]); raise to refuse
     BEFORE_CREATE = "before_create"  # (ctx, change: Change)
     BEFORE_UPDATE = "before_update"  # (ctx, change: Change)  change.previous holds the old body
     BEFORE_DELETE = "before_delete"  # (ctx, change: Change)
-    BEFORE_COMMIT = "before_commit"  # (ctx, conn, changes: list[Change])
+    BEFORE_COMMIT = "before_commit"  # (ctx, uow): uow.conn, uow.changes; may write more
     AFTER_COMMIT = "after_commit"  # (ctx, changes: list[Change])
     BEFORE_SEARCH = "before_search"  # (ctx, resource_type: str, query)
     BEFORE_SHOW = "before_show"  # (ctx, resource: dict)
@@ -37,6 +40,7 @@ class Change:
     version_id: int
     resource: dict[str, Any] | None  # the new body (None on delete)
     previous: dict[str, Any] | None = None
+    warnings: list[Issue] = field(default_factory=list)  # hooks add; the response carries them
 
 
 Hook = Callable[..., Awaitable[Any]]

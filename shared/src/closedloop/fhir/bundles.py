@@ -152,6 +152,8 @@ def _write_response(result: WriteResult | None, prefs: Preferences, base: str) -
     }
     if result.created or result.changed:
         response["location"] = stored.location
+    if result.warnings:
+        response["outcome"] = operation_outcome(result.warnings)
     out: dict[str, Any] = {"response": response}
     if stored.content is not None and prefs.return_ == "representation":
         out = {

@@ -15,6 +15,7 @@ from fastapi import Request, Response
 from starlette.routing import Route
 
 from closedloop import errors
+from closedloop.fhir.operations import OPERATIONS
 from closedloop.fhir.rest import routes
 
 Handler = Callable[..., Awaitable[Response]]
@@ -61,6 +62,13 @@ def _shape(segments: list[str]) -> tuple[tuple[str, ...], list[str]]:
 async def dispatch(request: Request) -> Response:
     rest: str = request.path_params.get("rest", "")
     segments = [s for s in rest.split("/") if s]
+    if segments and segments[-1].startswith("$") and len(segments) in (2, 3):
+        operation = OPERATIONS.get(segments[-1][1:])
+        if operation is None:
+            raise errors.not_supported(
+                f"Operation {segments[-1]} is not supported", status=404, cl_code="CL-1406"
+            )
+        return await operation(request, segments[0], segments[1] if len(segments) == 3 else None)
     shape, params = _shape(segments)
     method = "GET" if request.method == "HEAD" else request.method
     handler = _TABLE.get((shape, method))

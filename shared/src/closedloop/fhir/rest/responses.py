@@ -27,11 +27,17 @@ def write_response(
     status = 201 if result.created else 200
     if result.created or result.changed:
         headers["Location"] = f"{base_url}/{stored.location}"
+    if result.warnings:
+        # No standard place for warnings beside a resource: an HTTP Warning header for plain
+        # responses, the full OperationOutcome with Prefer: return=OperationOutcome.
+        headers["Warning"] = "; ".join(
+            f'199 closedloop "{w.diagnostics.replace(chr(34), chr(39))}"' for w in result.warnings
+        )
     if prefs.return_ == "minimal":
         return fhir_response(None, status, headers)
     if prefs.return_ == "OperationOutcome":
         verb = "created" if result.created else ("updated" if result.changed else "unchanged")
         text = f"{stored.resource_type}/{stored.id} {verb} (version {stored.version_id})"
-        body = orjson.dumps(operation_outcome([information(text)]))
+        body = orjson.dumps(operation_outcome([information(text), *result.warnings]))
         return fhir_response(body, status, headers, indent=indent)
     return fhir_response(stored.content, status, headers, indent=indent)

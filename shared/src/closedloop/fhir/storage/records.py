@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from closedloop.errors import Issue
 from closedloop.fhir.instant import format_instant, http_date
 
 
@@ -44,3 +45,4 @@ class WriteResult:
     stored: StoredResource
     created: bool = False
     changed: bool = True  # False when a conditional create matched or an update was a no-op
+    warnings: list[Issue] = field(default_factory=list)  # from hooks, e.g. a full CBO

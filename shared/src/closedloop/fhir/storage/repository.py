@@ -114,9 +114,9 @@ class Repository:
             async with self.db.write() as conn:
                 uow = UnitOfWork(conn, ctx)
                 yield uow
+                if uow.changes:
+                    await self.hooks.fire(HookPoint.BEFORE_COMMIT, ctx, uow)
                 changes = uow.changes
-                if changes:
-                    await self.hooks.fire(HookPoint.BEFORE_COMMIT, ctx, conn, changes)
         except IntegrityError as exc:
             raise errors.conflict(
                 "The change collided with a concurrent change to the same resource; retry it",
@@ -201,6 +201,16 @@ class Repository:
             )
             for r in rows
         ]
+
+    async def validate(
+        self, ctx: RequestContext, resource_type: str, resource: Any
+    ) -> list[errors.Issue]:
+        """The checks a write would run, without writing: structure, then the ``validate``
+        hooks (profiles). Raises ``FhirError`` on errors; returns warnings."""
+        validate_resource(resource, resource_type)
+        report: list[errors.Issue] = []
+        await self.hooks.fire(HookPoint.VALIDATE, ctx, resource_type, resource, report)
+        return report
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -462,6 +472,7 @@ class Repository:
     ) -> WriteResult:
         resource = copy.copy(resource)
         change = Change("create", resource_type, resource_id, 1, resource)
+        await self.hooks.fire(HookPoint.VALIDATE, uow.ctx, resource_type, resource, change.warnings)
         await self.hooks.fire(HookPoint.BEFORE_CREATE, uow.ctx, change)
         now = now_us()
         _stamp(resource, resource_type, resource_id, 1, now)
@@ -486,7 +497,9 @@ class Repository:
         await self.indexer.write(uow.conn, pk, resource_type, resource, replace=False)
         uow.changes.append(change)
         return WriteResult(
-            StoredResource(resource_type, resource_id, 1, now, content, method), created=True
+            StoredResource(resource_type, resource_id, 1, now, content, method),
+            created=True,
+            warnings=change.warnings,
         )
 
     async def _write_version(
@@ -509,6 +522,7 @@ class Repository:
             resource,
             previous,
         )
+        await self.hooks.fire(HookPoint.VALIDATE, uow.ctx, resource_type, resource, change.warnings)
         await self.hooks.fire(
             HookPoint.BEFORE_UPDATE if previous is not None else HookPoint.BEFORE_CREATE,
             uow.ctx,
@@ -530,6 +544,7 @@ class Repository:
         return WriteResult(
             StoredResource(resource_type, resource_id, version_id, now, content, method),
             created=previous is None,
+            warnings=change.warnings,
         )
 
     async def _insert_version(
