@@ -198,12 +198,17 @@ async def main() -> None:
             print(f"\nLoad ({args.seconds} s each, wrk)")
             for name, url in runs:
                 figures[name] = wrk_load(name, url, **wrk)
+            # Under a closed loop of N connections latency is N / throughput; two connections
+            # show what one search costs when the service is not saturated.
+            for name, url in runs[:2]:
+                quiet = f"{name}, 2 conn."
+                figures[quiet] = wrk_load(quiet, url, seconds=args.seconds, connections=2)
+            if args.explain:  # before the creates below add Tasks
+                await explain(db, "Task", task_search.partition("?")[2], f"{base}/fhir")
+                await explain(db, "ServiceRequest", sr_search.partition("?")[2], f"{base}/fhir")
             figures["create Task, loaded database"] = wrk_load(
                 "create Task, loaded database", f"{base}/fhir/Task", **create, **wrk
             )
-        if args.explain:
-            await explain(db, "Task", task_search.partition("?")[2], f"{base}/fhir")
-            await explain(db, "ServiceRequest", sr_search.partition("?")[2], f"{base}/fhir")
 
     async with postgres_url() as db, running_service("referral_api", "REFERRAL_API_", db) as base:
         figures["create Task, empty database"] = wrk_load(
@@ -224,7 +229,11 @@ async def main() -> None:
     for name in ("search Task owner+status+_lastUpdated", "search ServiceRequest patient+_include"):
         p95 = figures[name]["p95_ms"]
         verdict = "ok" if p95 < SEARCH_P95_GOAL_MS else "ABOVE GOAL"
-        print(f"{name:<44} p95 {p95:5.1f} ms   (goal < {SEARCH_P95_GOAL_MS:.0f} ms: {verdict})")
+        quiet = figures[f"{name}, 2 conn."]["p95_ms"]
+        print(
+            f"{name:<44} p95 {p95:5.1f} ms   (goal < {SEARCH_P95_GOAL_MS:.0f} ms: {verdict}; "
+            f"{quiet:.1f} ms at 2 connections)"
+        )
     read, raw_read = figures["read Task by id"], figures["raw read"]
     print(ratio_line("read Task by id", read, raw_read, READ_RATIO_GOAL))
     print(

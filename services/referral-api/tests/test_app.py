@@ -14,7 +14,7 @@ from referral_api.settings import Settings
 
 @pytest.fixture(scope="module")
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(create_app(Settings(database_url=database_url))) as c:
+    async with app_client(create_app(Settings(database_url=database_url, event_sink_url=""))) as c:
         yield c
 
 

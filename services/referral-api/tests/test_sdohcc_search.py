@@ -16,7 +16,7 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 @pytest.fixture(scope="module")
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(create_app(Settings(database_url=database_url))) as c:
+    async with app_client(create_app(Settings(database_url=database_url, event_sink_url=""))) as c:
         yield c
 
 
@@ -45,6 +45,7 @@ async def test_supporting_info_and_output(client: httpx.AsyncClient) -> None:
             "resourceType": "ServiceRequest",
             "status": "active",
             "intent": "order",
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "467771000124109"}]},
             "subject": subject,
             "supportingInfo": [{"reference": f"Consent/{consent['id']}"}],
         },
@@ -58,6 +59,14 @@ async def test_supporting_info_and_output(client: httpx.AsyncClient) -> None:
             "resourceType": "Task",
             "status": "completed",
             "intent": "order",
+            "code": {
+                "coding": [
+                    {"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}
+                ]
+            },
+            "for": subject,
+            "authoredOn": "2026-11-20T10:00:00Z",
+            "requester": {"reference": "Organization/clinic-1"},
             "focus": {"reference": f"ServiceRequest/{sr['id']}"},
             "output": [
                 {

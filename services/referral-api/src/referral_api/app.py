@@ -1,24 +1,58 @@
-"""The referral-api ASGI app: the shared FHIR engine mounted for this service's resource types."""
+"""The referral-api ASGI app: the shared FHIR engine for the referral resource types, with the
+SDOH Clinical Care rules, the directory check of referral targets and the event outbox."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from closedloop.fhir.server import FhirServer
+from closedloop.hooks import HookPoint
+from closedloop.http import service_client
 from closedloop.service import create_service_app
 from fastapi import FastAPI
 
+from referral_api import rules
+from referral_api.outbox.dispatcher import OutboxDispatcher
 from referral_api.resources import RESOURCE_TYPES, SEARCH_PARAMS
 from referral_api.settings import Settings
+from referral_api.targets import DirectoryTargets
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+
+    async def startup(app: FastAPI, server: FhirServer) -> None:
+        directory = service_client(settings.directory_timeout)
+        app.state.directory_client = directory
+        rules.install(server, DirectoryTargets(settings.directory_url, directory))
+        app.state.dispatcher = None
+        if settings.event_sink_url:
+            dispatcher = OutboxDispatcher(
+                server.db, settings.event_sink_url, service_client(settings.event_sink_timeout)
+            )
+            app.state.dispatcher = dispatcher
+
+            async def wake(_ctx: Any, _changes: Any) -> None:
+                dispatcher.notify()
+
+            server.hooks.register(HookPoint.AFTER_COMMIT, wake)
+            dispatcher.start()
+
+    async def shutdown(app: FastAPI, _server: FhirServer) -> None:
+        if app.state.dispatcher is not None:
+            await app.state.dispatcher.stop()
+            await app.state.dispatcher.client.aclose()
+        await app.state.directory_client.aclose()
+
     return create_service_app(
         name="referral-api",
         settings=settings,
         resource_types=RESOURCE_TYPES,
         migrations=MIGRATIONS,
         search_params=SEARCH_PARAMS,
+        on_startup=[startup],
+        on_shutdown=[shutdown],
     )

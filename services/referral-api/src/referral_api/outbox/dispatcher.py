@@ -1,0 +1,173 @@
+"""Delivers outbox events, in order, to the event sink (the notifier's intake) over HTTP.
+
+- Order: events go out by ``seq``, one at a time; a failed delivery is retried (exponential
+  backoff with jitter, capped) before any later event is tried, so nothing is reordered.
+- Nothing lost: an event is marked delivered only after a 2xx; a crash in between means it is
+  sent again, and the receiver deduplicates on ``Idempotency-Key`` (the event id).
+- Two processes: only the holder of the ``dispatcher`` lease delivers; a lease is renewed
+  while working and taken over once it expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+
+import httpx
+from closedloop.db.engine import Database
+from closedloop.fhir.instant import now_us
+from sqlalchemy import select, update
+
+from referral_api.outbox.tables import outbox_events, outbox_leases
+
+log = logging.getLogger("referral_api.outbox")
+
+
+class OutboxDispatcher:
+    def __init__(
+        self,
+        db: Database,
+        sink_url: str,
+        client: httpx.AsyncClient,
+        *,
+        lease_seconds: float = 10.0,
+        idle_poll: float = 1.0,
+        max_backoff: float = 30.0,
+        batch: int = 100,
+    ) -> None:
+        self.db = db
+        self.sink_url = sink_url
+        self.client = client
+        self.holder = uuid.uuid4().hex
+        self.lease_us = int(lease_seconds * 1_000_000)
+        self.idle_poll = idle_poll
+        self.max_backoff = max_backoff
+        self.batch = batch
+        self.wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._release()
+
+    def notify(self) -> None:
+        """A change committed: look for new events now rather than at the next poll."""
+        self.wake.set()
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping:
+            try:
+                if not await self._hold_lease():
+                    await self._sleep(self.lease_us / 2_000_000)
+                    continue
+                delivered = await self._deliver_pending()
+                failures = 0 if delivered is not False else failures + 1
+                if delivered is False:
+                    await self._sleep(self._backoff(failures))
+                elif delivered == 0:
+                    await self._sleep(self.idle_poll)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database may be briefly away; keep the loop alive
+                log.exception("outbox dispatcher error")
+                failures += 1
+                await self._sleep(self._backoff(failures))
+
+    def _backoff(self, failures: int) -> float:
+        base = min(self.max_backoff, 0.1 * 2 ** min(failures, 10))
+        return base * (0.5 + random.random() / 2)
+
+    async def _sleep(self, seconds: float) -> None:
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=seconds)
+
+    async def _hold_lease(self) -> bool:
+        now = now_us()
+        lease = outbox_leases.c
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(outbox_leases)
+                .where(
+                    lease.name == "dispatcher",
+                    (lease.holder == self.holder) | (lease.expires_at < now),
+                )
+                .values(holder=self.holder, expires_at=now + self.lease_us)
+            )
+        return result.rowcount == 1
+
+    async def _release(self) -> None:
+        lease = outbox_leases.c
+        with contextlib.suppress(Exception):
+            async with self.db.write() as conn:
+                await conn.execute(
+                    update(outbox_leases)
+                    .where(lease.name == "dispatcher", lease.holder == self.holder)
+                    .values(holder=None, expires_at=0)
+                )
+
+    async def _deliver_pending(self) -> int | bool:
+        """Deliver what is pending; the count delivered, or False when a delivery failed."""
+        e = outbox_events.c
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(e.seq, e.event_id, e.payload)
+                    .where(e.delivered_at.is_(None))
+                    .order_by(e.seq)
+                    .limit(self.batch)
+                )
+            ).all()
+        done = 0
+        for seq, event_id, payload in rows:
+            if not await self._hold_lease():
+                return done  # someone else holds the lease now: stop, they continue
+            error = await self._post(event_id, payload)
+            async with self.db.write() as conn:
+                if error is None:
+                    await conn.execute(
+                        update(outbox_events)
+                        .where(e.seq == seq)
+                        .values(delivered_at=now_us(), attempts=e.attempts + 1)
+                    )
+                else:
+                    await conn.execute(
+                        update(outbox_events)
+                        .where(e.seq == seq)
+                        .values(attempts=e.attempts + 1, last_error=error[:500])
+                    )
+            if error is not None:
+                log.warning("event delivery failed", extra={"event_id": event_id, "error": error})
+                return False
+            done += 1
+        return done
+
+    async def _post(self, event_id: str, payload: str) -> str | None:
+        try:
+            response = await self.client.post(
+                self.sink_url,
+                content=payload,
+                headers={"Content-Type": "application/json", "Idempotency-Key": event_id},
+            )
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if 200 <= response.status_code < 300:
+            return None
+        return f"HTTP {response.status_code}"

@@ -1,0 +1,73 @@
+"""Plugs referral-api's rules into the shared engine's hooks, in one place.
+
+Order matters on ``before_commit``: the loop is closed (the ServiceRequest follows its Task)
+before the outbox writes events, so the ServiceRequest's change has its event too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from closedloop.context import RequestContext
+from closedloop.errors import FhirError, Issue
+from closedloop.fhir.server import FhirServer
+from closedloop.fhir.storage.repository import UnitOfWork
+from closedloop.hooks import Change, HookPoint
+
+from referral_api.outbox.writer import write_events
+from referral_api.profiles import PROFILES, task_patient, task_referral
+from referral_api.targets import DirectoryTargets
+from referral_api.workflow import task_states
+from referral_api.workflow.loop_closing import close_loop
+
+
+async def check_profiles(
+    _ctx: RequestContext, resource_type: str, resource: dict[str, Any], _report: list[Issue]
+) -> None:
+    issues: list[Issue] = []
+    for profile in PROFILES.get(resource_type, ()):
+        if profile.applies(resource):
+            issues += profile.check(resource)
+    if issues:
+        raise FhirError(422, issues)
+
+
+def role_of(ctx: RequestContext, task: dict[str, Any]) -> set[str]:
+    """The caller's roles on a Task, by its organization (set by the authorization layer)."""
+    roles = set()
+    for role, element in ((task_states.REQUESTER, "requester"), (task_states.OWNER, "owner")):
+        ref = (task.get(element) or {}).get("reference")
+        if (
+            ctx.organization
+            and ref
+            and (ref == ctx.organization or ref.endswith("/" + ctx.organization))
+        ):
+            roles.add(role)
+    return roles
+
+
+async def enforce_task_states(ctx: RequestContext, change: Change) -> None:
+    if change.resource_type != "Task" or change.previous is None or change.resource is None:
+        return
+    before, after = change.previous, change.resource
+    old, new = str(before.get("status")), str(after.get("status"))
+    if task_referral.applies(before) or task_referral.applies(after):
+        task_states.check_move(old, new, task_states.REFERRAL_MOVES, "referral")
+        task_states.check_actor(ctx, before, after, task_states.ACTORS, role_of)
+    elif task_patient.applies(before) or task_patient.applies(after):
+        task_states.check_move(old, new, task_states.PATIENT_MOVES, "patient")
+        task_states.check_actor(ctx, before, after, task_states.PATIENT_ACTORS, role_of)
+
+
+def install(server: FhirServer, targets: DirectoryTargets) -> None:
+    hooks = server.hooks
+    hooks.register(HookPoint.VALIDATE, check_profiles)
+    hooks.register(HookPoint.BEFORE_UPDATE, enforce_task_states)
+    hooks.register(HookPoint.BEFORE_CREATE, targets.check)
+    hooks.register(HookPoint.BEFORE_UPDATE, targets.check)
+
+    async def closing(_ctx: RequestContext, uow: UnitOfWork) -> None:
+        await close_loop(server.repo, uow)
+
+    hooks.register(HookPoint.BEFORE_COMMIT, closing)
+    hooks.register(HookPoint.BEFORE_COMMIT, write_events)

@@ -1,0 +1,2 @@
+"""The referral loop: the Task state machines, who may move a Task, and the ServiceRequest
+following its referral Task."""
