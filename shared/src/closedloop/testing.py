@@ -209,3 +209,61 @@ async def assert_every_listed_parameter_works(client: httpx.AsyncClient) -> int:
                 failures.append(f"{resource['type']}?{name}={value}: {r.status_code} {r.text}")
     assert not failures, "\n".join(failures)
     return tried
+
+
+class Receiver:
+    """A real HTTP server on a loopback port that records what is POSTed to it (JSON bodies
+    and headers). ``fail_with`` makes it answer that status instead, to play a receiver that is
+    down. Use as ``async with Receiver() as rx: ... rx.url``."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], Any]] = []
+        self.fail_with: int | None = None
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/events"
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        status = self.fail_with or 200
+        if status == 200:
+            import orjson
+
+            headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+            self.received.append((headers, orjson.loads(body) if body else None))
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def __aenter__(self) -> Receiver:
+        import uvicorn
+
+        config = uvicorn.Config(self._app, host="127.0.0.1", port=self.port, log_config=None,
+                                access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(self, *_: Any) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Any]:
+        """Wait until ``count`` bodies arrived; return the bodies."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.received) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"received {len(self.received)} of {count} in {timeout}s")
+            await asyncio.sleep(0.02)
+        return [body for _, body in self.received]
