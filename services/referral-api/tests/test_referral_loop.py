@@ -264,7 +264,7 @@ class TestReferralTargets:
     async def test_active_target_and_owner_searches(
         self, client: httpx.AsyncClient, directory: Directory
     ) -> None:
-        sr, t = await referral(client, owner={"reference": directory.cbo})
+        _sr, t = await referral(client, owner={"reference": directory.cbo})
         by_url = (await client.get("/fhir/Task", params={"owner": directory.cbo})).json()
         by_ref = (await client.get("/fhir/Task?owner=Organization/cbo-food")).json()
         ids = {e["resource"]["id"] for e in by_url["entry"]}
