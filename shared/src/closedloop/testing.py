@@ -239,15 +239,27 @@ class Receiver:
 
             headers = {k.decode(): v.decode() for k, v in scope["headers"]}
             self.received.append((headers, orjson.loads(body) if body else None))
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": b"{}"})
 
     async def __aenter__(self) -> Receiver:
         import uvicorn
 
-        config = uvicorn.Config(self._app, host="127.0.0.1", port=self.port, log_config=None,
-                                access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self._app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            interface="asgi3",
+        )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
         while not self._server.started:

@@ -31,7 +31,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.dispatcher = None
         if settings.event_sink_url:
             dispatcher = OutboxDispatcher(
-                server.db, settings.event_sink_url, service_client(settings.event_sink_timeout)
+                server.db,
+                settings.event_sink_url,
+                service_client(settings.event_sink_timeout),
+                max_backoff=settings.event_retry_max_seconds,
             )
             app.state.dispatcher = dispatcher
 

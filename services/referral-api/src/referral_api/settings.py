@@ -17,3 +17,4 @@ class Settings(ServiceSettings):
     # Where the outbox dispatcher POSTs referral events ("" turns delivery off; events wait)
     event_sink_url: str = "http://127.0.0.1:8083/events"
     event_sink_timeout: float = 5.0
+    event_retry_max_seconds: float = 30.0  # cap of the backoff between delivery attempts
