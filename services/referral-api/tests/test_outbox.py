@@ -57,7 +57,7 @@ async def test_events_in_order_with_idempotency_keys(database_url: str) -> None:
 async def test_receiver_down_then_everything_in_order(database_url: str) -> None:
     async with Receiver() as rx, app_client(create_app(settings(database_url, rx.url))) as c:
         rx.fail_with = 503
-        sr, t = await walk(c)
+        _sr, t = await walk(c)
         t = await move(c, t, "completed")  # the ServiceRequest follows: 6 events in all
         await asyncio.sleep(1.0)
         assert rx.received == []
