@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-
 from closedloop.testing import app_client
 from referral_api.app import create_app
 from referral_api.settings import Settings
