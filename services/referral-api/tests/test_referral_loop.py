@@ -318,3 +318,19 @@ async def test_directory_down_is_503_and_nothing_stored(database_url: str) -> No
         assert r.json()["issue"][0]["code"] == "transient"
         found = (await client.get(f"/fhir/ServiceRequest?identifier={marker}")).json()
         assert found["entry"] == []
+
+
+async def test_polling_queries_from_the_ig(client: httpx.AsyncClient) -> None:
+    sr, t = await referral(client, owner={"reference": "Organization/cbo-poll"})
+    since = t["meta"]["lastUpdated"]
+    t = await move(client, t, "accepted")
+    polled = await client.get(
+        "/fhir/Task", params={"owner": "Organization/cbo-poll", "_lastUpdated": f"gt{since}"}
+    )
+    assert [e["resource"]["id"] for e in polled.json()["entry"]] == [t["id"]]
+    by_requester = await client.get(
+        "/fhir/Task", params={"requester": "PractitionerRole/dr-water", "_id": t["id"]}
+    )
+    assert len(by_requester.json()["entry"]) == 1
+    both = await client.get(f"/fhir/Task?_id={t['id']},nope&_include=Task:focus")
+    assert {e["resource"]["id"] for e in both.json()["entry"]} == {t["id"], sr["id"]}
