@@ -70,6 +70,16 @@ local body_file = os.getenv("BENCH_BODY")
 if body_file ~= nil and body_file ~= "" then
   local f = io.open(body_file, "r"); wrk.body = f:read("*a"); f:close()
 end
+local counter = 0
+local salt = string.sub(tostring({}), 8)  -- a per-thread table address: unique per thread
+if wrk.body ~= nil and string.find(wrk.body, "{{n}}", 1, true) then
+  local template = wrk.body
+  request = function()
+    counter = counter + 1
+    local body = string.gsub(template, "{{n}}", salt .. "-" .. counter)
+    return wrk.format(nil, nil, nil, body)
+  end
+end
 local headers = os.getenv("BENCH_HEADERS") or ""
 for k, v in string.gmatch(headers, "([^:;]+):([^;]+)") do wrk.headers[k] = v end
 done = function(summary, latency, requests)
@@ -109,7 +119,15 @@ def wrk_load(
             Path(tmp, "body.json").write_text(body)
             env["BENCH_BODY"] = str(Path(tmp, "body.json"))
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+            [
+                "wrk",
+                f"-t{min(2, connections)}",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "-s",
+                str(script),
+                url,
+            ],
             env=env,
             capture_output=True,
             text=True,
