@@ -20,7 +20,8 @@ from closedloop.db import create_database, upgrade_to_head
 from closedloop.fhir.rest.dispatch import fhir_routes
 from closedloop.fhir.rest.handlers import add_exception_handlers
 from closedloop.fhir.search.definitions import SearchParam
-from closedloop.fhir.server import FhirConfig, FhirServer
+from closedloop.fhir.operations import OPERATIONS
+from closedloop.fhir.server import FhirConfig, FhirServer, Operation
 from closedloop.hooks import Hooks
 from closedloop.logs import RequestLogMiddleware, quiet_url_loggers
 from closedloop.settings import ServiceSettings
@@ -41,11 +42,15 @@ def create_service_app(
     on_startup: list[Startup] | None = None,
     on_shutdown: list[Startup] | None = None,
     search_params: list[SearchParam] | None = None,
+    internal_types: list[str] | None = None,
+    operations: dict[str, Operation] | None = None,
 ) -> FastAPI:
     """``search_params`` adds to (or replaces, by code) the standard R4 search parameters."""
     config = FhirConfig(
         resource_types=resource_types,
         extra_search_params=list(search_params or []),
+        internal_types=list(internal_types or []),
+        operations={**OPERATIONS, **(operations or {})},
         max_body_bytes=settings.max_body_bytes,
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,

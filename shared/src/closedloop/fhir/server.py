@@ -7,7 +7,8 @@ mounts ``closedloop.fhir.rest.routes.router`` on its app; the routes find the se
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 from dataclasses import dataclass, field
 
 from closedloop.db.engine import Database
@@ -18,15 +19,21 @@ from closedloop.fhir.storage.repository import Repository
 from closedloop.hooks import Hooks
 
 
+Operation = Callable[..., Awaitable[Any]]
+"""A $operation handler: (request, resource_type, resource_id | None) -> Response."""
+
+
 @dataclass
 class FhirConfig:
-    resource_types: list[str]
+    resource_types: list[str]  # served over REST
+    internal_types: list[str] = field(default_factory=list)  # stored and searchable, not served
     extra_search_params: list[SearchParam] = field(default_factory=list)
     max_body_bytes: int = 5 * 1024 * 1024
     default_count: int = 50
     max_count: int = 1000
     public_base_url: str | None = None  # e.g. https://referrals.example.org/fhir
     software_name: str = "Closed Loop"
+    operations: dict[str, Operation] = field(default_factory=dict)
 
 
 class FhirServer:
@@ -40,9 +47,8 @@ class FhirServer:
         self.db = db
         self.config = config
         self.hooks = hooks or Hooks()
-        params = list(
-            standard_params if standard_params is not None else load_standard(config.resource_types)
-        )
+        stored = [*config.resource_types, *config.internal_types]
+        params = list(standard_params if standard_params is not None else load_standard(stored))
         self.registry = SearchParamRegistry([*params, *config.extra_search_params])
         self.search = SearchEngine(
             db, self.registry, default_count=config.default_count, max_count=config.max_count
@@ -50,6 +56,8 @@ class FhirServer:
         self.repo = Repository(
             db, Indexer(self.registry), self.hooks, matcher=self.search.match_ids
         )
+        # $operations served here: name -> handler(request, type, id | None)
+        self.operations: dict[str, Operation] = dict(config.operations)
 
     def supports(self, resource_type: str) -> bool:
         return resource_type in self.config.resource_types

@@ -15,7 +15,6 @@ from fastapi import Request, Response
 from starlette.routing import Route
 
 from closedloop import errors
-from closedloop.fhir.operations import OPERATIONS
 from closedloop.fhir.rest import routes
 
 Handler = Callable[..., Awaitable[Response]]
@@ -63,7 +62,7 @@ async def dispatch(request: Request) -> Response:
     rest: str = request.path_params.get("rest", "")
     segments = [s for s in rest.split("/") if s]
     if segments and segments[-1].startswith("$") and len(segments) in (2, 3):
-        operation = OPERATIONS.get(segments[-1][1:])
+        operation = routes.server_of(request).operations.get(segments[-1][1:])
         if operation is None:
             raise errors.not_supported(
                 f"Operation {segments[-1]} is not supported", status=404, cl_code="CL-1406"
