@@ -41,6 +41,7 @@ class Change:
     resource: dict[str, Any] | None  # the new body (None on delete)
     previous: dict[str, Any] | None = None
     warnings: list[Issue] = field(default_factory=list)  # hooks add; the response carries them
+    notes: dict[str, Any] = field(default_factory=dict)  # hooks pass data to later hook points
 
 
 Hook = Callable[..., Awaitable[Any]]

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
@@ -44,6 +45,7 @@ def create_service_app(
     search_params: list[SearchParam] | None = None,
     internal_types: list[str] | None = None,
     operations: dict[str, Operation] | None = None,
+    capability_extensions: dict[str, list[dict[str, Any]]] | None = None,
 ) -> FastAPI:
     """``search_params`` adds to (or replaces, by code) the standard R4 search parameters."""
     config = FhirConfig(
@@ -51,6 +53,7 @@ def create_service_app(
         extra_search_params=list(search_params or []),
         internal_types=list(internal_types or []),
         operations={**OPERATIONS, **(operations or {})},
+        capability_extensions=dict(capability_extensions or {}),
         max_body_bytes=settings.max_body_bytes,
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,

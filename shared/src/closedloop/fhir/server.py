@@ -34,6 +34,8 @@ class FhirConfig:
     public_base_url: str | None = None  # e.g. https://referrals.example.org/fhir
     software_name: str = "Closed Loop"
     operations: dict[str, Operation] = field(default_factory=dict)
+    # extensions to put on a type's CapabilityStatement entry (e.g. subscription topics)
+    capability_extensions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 class FhirServer:

@@ -29,6 +29,7 @@ What is generated:
 from __future__ import annotations
 
 import calendar
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -48,8 +49,16 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 MIGRATIONS = Path(__file__).parent.parent / "rest" / "migrations"
 SCOPE_SYSTEM = "urn:prop"
 
+KNOWN_QUIRKS = frozenset(oracle.QUIRKS)
+"""Engine/spec disagreements the property tests tolerate (each pinned by a strict xfail test at
+the end of this module: when the engine is fixed, that test passes, fails as XPASS, and the
+quirk should be removed here and in the oracle)."""
+
+EXAMPLES = int(os.environ.get("SEARCH_PROPERTY_EXAMPLES", "30"))
+"""Examples per property test; raise it for a deeper run (SEARCH_PROPERTY_EXAMPLES=1000)."""
+
 PROPERTY_SETTINGS = settings(
-    max_examples=30,
+    max_examples=EXAMPLES,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -348,7 +357,7 @@ async def check_queries(
 ) -> None:
     for query in queries:
         pairs = [scope(population), *query]
-        want = oracle.evaluate(rtype, population, pairs)
+        want = oracle.evaluate(rtype, population, pairs, KNOWN_QUIRKS)
         bundle = await search(client, f"/fhir/{rtype}", [*pairs, ("_total", "accurate")])
         got = match_ids(bundle)
         assert got == want, explain(population, pairs, got, want)
@@ -379,7 +388,7 @@ async def test_task_search_agrees_with_oracle(
     )
 
 
-@settings(PROPERTY_SETTINGS, max_examples=15)
+@settings(PROPERTY_SETTINGS, max_examples=max(1, EXAMPLES // 2))
 @given(data=st.data())
 async def test_paging_returns_every_match_once_in_order(
     client: httpx.AsyncClient, data: st.DataObject
@@ -389,7 +398,7 @@ async def test_paging_returns_every_match_once_in_order(
     population = await create(client, data.draw(st.lists(patient, min_size=1, max_size=12)))
     query = [scope(population), *data.draw(st.lists(patient_criterion(population), max_size=1))]
     count = data.draw(st.integers(1, 4))
-    want = oracle.evaluate("Patient", population, query)
+    want = oracle.evaluate("Patient", population, query, KNOWN_QUIRKS)
 
     pages: list[list[str]] = []
     bundle = await search(client, "/fhir/Patient", [*query, ("_count", str(count))])
@@ -413,3 +422,45 @@ async def test_paging_returns_every_match_once_in_order(
         bundle = await search(client, url)
         back.append(match_ids(bundle))
     assert back[::-1] == pages
+
+
+# -- engine/spec disagreements, pinned ---------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=oracle.QUIRKS["date-ge-le-overlap"])
+@pytest.mark.parametrize("value", ["ge1990-12", "le1990-01"])
+async def test_spec_ge_le_need_more_than_an_overlap(client: httpx.AsyncClient, value: str) -> None:
+    """Born in 1990 (the whole year) is neither >= December 1990 nor <= January 1990 by the R4
+    prefix table: the year reaches neither above December nor below January, and neither month
+    contains it. (gt1990-11 and lt1990-02 do match.)"""
+    population = await create(client, [{"resourceType": "Patient", "birthDate": "1990"}])
+    pairs = [scope(population), ("birthdate", value)]
+    assert oracle.evaluate("Patient", population, pairs) == []
+    assert match_ids(await search(client, "/fhir/Patient", pairs)) == []
+
+
+@pytest.mark.xfail(strict=True, reason=oracle.QUIRKS["foreign-reference-by-id"])
+@pytest.mark.parametrize(
+    "pair",
+    [
+        ("owner", "o1"),
+        ("owner", "Organization/o1"),
+        ("owner:Organization", "o1"),
+        ("owner", f"{oracle.BASE}/Organization/o1"),
+    ],
+)
+async def test_spec_foreign_reference_is_not_a_local_one(
+    client: httpx.AsyncClient, pair: Pair
+) -> None:
+    """A Task owned by http://other.example/fhir/Organization/o1 is not owned by this server's
+    Organization/o1: relative and bare-id search values are resolved against the local base."""
+    body = {
+        "resourceType": "Task",
+        "status": "draft",
+        "intent": "order",
+        "owner": {"reference": "http://other.example/fhir/Organization/o1"},
+    }
+    population = await create(client, [body])
+    pairs = [scope(population), pair]
+    assert oracle.evaluate("Task", population, pairs) == []
+    assert match_ids(await search(client, "/fhir/Task", pairs)) == []

@@ -58,6 +58,11 @@ def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
                 "searchInclude": ["*"],
                 "searchRevInclude": ["*"],
                 "searchParam": params,
+                **(
+                    {"extension": server.config.capability_extensions[rtype]}
+                    if rtype in server.config.capability_extensions
+                    else {}
+                ),
             }
         )
     return {

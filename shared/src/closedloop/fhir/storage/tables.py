@@ -33,6 +33,9 @@ metadata = MetaData()
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY (its rowid); PostgreSQL wants BIGSERIAL.
 PK = BigInteger().with_variant(Integer(), "sqlite")
+# Index values compare in byte order on PostgreSQL, as SQLite does: the same sort order on both,
+# and a LIKE 'prefix%' can use the btree index whatever the server's locale.
+KEY = String().with_variant(String(collation="C"), "postgresql")
 
 resources = Table(
     "resources",
@@ -91,15 +94,15 @@ def _index_table(name: str, *cols: Column, indexes: tuple[tuple[str, ...], ...] 
 
 sp_token = _index_table(
     "sp_token",
-    Column("system", String(), nullable=True),
-    Column("code", String(), nullable=True),
-    Column("text", String(), nullable=True),  # lower-cased display/text for :text
+    Column("system", KEY, nullable=True),
+    Column("code", KEY, nullable=True),
+    Column("text", KEY, nullable=True),  # lower-cased display/text for :text
     indexes=(("code", "system"),),
 )
 sp_string = _index_table(
     "sp_string",
-    Column("value_norm", String(), nullable=False),  # lower-cased, accents stripped
-    Column("value_exact", String(), nullable=False),
+    Column("value_norm", KEY, nullable=False),  # lower-cased, accents stripped
+    Column("value_exact", KEY, nullable=False),
     indexes=(("value_norm",),),
 )
 sp_date = _index_table(
@@ -117,8 +120,8 @@ sp_number = _index_table(
 )
 sp_quantity = _index_table(
     "sp_quantity",
-    Column("system", String(), nullable=True),
-    Column("code", String(), nullable=True),
+    Column("system", KEY, nullable=True),
+    Column("code", KEY, nullable=True),
     Column("value", Float, nullable=False),
     Column("low", Float, nullable=False),
     Column("high", Float, nullable=False),
@@ -127,14 +130,14 @@ sp_quantity = _index_table(
 sp_reference = _index_table(
     "sp_reference",
     Column("target_type", String(64), nullable=True),
-    Column("target_id", String(), nullable=True),
-    Column("target_url", String(), nullable=True),  # absolute or canonical references
+    Column("target_id", KEY, nullable=True),
+    Column("target_url", KEY, nullable=True),  # absolute or canonical references
     indexes=(("target_id", "target_type"), ("target_url",)),
 )
 Index("ix_sp_reference_target", sp_reference.c.target_type, sp_reference.c.target_id)
 sp_uri = _index_table(
     "sp_uri",
-    Column("value", String(), nullable=False),
+    Column("value", KEY, nullable=False),
     indexes=(("value",),),
 )
 sp_coords = _index_table(
