@@ -18,10 +18,10 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
 from closedloop.db import create_database, upgrade_to_head
+from closedloop.fhir.operations import OPERATIONS
 from closedloop.fhir.rest.dispatch import fhir_routes
 from closedloop.fhir.rest.handlers import add_exception_handlers
 from closedloop.fhir.search.definitions import SearchParam
-from closedloop.fhir.operations import OPERATIONS
 from closedloop.fhir.server import FhirConfig, FhirServer, Operation
 from closedloop.hooks import Hooks
 from closedloop.logs import RequestLogMiddleware, quiet_url_loggers

@@ -8,8 +8,8 @@ mounts ``closedloop.fhir.rest.routes.router`` on its app; the routes find the se
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 from closedloop.db.engine import Database
 from closedloop.fhir.search.definitions import SearchParam, SearchParamRegistry, load_standard
@@ -17,7 +17,6 @@ from closedloop.fhir.search.engine import SearchEngine
 from closedloop.fhir.storage.indexer import Indexer
 from closedloop.fhir.storage.repository import Repository
 from closedloop.hooks import Hooks
-
 
 Operation = Callable[..., Awaitable[Any]]
 """A $operation handler: (request, resource_type, resource_id | None) -> Response."""

@@ -19,6 +19,9 @@ code with the engine (its own parser, its own date ranges, its own string normal
   agree. A foreign absolute reference matches only its own URL.
 - ``:missing=true`` — no value; ``:missing=false`` — at least one value.
 - Values of one parameter are ORed, repeated parameters ANDed; the order is creation order.
+- Escaping (#escaping): in a value, ``\\`` escapes ``,`` ``|`` ``$`` and itself; the value
+  separators (``,`` between ORed values, ``|`` between a token's system and code) are the
+  unescaped ones, and the match uses the unescaped text.
 
 ``evaluate(..., quirks=...)`` can switch on a named, known disagreement of the engine with the
 spec (see ``QUIRKS``), so a property test can keep covering everything else while the
@@ -41,9 +44,48 @@ QUIRKS = {
     "date-ge-le-overlap": "ge matches any target that ends after the search start (and le any "
     "that starts before the search end), i.e. any overlap counts, where the spec asks for the "
     "target to reach beyond the search range or to lie inside it",
+    "escapes": "only \\, is unescaped in search values: \\\\ \\| \\$ reach the match "
+    "verbatim, and a token is split into system|code at its first |, escaped or not",
     "foreign-reference-by-id": "a foreign absolute reference (http://other/fhir/Type/id) is "
     "matched by a search for the local Type/id or the bare id, not only by its own URL",
 }
+
+# -- escaping -------------------------------------------------------------------------------
+
+
+def split_escaped(text: str, sep: str, maxsplit: int = -1) -> list[str]:
+    """``text`` split at each ``sep`` not escaped by a backslash; the parts keep their escapes."""
+    parts: list[str] = []
+    current, i = "", 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text):
+            current += text[i : i + 2]
+            i += 2
+            continue
+        if text[i] == sep and (maxsplit < 0 or len(parts) < maxsplit):
+            parts.append(current)
+            current = ""
+        else:
+            current += text[i]
+        i += 1
+    return [*parts, current]
+
+
+def unescape(text: str) -> str:
+    return re.sub(r"\\([\\,|$])", r"\1", text)
+
+
+def escape(text: str) -> str:
+    """How a client writes a raw value into a search parameter."""
+    return re.sub(r"([\\,|$])", r"\\\1", text)
+
+
+def split_values(text: str, quirks: frozenset[str]) -> list[str]:
+    """The ORed values of a parameter, still escaped (but see the ``escapes`` quirk)."""
+    if "escapes" in quirks:
+        return [v.replace("\\,", ",") for v in re.split(r"(?<!\\),", text)]
+    return split_escaped(text, ",")
+
 
 # -- dates ------------------------------------------------------------------------------------
 
@@ -136,6 +178,7 @@ def fold(text: str) -> str:
 
 
 def string_matches(modifier: str | None, stored: str, value: str) -> bool:
+    """``value`` is unescaped."""
     if modifier == "exact":
         return stored == value
     if modifier == "contains":
@@ -148,11 +191,16 @@ def string_matches(modifier: str | None, stored: str, value: str) -> bool:
 Token = tuple[str | None, str]  # (system, code)
 
 
-def token_matches(stored: Token, value: str) -> bool:
+def token_matches(stored: Token, value: str, quirks: frozenset[str] = frozenset()) -> bool:
+    """``value`` is still escaped: ``code``, ``system|code``, ``|code`` or ``system|``."""
     system, code = stored
-    if "|" not in value:
-        return code == value
-    want_system, _, want_code = value.partition("|")
+    if "escapes" in quirks:
+        parts = value.split("|", 1)
+    else:
+        parts = [unescape(p) for p in split_escaped(value, "|", 1)]
+    if len(parts) == 1:
+        return code == parts[0]
+    want_system, want_code = parts
     if want_system == "":
         return system is None and code == want_code
     if want_code == "":
@@ -253,7 +301,9 @@ def _value_matches(
     param: Param, modifier: str | None, stored: Any, value: str, quirks: frozenset[str]
 ) -> bool:
     if param.type == "token":
-        return token_matches(stored, value)
+        return token_matches(stored, value, quirks)
+    if "escapes" not in quirks:
+        value = unescape(value)
     if param.type == "string":
         return string_matches(modifier, stored, value)
     if param.type == "date":
@@ -274,7 +324,7 @@ def criterion_matches(
 ) -> bool:
     code, _, modifier = name.partition(":")
     if code == "_id":
-        hit = resource["id"] in value.split(",")
+        hit = resource["id"] in [unescape(v) for v in split_values(value, quirks)]
         return not hit if modifier == "not" else hit
     param = PARAMS[resource_type][code]
     stored = param.values(resource)
@@ -283,7 +333,7 @@ def criterion_matches(
     hit = any(
         _value_matches(param, modifier or None, s, v, quirks)
         for s in stored
-        for v in value.split(",")
+        for v in split_values(value, quirks)
     )
     return not hit if modifier == "not" else hit
 

@@ -7,6 +7,7 @@ ones: simpler than a diff and, with one multi-row INSERT per table, about as fas
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from sqlalchemy import delete
@@ -30,8 +31,11 @@ class Indexer:
     def rows(self, resource_type: str, resource: dict[str, Any]) -> dict[str, list[dict]]:
         return self.source.extractor(resource_type).extract(resource)
 
-    async def clear(self, conn: AsyncConnection, pk: int) -> None:
-        for table in INDEX_TABLES.values():
+    async def clear(
+        self, conn: AsyncConnection, pk: int, kinds: Iterable[str] | None = None
+    ) -> None:
+        for kind in kinds if kinds is not None else INDEX_TABLES:
+            table = INDEX_TABLES[kind]
             await conn.execute(delete(table).where(table.c.res_pk == pk))
 
     async def write(
@@ -42,14 +46,20 @@ class Indexer:
         resource: dict[str, Any],
         *,
         replace: bool,
+        previous: dict[str, Any] | None = None,
     ) -> None:
+        """Write the index rows; with ``replace``, first delete the old ones: only from the
+        tables the previous version had rows in, when it is known (one DELETE per table is
+        most of an update's cost otherwise)."""
+        rows = self.rows(resource_type, resource)
         if replace:
-            await self.clear(conn, pk)
-        for kind, rows in self.rows(resource_type, resource).items():
-            if not rows:
+            kinds = None if previous is None else self.rows(resource_type, previous).keys()
+            await self.clear(conn, pk, kinds)
+        for kind, kind_rows in rows.items():
+            if not kind_rows:
                 continue
             table = INDEX_TABLES[kind]
-            for row in rows:
+            for row in kind_rows:
                 row["res_pk"] = pk
                 row["resource_type"] = resource_type
-            await conn.execute(table.insert(), rows)
+            await conn.execute(table.insert(), kind_rows)

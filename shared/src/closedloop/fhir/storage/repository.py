@@ -539,7 +539,9 @@ class Repository:
         await self._insert_version(
             uow.conn, pk, resource_type, resource_id, version_id, now, method, content
         )
-        await self.indexer.write(uow.conn, pk, resource_type, resource, replace=True)
+        await self.indexer.write(
+            uow.conn, pk, resource_type, resource, replace=True, previous=previous
+        )
         uow.changes.append(change)
         return WriteResult(
             StoredResource(resource_type, resource_id, version_id, now, content, method),
