@@ -37,9 +37,10 @@ TOKEN_RATIO_GOAL = 0.6
 
 
 async def prepare(db_url: str) -> dict[str, Any]:
-    """VACUUM ANALYZE after the bulk load (a steady state, as autovacuum would leave it, and
-    no autovacuum starting in the middle of a measurement), then pick the query values from the
-    data: the brief's cbo-17 and p-123 when they match (always at full size), else the busiest."""
+    """VACUUM ANALYZE after the bulk load: the steady state autovacuum leaves (it may be off, as
+    on the dev server, or start in the middle of a measurement). Then pick the query values from
+    the data: the brief's cbo-17 and p-123 when they match (always at full size), else the
+    busiest."""
     conn = await asyncpg.connect(db_url)
     try:
         await conn.execute("VACUUM (ANALYZE)")
@@ -126,6 +127,93 @@ def ratio_line(name: str, ours: dict[str, float], raw: dict[str, float], goal: f
     return f"{name:<44} {r:5.2f}x of raw   (goal >= {goal}x: {verdict})"
 
 
+def create_request() -> dict[str, Any]:
+    body = task("bench-new", "requested", "sr-new", 1, 1, 1, "2026-06-01T10:00:00Z")
+    return {
+        "method": "POST",
+        "body": orjson.dumps(body).decode(),
+        "headers": {**FHIR, "Prefer": "return=minimal"},
+    }
+
+
+async def measure_loaded(
+    db: str, base: str, facts: dict[str, Any], args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """Every figure taken on the loaded database, referral-api next to the raw endpoint."""
+    wrk = {"seconds": args.seconds, "connections": args.connections}
+    task_search = "Task?" + urlencode(
+        [
+            ("owner", f"Organization/{facts['owner']}"),
+            ("status", "requested"),
+            ("_lastUpdated", f"gt{facts['middle']}"),
+        ]
+    )
+    sr_search = "ServiceRequest?" + urlencode(
+        [("patient", f"Patient/{facts['patient']}"), ("_include", "ServiceRequest:performer")]
+    )
+    identifier = f"{IDENTIFIER_SYSTEM}|{facts['identifier']}"
+    token_search = "Task?" + urlencode([("identifier", identifier)])
+    raw_token = "Task/identifier?" + urlencode(
+        [("system", IDENTIFIER_SYSTEM), ("code", facts["identifier"])]
+    )
+    figures: dict[str, dict[str, float]] = {}
+    async with running_raw_endpoint(db) as raw:
+        runs = [
+            ("Task?owner&status&_lastUpdated", f"{base}/fhir/{task_search}"),
+            ("ServiceRequest?patient&_include", f"{base}/fhir/{sr_search}"),
+            ("Task read by id", f"{base}/fhir/Task/{facts['task_id']}"),
+            ("raw read", f"{raw}/read/Task/{facts['task_id']}"),
+            ("Task?identifier (token search)", f"{base}/fhir/{token_search}"),
+            ("raw token lookup", f"{raw}/token/{raw_token}"),
+        ]
+        print("\nResults (one fetch each before its load)")
+        async with httpx.AsyncClient(timeout=30) as client:
+            for name, url in runs:
+                print(f"  {name:<40} {await check(client, url)}")
+        print(f"\nLoad ({args.seconds} s each, wrk)")
+        for name, url in runs:
+            figures[name] = wrk_load(name, url, **wrk)
+        # Under a closed loop of N connections latency is N / throughput; two connections
+        # show what one search costs when the service is not saturated.
+        for name, url in runs[:2]:
+            quiet = f"{name} (2 conn.)"
+            figures[quiet] = wrk_load(quiet, url, seconds=args.seconds, connections=2)
+        if args.explain:  # before the creates below add Tasks
+            await explain(db, "Task", task_search.partition("?")[2], f"{base}/fhir")
+            await explain(db, "ServiceRequest", sr_search.partition("?")[2], f"{base}/fhir")
+        name = "create Task, loaded database"
+        figures[name] = wrk_load(name, f"{base}/fhir/Task", **create_request(), **wrk)
+    return figures
+
+
+def summary(figures: dict[str, dict[str, float]], args: argparse.Namespace, rate: float) -> None:
+    print(
+        f"\nSummary ({args.tasks} Tasks + {args.service_requests} ServiceRequests, "
+        f"{args.connections} connections, load {rate:.0f} resources/s)"
+    )
+    print(f"{'':<44} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>7}")
+    for name, f in figures.items():
+        print(
+            f"{name:<44} {f['rps']:7.0f} {f['p50_ms']:7.1f} {f['p95_ms']:7.1f} "
+            f"{f['p99_ms']:7.1f} {f['errors']:7.0f}"
+        )
+    print()
+    for name in ("Task?owner&status&_lastUpdated", "ServiceRequest?patient&_include"):
+        p95 = figures[name]["p95_ms"]
+        verdict = "ok" if p95 < SEARCH_P95_GOAL_MS else "ABOVE GOAL"
+        quiet = figures[f"{name} (2 conn.)"]["p95_ms"]
+        print(
+            f"{name:<44} p95 {p95:5.1f} ms   (goal < {SEARCH_P95_GOAL_MS:.0f} ms: {verdict}; "
+            f"{quiet:.1f} ms at 2 connections)"
+        )
+    read, raw_read = figures["Task read by id"], figures["raw read"]
+    print(ratio_line("Task read by id", read, raw_read, READ_RATIO_GOAL))
+    token, raw_token = figures["Task?identifier (token search)"], figures["raw token lookup"]
+    print(ratio_line("Task?identifier (token search)", token, raw_token, TOKEN_RATIO_GOAL))
+    loaded, empty = figures["create Task, loaded database"], figures["create Task, empty database"]
+    print(f"{'create Task, loaded / empty database':<44} {loaded['rps'] / empty['rps']:5.2f}x")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=100_000)
@@ -140,17 +228,11 @@ async def main() -> None:
     if not wrk_available():
         sys.exit("bench/search.py needs wrk (apt-get install wrk)")
     started = time.perf_counter()
-    wrk = {"seconds": args.seconds, "connections": args.connections}
-    figures: dict[str, dict[str, float]] = {}
-    new_task = orjson.dumps(
-        task("bench-new", "requested", "sr-new", 1, 1, 1, "2026-06-01T10:00:00Z")
-    ).decode()
-    create = {"method": "POST", "body": new_task, "headers": {**FHIR, "Prefer": "return=minimal"}}
     print(
-        f"referral-api (one uvicorn process) on PostgreSQL, {os.cpu_count()} CPUs; "
+        f"referral-api (one uvicorn process) on PostgreSQL, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f} before start (other work skews the figures); "
         f"{args.tasks} Tasks + {args.service_requests} ServiceRequests"
     )
-
     async with postgres_url() as db, running_service("referral_api", "REFERRAL_API_", db) as base:
         plan = LoadPlan(
             args.tasks, args.service_requests, args.load_processes, args.loaders, args.batch
@@ -163,89 +245,22 @@ async def main() -> None:
         rate = await load(db, plan)
         print(f"  load rate {rate:.0f} resources/s (engine write path, in process)")
         facts = await prepare(db)
-        load_seconds = time.perf_counter() - t0
-        print(f"  loaded and analyzed in {load_seconds:.0f} s; mid-load instant {facts['middle']}")
-
-        task_search = "Task?" + urlencode(
-            [
-                ("owner", f"Organization/{facts['owner']}"),
-                ("status", "requested"),
-                ("_lastUpdated", f"gt{facts['middle']}"),
-            ]
+        print(
+            f"  loaded and analyzed in {time.perf_counter() - t0:.0f} s; "
+            f"mid-load instant {facts['middle']}"
         )
-        sr_search = "ServiceRequest?" + urlencode(
-            [("patient", f"Patient/{facts['patient']}"), ("_include", "ServiceRequest:performer")]
-        )
-        token_search = "Task?" + urlencode(
-            [("identifier", f"{IDENTIFIER_SYSTEM}|{facts['identifier']}")]
-        )
-        raw_token = "Task/identifier?" + urlencode(
-            [("system", IDENTIFIER_SYSTEM), ("code", facts["identifier"])]
-        )
-        async with running_raw_endpoint(db) as raw:
-            runs = [
-                ("search Task owner+status+_lastUpdated", f"{base}/fhir/{task_search}"),
-                ("search ServiceRequest patient+_include", f"{base}/fhir/{sr_search}"),
-                ("read Task by id", f"{base}/fhir/Task/{facts['task_id']}"),
-                ("raw read", f"{raw}/read/Task/{facts['task_id']}"),
-                ("search Task identifier", f"{base}/fhir/{token_search}"),
-                ("raw token lookup", f"{raw}/token/{raw_token}"),
-            ]
-            print("\nResults (one fetch each before its load)")
-            async with httpx.AsyncClient(timeout=30) as client:
-                for name, url in runs:
-                    print(f"  {name:<40} {await check(client, url)}")
-            print(f"\nLoad ({args.seconds} s each, wrk)")
-            for name, url in runs:
-                figures[name] = wrk_load(name, url, **wrk)
-            # Under a closed loop of N connections latency is N / throughput; two connections
-            # show what one search costs when the service is not saturated.
-            for name, url in runs[:2]:
-                quiet = f"{name}, 2 conn."
-                figures[quiet] = wrk_load(quiet, url, seconds=args.seconds, connections=2)
-            if args.explain:  # before the creates below add Tasks
-                await explain(db, "Task", task_search.partition("?")[2], f"{base}/fhir")
-                await explain(db, "ServiceRequest", sr_search.partition("?")[2], f"{base}/fhir")
-            figures["create Task, loaded database"] = wrk_load(
-                "create Task, loaded database", f"{base}/fhir/Task", **create, **wrk
-            )
+        figures = await measure_loaded(db, base, facts, args)
 
     async with postgres_url() as db, running_service("referral_api", "REFERRAL_API_", db) as base:
-        figures["create Task, empty database"] = wrk_load(
-            "create Task, empty database", f"{base}/fhir/Task", **create, **wrk
+        name = "create Task, empty database"
+        figures[name] = wrk_load(
+            name,
+            f"{base}/fhir/Task",
+            **create_request(),
+            seconds=args.seconds,
+            connections=args.connections,
         )
-
-    print(
-        f"\nSummary ({args.tasks} Tasks + {args.service_requests} ServiceRequests, "
-        f"{args.connections} connections, load {rate:.0f} resources/s)"
-    )
-    print(f"{'':<44} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>7}")
-    for name, f in figures.items():
-        print(
-            f"{name:<44} {f['rps']:7.0f} {f['p50_ms']:7.1f} {f['p95_ms']:7.1f} "
-            f"{f['p99_ms']:7.1f} {f['errors']:7.0f}"
-        )
-    print()
-    for name in ("search Task owner+status+_lastUpdated", "search ServiceRequest patient+_include"):
-        p95 = figures[name]["p95_ms"]
-        verdict = "ok" if p95 < SEARCH_P95_GOAL_MS else "ABOVE GOAL"
-        quiet = figures[f"{name}, 2 conn."]["p95_ms"]
-        print(
-            f"{name:<44} p95 {p95:5.1f} ms   (goal < {SEARCH_P95_GOAL_MS:.0f} ms: {verdict}; "
-            f"{quiet:.1f} ms at 2 connections)"
-        )
-    read, raw_read = figures["read Task by id"], figures["raw read"]
-    print(ratio_line("read Task by id", read, raw_read, READ_RATIO_GOAL))
-    print(
-        ratio_line(
-            "search Task identifier",
-            figures["search Task identifier"],
-            figures["raw token lookup"],
-            TOKEN_RATIO_GOAL,
-        )
-    )
-    loaded, empty = figures["create Task, loaded database"], figures["create Task, empty database"]
-    print(f"{'create Task, loaded / empty database':<44} {loaded['rps'] / empty['rps']:5.2f}x")
+    summary(figures, args, rate)
     print(f"\nTotal time {time.perf_counter() - started:.0f} s")
 
 

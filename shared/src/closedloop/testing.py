@@ -119,14 +119,18 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def running_service(
-    module: str, env_prefix: str, database_url: str, extra_env: dict[str, str] | None = None
+    module: str,
+    env_prefix: str,
+    database_url: str,
+    extra_env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> AsyncIterator[str]:
     """Start ``python -m <module>.cli serve`` as a real process on a free loopback port and
     yield its base URL once ``/readyz`` answers; stop it afterwards."""
     import subprocess
     import sys
 
-    port = free_port()
+    port = port or free_port()
     env = {
         **os.environ,
         f"{env_prefix}DATABASE_URL": database_url,
@@ -139,7 +143,8 @@ async def running_service(
         [sys.executable, "-m", f"{module}.cli", "serve"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # CLOSEDLOOP_SERVICE_LOGS=1 shows the services' logs when debugging a test
+        stderr=None if os.environ.get("CLOSEDLOOP_SERVICE_LOGS") else subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -159,8 +164,8 @@ async def running_service(
         yield base
     finally:
         proc.terminate()
-        try:
-            proc.wait(timeout=10)
+        try:  # wait without blocking the loop: in-process servers may still be answering it
+            await asyncio.to_thread(proc.wait, 10)
         except subprocess.TimeoutExpired:
             proc.kill()
 

@@ -1,20 +1,113 @@
-"""The notifier ASGI app: the shared FHIR engine mounted for this service's resource types."""
+"""The notifier ASGI app: FHIR Subscriptions (R5 Backport on R4) over the shared engine, the
+intake for referral events, and the delivery worker."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+from closedloop.context import SYSTEM
+from closedloop.fhir.server import FhirServer
 from closedloop.service import create_service_app
 from fastapi import FastAPI
 
-from notifier.resources import RESOURCE_TYPES
+from notifier import operations
+from notifier.channels.email import SmtpSender
+from notifier.channels.sms import SmsSender
+from notifier.delivery.channels import Channels
+from notifier.delivery.worker import DeliveryWorker
+from notifier.intake.router import router as intake_router
+from notifier.resources import INTERNAL_TYPES, RESOURCE_TYPES
 from notifier.settings import Settings
+from notifier.subscriptions.lifecycle import SubscriptionLifecycle
+from notifier.subscriptions.ssrf import EndpointPolicy
+from notifier.topics import CANONICAL_EXT, TOPICS, basic_resource
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def endpoint_policy(settings: Settings) -> EndpointPolicy:
+    hosts = frozenset(h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip())
+    return EndpointPolicy(
+        hosts, settings.allow_loopback_endpoints, settings.allow_private_endpoints
+    )
+
+
+async def publish_topics(server: FhirServer) -> None:
+    async with server.repo.unit_of_work(SYSTEM) as uow:
+        for topic in TOPICS.values():
+            await server.repo.update(uow, "Basic", topic.id, basic_resource(topic))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    policy = endpoint_policy(settings)
+
+    async def startup(app: FastAPI, server: FhirServer) -> None:
+        app.state.endpoints = policy
+        app.state.focus_base = settings.referral_url.rstrip("/")
+        SubscriptionLifecycle(server, policy).install()
+        await publish_topics(server)
+        http = httpx.AsyncClient(follow_redirects=False)
+        app.state.http = http
+        email = (
+            SmtpSender(
+                settings.smtp_host,
+                settings.smtp_port,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                starttls=settings.smtp_starttls,
+                from_addr=settings.smtp_from,
+            )
+            if settings.smtp_host
+            else None
+        )
+        sms = (
+            SmsSender(
+                settings.sms_api_url,
+                settings.sms_account_sid or "",
+                settings.sms_auth_token or "",
+                settings.sms_from or "",
+                http,
+            )
+            if settings.sms_api_url
+            else None
+        )
+        channels = Channels(
+            http, policy, settings.referral_url.rstrip("/"), settings.app_url, email, sms
+        )
+        app.state.delivery = None
+        if settings.delivery_enabled:
+            worker = DeliveryWorker(
+                server,
+                channels,
+                subscription_base=settings.public_base_url
+                or f"http://{settings.host}:{settings.port}/fhir",
+                focus_base=settings.referral_url,
+                max_age_seconds=settings.max_event_age_hours * 3600,
+                retry_initial=settings.retry_initial_seconds,
+                retry_max=settings.retry_max_seconds,
+                poll_seconds=settings.delivery_poll_seconds,
+            )
+            app.state.delivery = worker
+            worker.start()
+
+    async def shutdown(app: FastAPI, _server: FhirServer) -> None:
+        if app.state.delivery is not None:
+            await app.state.delivery.stop()
+        await app.state.http.aclose()
+
     return create_service_app(
-        name="notifier", settings=settings, resource_types=RESOURCE_TYPES, migrations=MIGRATIONS
+        name="notifier",
+        settings=settings,
+        resource_types=RESOURCE_TYPES,
+        internal_types=INTERNAL_TYPES,
+        migrations=MIGRATIONS,
+        routers=[intake_router],
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        operations={"status": operations.status, "events": operations.events},
+        capability_extensions={
+            "Subscription": [{"url": CANONICAL_EXT, "valueCanonical": url} for url in TOPICS]
+        },
     )

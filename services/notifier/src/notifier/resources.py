@@ -1,5 +1,9 @@
-"""The FHIR resource types notifier serves."""
+"""The FHIR resource types the notifier serves, and the ones it only mirrors."""
 
 RESOURCE_TYPES = [
     "Subscription",
+    "Basic",  # the subscription topics, as Backport IG Basic-wrapped SubscriptionTopics
 ]
+# Copies of referral-api's Task and ServiceRequest, kept so subscription filters are evaluated
+# by the search engine itself; stored and searchable here, never served.
+INTERNAL_TYPES = ["Task", "ServiceRequest"]

@@ -11,4 +11,27 @@ class Settings(ServiceSettings):
 
     database_url: str = "sqlite:///.data/notifier.db"
     port: int = 8083
-    referral_url: str = "http://127.0.0.1:8081/fhir"  # referral-api FHIR base
+    referral_url: str = "http://127.0.0.1:8081/fhir"  # referral-api FHIR base (focus URLs)
+    app_url: str | None = None  # the web app, for links in emails and texts
+    # delivery
+    max_event_age_hours: float = 24.0  # retry this long, then the subscription goes to error
+    retry_initial_seconds: float = 1.0
+    retry_max_seconds: float = 300.0
+    delivery_poll_seconds: float = 0.5
+    delivery_enabled: bool = True
+    # SSRF guard for rest-hook endpoints
+    allowed_hosts: str = ""  # comma-separated; empty: any host with a public address
+    allow_loopback_endpoints: bool = False
+    allow_private_endpoints: bool = False
+    # email (SMTP)
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "closed-loop@localhost"
+    # sms (Twilio-compatible API)
+    sms_api_url: str | None = None
+    sms_account_sid: str | None = None
+    sms_auth_token: str | None = None
+    sms_from: str | None = None

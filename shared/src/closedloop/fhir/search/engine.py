@@ -64,6 +64,13 @@ class SearchEngine:
             max_count=self.max_count,
         )
 
+    def check(self, resource_type: str, pairs: list[tuple[str, str]]) -> SearchQuery:
+        """Parse strictly and build the SQL conditions without running them: raises the same
+        400 a search would (unknown parameter, malformed value)."""
+        q = self.parse(resource_type, pairs, strict=True)
+        self._where(q, "")
+        return q
+
     # -- the conditional-interaction matcher ------------------------------------------------
 
     async def match_ids(

@@ -1,0 +1,7 @@
+"""Human channels: email over SMTP and SMS over a Twilio-compatible HTTP API."""
+
+from __future__ import annotations
+
+
+class DeliveryError(Exception):
+    """A notification did not get through; the text says why, never what the message said."""

@@ -1,0 +1,2 @@
+"""Delivering notifications: building the Backport notification Bundles and the worker that
+sends them, one subscription at a time, in order, with retries."""

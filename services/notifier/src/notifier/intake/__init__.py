@@ -1,0 +1,1 @@
+"""Where referral-api delivers its outbox events."""

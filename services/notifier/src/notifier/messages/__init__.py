@@ -1,0 +1,1 @@
+"""Short human messages about a referral, in the reader's language."""

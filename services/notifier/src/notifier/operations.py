@@ -1,0 +1,142 @@
+"""``$status`` (type and instance level) and ``$events`` on Subscription, served from the
+stored state and event log (Subscriptions Backport IG 1.1.0)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import orjson
+from closedloop import errors
+from closedloop.fhir.instant import format_instant, now_us
+from closedloop.fhir.rest.negotiation import fhir_response, pretty, read_body
+from closedloop.fhir.rest.routes import check_type, context
+from fastapi import Request, Response
+from sqlalchemy import select
+
+from notifier.delivery.bundles import StoredEvent, notification_bundle, status_parameters
+from notifier.subscriptions.spec import read_spec
+from notifier.subscriptions.tables import notification_events, subscription_state
+
+
+async def _params(request: Request) -> list[tuple[str, str]]:
+    pairs = parse_qsl(request.url.query, keep_blank_values=True)
+    if request.method == "POST":
+        body = await read_body(request, 1_000_000)
+        if body.strip():
+            try:
+                parameters = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                raise errors.invalid(
+                    "The body must be a Parameters resource", cl_code="CL-8420"
+                ) from None
+            for p in parameters.get("parameter") or []:
+                value = next((v for k, v in p.items() if k.startswith("value")), None)
+                if value is not None:
+                    pairs.append((p.get("name"), str(value)))
+    return pairs
+
+
+def _focus_base(request: Request) -> str:
+    return str(request.app.state.focus_base)
+
+
+async def status(request: Request, resource_type: str, resource_id: str | None) -> Response:
+    server = check_type(request, resource_type)
+    ctx = await context(request, "operation", resource_type)
+    if resource_type != "Subscription":
+        raise errors.not_supported("$status is defined on Subscription", status=404)
+    pairs = await _params(request)
+    ids = [resource_id] if resource_id else [v for k, v in pairs if k == "id"]
+    statuses = {v for k, v in pairs if k == "status"}
+    s = subscription_state.c
+    stmt = select(subscription_state)
+    if ids:
+        stmt = stmt.where(s.subscription_id.in_(ids))
+    async with server.db.read() as conn:
+        rows = (await conn.execute(stmt.order_by(s.subscription_id).limit(1000))).all()
+    if resource_id and not rows:
+        raise errors.not_found(f"Subscription/{resource_id} is not known")
+    entries = []
+    for row in rows:
+        if statuses and row.status not in statuses:
+            continue
+        url = f"{ctx.base_url}/Subscription/{row.subscription_id}"
+        params = status_parameters(
+            url,
+            row.topic,
+            row.status,
+            "query-status",
+            row.events_count,
+            [],
+            _focus_base(request),
+            "id-only",
+            row.error,
+        )
+        entries.append(
+            {"fullUrl": f"urn:uuid:{params['id']}", "resource": params, "search": {"mode": "match"}}
+        )
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(entries),
+        "timestamp": format_instant(now_us()),
+        "entry": entries,
+    }
+    return fhir_response(orjson.dumps(bundle), indent=pretty(request))
+
+
+def _number(pairs: list[tuple[str, str]], name: str) -> int | None:
+    values = [v for k, v in pairs if k == name]
+    if not values:
+        return None
+    if not values[0].isdigit():
+        raise errors.invalid(f"{name} must be a whole number", cl_code="CL-8421")
+    return int(values[0])
+
+
+async def events(request: Request, resource_type: str, resource_id: str | None) -> Response:
+    server = check_type(request, resource_type)
+    ctx = await context(request, "operation", resource_type)
+    if resource_type != "Subscription" or resource_id is None:
+        raise errors.not_supported("$events is an instance operation on Subscription", status=404)
+    pairs = await _params(request)
+    since, until = _number(pairs, "eventsSinceNumber"), _number(pairs, "eventsUntilNumber")
+    content = next((v for k, v in pairs if k == "content"), None)
+    stored = await server.repo.read("Subscription", resource_id)
+    spec = read_spec(
+        orjson.loads(stored.content or "{}"), server.search, request.app.state.endpoints
+    )
+    payload = content or spec.payload
+    if payload not in ("empty", "id-only", "full-resource"):
+        raise errors.invalid("content must be empty, id-only or full-resource", cl_code="CL-8422")
+    s, e = subscription_state.c, notification_events.c
+    stmt = select(notification_events).where(e.subscription_id == resource_id)
+    if since is not None:
+        stmt = stmt.where(e.event_number >= since)
+    if until is not None:
+        stmt = stmt.where(e.event_number <= until)
+    async with server.db.read() as conn:
+        state = (
+            await conn.execute(select(subscription_state).where(s.subscription_id == resource_id))
+        ).first()
+        rows = (await conn.execute(stmt.order_by(e.event_number).limit(1000))).all()
+    if state is None:
+        raise errors.not_found(f"Subscription/{resource_id} has no delivery state")
+    stored_events = [
+        StoredEvent(
+            r.event_number, r.focus_type, r.focus_id, r.interaction, r.occurred_at, r.resource
+        )
+        for r in rows
+    ]
+    bundle = notification_bundle(
+        f"{ctx.base_url}/Subscription/{resource_id}",
+        state.topic,
+        state.status,
+        "query-event",
+        state.events_count,
+        stored_events,
+        _focus_base(request),
+        payload,
+        state.error,
+    )
+    return fhir_response(orjson.dumps(bundle), indent=pretty(request))

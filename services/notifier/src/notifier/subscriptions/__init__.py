@@ -1,0 +1,2 @@
+"""Subscriptions (R5 Backport IG 1.1.0 on R4): what a Subscription asks for, whether we can do
+it, and its delivery state."""

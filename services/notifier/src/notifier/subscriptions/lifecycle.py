@@ -1,0 +1,130 @@
+"""What happens when a Subscription is written: it is checked (400 for anything the server
+cannot honour), a new rest-hook subscription starts ``requested`` (the handshake decides
+``active`` or ``error``), email and sms ones start ``active``, a signing secret is moved out of
+the stored resource, and the delivery state row is written in the same transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from closedloop.context import SYSTEM, RequestContext
+from closedloop.errors import Issue
+from closedloop.fhir.instant import now_us
+from closedloop.fhir.server import FhirServer
+from closedloop.fhir.storage.repository import UnitOfWork
+from closedloop.hooks import Change, HookPoint
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from notifier.subscriptions.spec import SECRET_EXT, read_spec
+from notifier.subscriptions.ssrf import EndpointPolicy
+from notifier.subscriptions.tables import subscription_state
+
+
+def _take_secret(resource: dict[str, Any]) -> str | None:
+    secret = None
+    kept = []
+    for ext in resource.get("extension") or []:
+        if isinstance(ext, dict) and ext.get("url") == SECRET_EXT:
+            secret = str(ext.get("valueString") or "") or None
+        else:
+            kept.append(ext)
+    if secret is not None:
+        if kept:
+            resource["extension"] = kept
+        else:
+            resource.pop("extension", None)
+    return secret
+
+
+class SubscriptionLifecycle:
+    def __init__(self, server: FhirServer, endpoints: EndpointPolicy) -> None:
+        self.server = server
+        self.endpoints = endpoints
+
+    def install(self) -> None:
+        hooks = self.server.hooks
+        hooks.register(HookPoint.VALIDATE, self.validate)
+        hooks.register(HookPoint.BEFORE_CREATE, self.before_write)
+        hooks.register(HookPoint.BEFORE_UPDATE, self.before_write)
+        hooks.register(HookPoint.BEFORE_COMMIT, self.write_state)
+
+    async def validate(
+        self,
+        _ctx: RequestContext,
+        resource_type: str,
+        resource: dict[str, Any],
+        _report: list[Issue],
+    ) -> None:
+        if resource_type == "Subscription":
+            read_spec(resource, self.server.search, self.endpoints)
+
+    async def before_write(self, ctx: RequestContext, change: Change) -> None:
+        if change.resource_type != "Subscription" or change.resource is None:
+            return
+        if ctx.subject == SYSTEM.subject:
+            change.notes["system"] = True  # the delivery worker reporting a status
+            return
+        sub = change.resource
+        change.notes["secret"] = _take_secret(sub)
+        spec = read_spec(sub, self.server.search, self.endpoints)
+        previous = (change.previous or {}).get("status")
+        wanted = sub.get("status")
+        if wanted == "off":
+            status = "off"
+        elif spec.channel != "rest-hook" or (previous == "active" and wanted == "active"):
+            status = "active"
+        else:
+            status = "requested"  # new, or a client asking to (re)start: handshake first
+        sub["status"] = status
+        change.notes["spec"] = spec
+
+    async def write_state(self, _ctx: RequestContext, uow: UnitOfWork) -> None:
+        for change in uow.changes:
+            if change.resource_type != "Subscription" or change.notes.get("system"):
+                continue
+            await self._write_one(uow, change)
+
+    async def _write_one(self, uow: UnitOfWork, change: Change) -> None:
+        state = subscription_state.c
+        now = now_us()
+        if change.resource is None:  # deleted: stop, keep the event log
+            await uow.conn.execute(
+                update(subscription_state)
+                .where(state.subscription_id == change.resource_id)
+                .values(status="off")
+            )
+            return
+        spec = change.notes["spec"]
+        values = {
+            "topic": spec.topic.url,
+            "criteria": "\n".join(spec.filters),
+            "status": change.resource["status"],
+            "next_due_at": now,
+            "error": None,
+        }
+        if change.notes.get("secret") is not None:
+            values["secret"] = change.notes["secret"]
+        ins = pg_insert if self.server.db.postgres else sqlite_insert
+        stmt = ins(subscription_state).values(
+            subscription_id=change.resource_id,
+            events_count=0,
+            last_sent_at=now,
+            lease_expires=0,
+            **values,
+        )
+        await uow.conn.execute(
+            stmt.on_conflict_do_update(index_elements=["subscription_id"], set_=values)
+        )
+
+
+async def load_state(server: FhirServer, subscription_id: str) -> Any:
+    async with server.db.read() as conn:
+        return (
+            await conn.execute(
+                select(subscription_state).where(
+                    subscription_state.c.subscription_id == subscription_id
+                )
+            )
+        ).first()
