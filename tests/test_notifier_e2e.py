@@ -188,3 +188,138 @@ async def test_notifications_survive_a_down_receiver_and_a_notifier_restart(
         finally:
             if notifier_ctx is not None:
                 await notifier_ctx.__aexit__(None, None, None)
+
+
+async def test_patient_email_in_spanish(postgres_admin_url: str) -> None:
+    """The notifier reads the patient's language from referral-api (Patient.communication)."""
+    import email as email_lib
+    from email.policy import default as default_policy
+
+    from aiosmtpd.controller import Controller
+
+    received: list = []
+
+    class Handler:
+        async def handle_DATA(self, _server: object, _session: object, envelope: object) -> str:
+            content = envelope.content  # type: ignore[attr-defined]
+            received.append(email_lib.message_from_bytes(content, policy=default_policy))
+            return "250 OK"
+
+    smtp_port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        async with AsyncExitStack() as stack:
+            dbs = [
+                await stack.enter_async_context(postgres_database(postgres_admin_url))
+                for _ in range(2)
+            ]
+            notifier_port = free_port()
+            referral = await stack.enter_async_context(
+                running_service(
+                    "referral_api",
+                    "REFERRAL_API_",
+                    dbs[0],
+                    {"REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{notifier_port}/events"},
+                )
+            )
+            notifier = await stack.enter_async_context(
+                running_service(
+                    "notifier",
+                    "NOTIFIER_",
+                    dbs[1],
+                    {
+                        "NOTIFIER_REFERRAL_URL": f"{referral}/fhir",
+                        "NOTIFIER_SMTP_HOST": "127.0.0.1",
+                        "NOTIFIER_SMTP_PORT": str(smtp_port),
+                        "NOTIFIER_DELIVERY_POLL_SECONDS": "0.1",
+                    },
+                    port=notifier_port,
+                )
+            )
+            client = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+            base = f"{referral}/fhir"
+            sub = await client.post(
+                f"{notifier}/fhir/Subscription",
+                headers=FHIR,
+                json={
+                    "resourceType": "Subscription",
+                    "status": "requested",
+                    "reason": "patient",
+                    "criteria": "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task",
+                    "_criteria": {
+                        "extension": [
+                            {
+                                "url": f"{BACKPORT}/backport-filter-criteria",
+                                "valueString": "Task?owner=Organization/cbo-es",
+                            }
+                        ]
+                    },
+                    "extension": [
+                        {"url": "urn:closedloop:fhir:subscription-audience", "valueCode": "patient"}
+                    ],
+                    "channel": {"type": "email", "endpoint": "mailto:ana@example.test"},
+                },
+            )
+            assert sub.status_code == 201, sub.text
+            patient = (
+                await client.post(
+                    f"{base}/Patient",
+                    headers=FHIR,
+                    json={
+                        "resourceType": "Patient",
+                        "communication": [
+                            {
+                                "preferred": True,
+                                "language": {
+                                    "coding": [{"system": "urn:ietf:bcp:47", "code": "es-MX"}]
+                                },
+                            }
+                        ],
+                    },
+                )
+            ).json()
+            sr = (
+                await client.post(
+                    f"{base}/ServiceRequest",
+                    headers=FHIR,
+                    json={
+                        "resourceType": "ServiceRequest",
+                        "status": "active",
+                        "intent": "order",
+                        "code": {
+                            "coding": [
+                                {"system": "http://snomed.info/sct", "code": "467771000124109"}
+                            ]
+                        },
+                        "subject": {"reference": f"Patient/{patient['id']}"},
+                    },
+                )
+            ).json()
+            task = (
+                await client.post(
+                    f"{base}/Task",
+                    headers=FHIR,
+                    json={
+                        "resourceType": "Task",
+                        "status": "requested",
+                        "intent": "order",
+                        "code": TASK_CODE,
+                        "focus": {"reference": f"ServiceRequest/{sr['id']}"},
+                        "for": {"reference": f"Patient/{patient['id']}"},
+                        "authoredOn": "2026-11-22",
+                        "requester": {"reference": "Organization/clinic"},
+                        "owner": {"reference": "Organization/cbo-es", "display": "Banco de Comida"},
+                    },
+                )
+            ).json()
+            await move(client, base, task, "accepted")
+            for _ in range(300):
+                if any(m["Subject"] == "Su remisión fue aceptada" for m in received):
+                    break
+                await asyncio.sleep(0.05)
+            subjects = [m["Subject"] for m in received]
+            assert "Su remisión fue aceptada" in subjects, subjects
+            assert all(m["To"] == "ana@example.test" for m in received)
+    finally:
+        controller.stop()
