@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -223,6 +224,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.received: list[tuple[dict[str, str], Any]] = []
+        self.arrivals: list[float] = []  # wall-clock time of each recorded body
         self.fail_with: int | None = None
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/events"
@@ -244,6 +246,7 @@ class Receiver:
 
             headers = {k.decode(): v.decode() for k, v in scope["headers"]}
             self.received.append((headers, orjson.loads(body) if body else None))
+            self.arrivals.append(time.time())
         await send(
             {
                 "type": "http.response.start",

@@ -207,60 +207,67 @@ class DeliveryWorker:
             )
 
     async def _deliver_pending(self, sub_id: str, spec: SubscriptionSpec, state: Any) -> None:
+        """Send pending events in order, ``max_count`` per notification (one per message for
+        people); stop at the first failure (it is retried later, and nothing after it goes
+        first)."""
+        per_bundle = max(1, spec.max_count) if spec.channel == "rest-hook" else 1
+        sent = False
         while not self._stopping:
-            rows = await self._pending(sub_id, max(1, spec.max_count))
+            rows = await self._pending(sub_id, 50)
             if not rows:
-                return
-            now = now_us()
-            if rows[0].next_attempt_at > now:
-                return  # backing off
-            if spec.channel != "rest-hook":
-                rows = rows[:1]  # a human message per event
-            events = [
-                StoredEvent(
-                    r.event_number,
-                    r.focus_type,
-                    r.focus_id,
-                    r.interaction,
-                    r.occurred_at,
-                    r.resource,
-                )
-                for r in rows
-            ]
-            async with self.server.db.read() as conn:
-                count = (
-                    await conn.execute(
-                        select(subscription_state.c.events_count).where(
-                            subscription_state.c.subscription_id == sub_id
-                        )
-                    )
-                ).scalar_one()
-            bundle = notification_bundle(
-                self._url(sub_id),
-                spec.topic.url,
-                "active",
-                "event-notification",
-                count,
-                events,
-                self.focus_base,
-                spec.payload,
-            )
-            keys = [f"{sub_id}:{ev.number}" for ev in events]
-            people = None
-            if spec.channel != "rest-hook":
-                kind = rows[0].message_kind
-                task = orjson.loads(rows[0].resource) if rows[0].resource else None
-                if kind is None:  # nothing to tell a person about this change
-                    await self._mark_delivered(sub_id, [ev.number for ev in events])
-                    continue
-                people = (kind, task)
-            try:
-                await self.channels.send(spec, sub_id, bundle, keys, state.secret, people)
-            except DeliveryError as exc:
-                await self._failed(sub_id, rows[0], str(exc))
-                return
-            await self._mark_delivered(sub_id, [ev.number for ev in events])
+                break
+            if rows[0].next_attempt_at > now_us():
+                break  # backing off
+            for start in range(0, len(rows), per_bundle):
+                chunk = rows[start : start + per_bundle]
+                if self._stopping or chunk[0].next_attempt_at > now_us():
+                    break
+                if not await self._send_chunk(sub_id, spec, state, chunk):
+                    if sent:
+                        await self._touch(sub_id)
+                    return
+                sent = True
+        if sent:
             await self._touch(sub_id)
+
+    async def _send_chunk(
+        self, sub_id: str, spec: SubscriptionSpec, state: Any, rows: list[Any]
+    ) -> bool:
+        events = [
+            StoredEvent(
+                r.event_number, r.focus_type, r.focus_id, r.interaction, r.occurred_at, r.resource
+            )
+            for r in rows
+        ]
+        count = max(state.events_count, events[-1].number)  # the counter only grows
+        bundle = notification_bundle(
+            self._url(sub_id),
+            spec.topic.url,
+            "active",
+            "event-notification",
+            count,
+            events,
+            self.focus_base,
+            spec.payload,
+        )
+        numbers = [ev.number for ev in events]
+        people = None
+        if spec.channel != "rest-hook":
+            kind = rows[0].message_kind
+            if kind is None:  # nothing to tell a person about this change
+                await self._mark_delivered(sub_id, numbers)
+                return True
+            task = orjson.loads(rows[0].resource) if rows[0].resource else None
+            people = (kind, task)
+        try:
+            await self.channels.send(
+                spec, sub_id, bundle, [f"{sub_id}:{n}" for n in numbers], state.secret, people
+            )
+        except DeliveryError as exc:
+            await self._failed(sub_id, rows[0], str(exc))
+            return False
+        await self._mark_delivered(sub_id, numbers)
+        return True
 
     async def _mark_delivered(self, sub_id: str, numbers: list[int]) -> None:
         e = notification_events.c

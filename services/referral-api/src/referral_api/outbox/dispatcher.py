@@ -3,7 +3,8 @@
 - Order: events go out by ``seq``, one at a time; a failed delivery is retried (exponential
   backoff with jitter, capped) before any later event is tried, so nothing is reordered.
 - Nothing lost: an event is marked delivered only after a 2xx; a crash in between means it is
-  sent again, and the receiver deduplicates on ``Idempotency-Key`` (the event id).
+  sent again, and the receiver deduplicates on the event id (``Idempotency-Key`` for a single
+  event). Pending events go in groups (a JSON array, in order) to keep up with bursts.
 - Two processes: only the holder of the ``dispatcher`` lease delivers; a lease is renewed
   while working and taken over once it expires.
 """
@@ -37,6 +38,7 @@ class OutboxDispatcher:
         idle_poll: float = 1.0,
         max_backoff: float = 30.0,
         batch: int = 100,
+        per_post: int = 50,
     ) -> None:
         self.db = db
         self.sink_url = sink_url
@@ -46,6 +48,7 @@ class OutboxDispatcher:
         self.idle_poll = idle_poll
         self.max_backoff = max_backoff
         self.batch = batch
+        self.per_post = max(1, per_post)
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -59,9 +62,12 @@ class OutboxDispatcher:
         self._stopping = True
         self.wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # let a delivery in flight finish and be marked (a cancelled one is sent again)
+            done, _ = await asyncio.wait({self._task}, timeout=10)
+            if not done:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
         await self._release()
 
     def notify(self) -> None:
@@ -124,7 +130,13 @@ class OutboxDispatcher:
                 )
 
     async def _deliver_pending(self) -> int | bool:
-        """Deliver what is pending; the count delivered, or False when a delivery failed."""
+        """Deliver what is pending; the count delivered, or False when a delivery failed.
+
+        Events go ``per_post`` at a time, as a JSON array in seq order (one event alone is sent
+        as an object). Each group is marked delivered after the receiver's 2xx; a crash in
+        between re-sends that group, which the receiver recognises by the event ids. The lease
+        is renewed whenever a third of it has passed.
+        """
         e = outbox_events.c
         async with self.db.read() as conn:
             rows = (
@@ -135,36 +147,54 @@ class OutboxDispatcher:
                     .limit(self.batch)
                 )
             ).all()
+        if not rows or not await self._hold_lease():
+            return 0
+        renewed = now_us()
         done = 0
-        for seq, event_id, payload in rows:
-            if not await self._hold_lease():
-                return done  # someone else holds the lease now: stop, they continue
-            error = await self._post(event_id, payload)
-            async with self.db.write() as conn:
-                if error is None:
+        for start in range(0, len(rows), self.per_post):
+            group = rows[start : start + self.per_post]
+            if now_us() - renewed > self.lease_us // 3:  # a slow batch keeps its lease fresh
+                if not await self._hold_lease():
+                    return done  # another process took over; it continues from here
+                renewed = now_us()
+            error = await self._post([r.event_id for r in group], [r.payload for r in group])
+            seqs = [r.seq for r in group]
+            if error is not None:
+                async with self.db.write() as conn:
                     await conn.execute(
                         update(outbox_events)
-                        .where(e.seq == seq)
-                        .values(delivered_at=now_us(), attempts=e.attempts + 1)
-                    )
-                else:
-                    await conn.execute(
-                        update(outbox_events)
-                        .where(e.seq == seq)
+                        .where(e.seq.in_(seqs))
                         .values(attempts=e.attempts + 1, last_error=error[:500])
                     )
-            if error is not None:
-                log.warning("event delivery failed", extra={"event_id": event_id, "error": error})
+                log.warning(
+                    "event delivery failed", extra={"event_id": group[0].event_id, "error": error}
+                )
                 return False
-            done += 1
+            await self._mark(seqs)
+            done += len(group)
         return done
 
-    async def _post(self, event_id: str, payload: str) -> str | None:
+    async def _mark(self, seqs: list[int]) -> None:
+        if not seqs:
+            return
+        e = outbox_events.c
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(outbox_events)
+                .where(e.seq.in_(seqs))
+                .values(delivered_at=now_us(), attempts=e.attempts + 1)
+            )
+
+    async def _post(self, event_ids: list[str], payloads: list[str]) -> str | None:
+        if len(payloads) == 1:
+            body, key = payloads[0], event_ids[0]
+        else:
+            body, key = "[" + ",".join(payloads) + "]", f"{event_ids[0]}..{event_ids[-1]}"
         try:
             response = await self.client.post(
                 self.sink_url,
-                content=payload,
-                headers={"Content-Type": "application/json", "Idempotency-Key": event_id},
+                content=body,
+                headers={"Content-Type": "application/json", "Idempotency-Key": key},
             )
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
