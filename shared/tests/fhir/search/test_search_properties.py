@@ -450,10 +450,9 @@ async def test_paging_returns_every_match_once_in_order(
     assert back[::-1] == pages
 
 
-# -- engine/spec disagreements, pinned ---------------------------------------------------------
+# -- spec edge cases, and the one deliberate departure ------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=oracle.QUIRKS["date-ge-le-overlap"])
 @pytest.mark.parametrize("value", ["ge1990-12", "le1990-01"])
 async def test_spec_ge_le_need_more_than_an_overlap(client: httpx.AsyncClient, value: str) -> None:
     """Born in 1990 (the whole year) is neither >= December 1990 nor <= January 1990 by the R4
@@ -494,7 +493,6 @@ async def test_spec_foreign_reference_is_not_a_local_one(
     assert match_ids(await search(client, "/fhir/Task", pairs)) == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=oracle.QUIRKS["escapes"])
 @pytest.mark.parametrize(
     ("pair", "stored"),
     [

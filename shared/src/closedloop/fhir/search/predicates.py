@@ -19,7 +19,7 @@ from closedloop.fhir.search.index.date import parse_date_range
 from closedloop.fhir.search.index.number import precision_range
 from closedloop.fhir.search.index.reference import parse_reference
 from closedloop.fhir.search.index.string import normalize
-from closedloop.fhir.search.query import Criterion, split_prefix
+from closedloop.fhir.search.query import Criterion, split_prefix, split_unescaped, unescape
 from closedloop.fhir.storage.tables import INDEX_TABLES, resources
 
 KIND_OF_TYPE = {
@@ -54,10 +54,10 @@ def compare_range(
         return high > s_high
     if prefix == "lt":
         return low < s_low
-    if prefix == "ge":
-        return high >= s_low
+    if prefix == "ge":  # reaches beyond the search range, or lies within it
+        return or_(high > s_high, and_(low >= s_low, high <= s_high))
     if prefix == "le":
-        return low <= s_high
+        return or_(low < s_low, and_(low >= s_low, high <= s_high))
     if prefix == "sa":
         return low > s_high
     if prefix == "eb":
@@ -82,23 +82,24 @@ def date_condition(value: str, low: Any, high: Any) -> ColumnElement[bool]:
 
 def _token(t: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
     if modifier == "text":
-        return t.c.text.like(f"{_like_escape(normalize(value))}%", escape="\\")
+        return t.c.text.like(f"{_like_escape(normalize(unescape(value)))}%", escape="\\")
+    parts = [unescape(p) for p in split_unescaped(value, "|")]
     if modifier == "of-type":
-        parts = value.split("|")
         if len(parts) != 3 or not all(parts):
             raise _bad(f"identifier:of-type takes system|code|value, not {value!r}")
         return and_(t.c.system == parts[0], t.c.code == f"{parts[1]}|{parts[2]}")
-    if "|" in value:
-        system, _, code = value.partition("|")
+    if len(parts) > 1:
+        system, code = parts[0], "|".join(parts[1:])
         if not system:
             return and_(t.c.system.is_(None), t.c.code == code)
         if not code:
             return t.c.system == system
         return and_(t.c.system == system, t.c.code == code)
-    return t.c.code == value
+    return t.c.code == parts[0]
 
 
 def _string(t: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
+    value = unescape(value)
     if modifier == "exact":
         return t.c.value_exact == value
     norm = _like_escape(normalize(value))
@@ -155,7 +156,7 @@ def _reference_factory(
     base_url: str, target_type: str | None
 ) -> Callable[[Any, str, str | None], ColumnElement[bool]]:
     def build(t: Any, value: str, _modifier: str | None) -> ColumnElement[bool]:
-        rtype, rid, url = reference_value(value, base_url, target_type)
+        rtype, rid, url = reference_value(unescape(value), base_url, target_type)
         if url is not None:
             return t.c.target_url == url.split("/_history/")[0]
         conds = [t.c.target_id == rid]
@@ -167,6 +168,7 @@ def _reference_factory(
 
 
 def _uri(t: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
+    value = unescape(value)
     if modifier == "below":
         return t.c.value.like(f"{_like_escape(value)}%", escape="\\")
     if modifier == "above":  # the stored uri is the value or one of its parents
@@ -195,7 +197,7 @@ def criterion_condition(
     if c.chain:
         return _chain_condition(c, resource_type, base_url, r)
     if c.code == "_id":
-        ids = [v for v in c.values if v]
+        ids = [unescape(v) for v in c.values if v]
         cond = r.c.id.in_(ids)
         return not_(cond) if c.modifier == "not" else cond
     if c.code == "_lastUpdated":

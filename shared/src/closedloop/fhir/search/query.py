@@ -44,7 +44,7 @@ MODIFIERS = {
 }
 QUERYABLE_TYPES = frozenset(("token", "string", "date", "number", "quantity", "reference", "uri"))
 """Parameter types with a query builder; others are indexed but not yet searchable."""
-_SPLIT_COMMA = re.compile(r"(?<!\\),")
+_ESCAPE = re.compile(r"\\([\\,|$])")
 
 
 @dataclass
@@ -86,9 +86,34 @@ class SearchQuery:
     warnings: list[Issue] = field(default_factory=list)
 
 
+def split_unescaped(value: str, sep: str) -> list[str]:
+    """Split at each ``sep`` not escaped with a backslash; parts keep their escapes."""
+    parts, current, i = [], "", 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\" and i + 1 < len(value):
+            current += value[i : i + 2]
+            i += 2
+            continue
+        if ch == sep:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+        i += 1
+    parts.append(current)
+    return parts
+
+
+def unescape(value: str) -> str:
+    """Undo the search escapes ``\\,`` ``\\|`` ``\\$`` ``\\\\`` (after splitting on them)."""
+    return _ESCAPE.sub(r"\1", value)
+
+
 def split_values(value: str) -> list[str]:
-    """Split on commas that are not escaped, then unescape ``\\,`` ``\\|`` ``\\$`` ``\\\\``."""
-    return [v.replace("\\,", ",") for v in _SPLIT_COMMA.split(value)]
+    """The comma-separated (OR) values, still escaped: a token splits ``system|code`` at an
+    unescaped ``|`` before unescaping."""
+    return split_unescaped(value, ",")
 
 
 def split_prefix(value: str) -> tuple[str, str]:
