@@ -138,7 +138,8 @@ async def main() -> None:
 
         pause = args.tasks / args.rate if args.rate else 0.0
 
-        async def walk(task: dict) -> None:
+        async def walk(task: dict, offset: float) -> None:
+            await asyncio.sleep(offset)  # stagger the walkers: updates arrive evenly
             for i in range(per_task):
                 if pause:
                     await asyncio.sleep(pause)
@@ -155,7 +156,7 @@ async def main() -> None:
                 task.update(r.json())
 
         start = time.time()
-        await asyncio.gather(*(walk(t) for t in tasks))
+        await asyncio.gather(*(walk(t, n * pause / len(tasks)) for n, t in enumerate(tasks)))
         total = per_task * args.tasks
         await rx.wait_for(1 + total, timeout=300)
         end = max(rx.arrivals)

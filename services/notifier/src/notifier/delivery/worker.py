@@ -26,7 +26,7 @@ from closedloop.context import SYSTEM
 from closedloop.errors import FhirError
 from closedloop.fhir.instant import now_us
 from closedloop.fhir.server import FhirServer
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 
 from notifier.channels import DeliveryError
 from notifier.delivery.bundles import StoredEvent, notification_bundle
@@ -66,6 +66,7 @@ class DeliveryWorker:
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._sent: dict[str, int] = {}  # subscription -> when we last sent, this round
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="notifier-delivery")
@@ -90,10 +91,12 @@ class DeliveryWorker:
                     if self._stopping:
                         break
                     if await self._claim(sub_id):
+                        released = False
                         try:
-                            await self._process(sub_id)
+                            released = await self._process(sub_id)
                         finally:
-                            await self._release(sub_id)
+                            if not released:
+                                await self._release(sub_id)
                 if not due:
                     await self._sleep(self.poll)
             except Exception:  # keep delivering after a passing database or network fault
@@ -148,14 +151,15 @@ class DeliveryWorker:
 
     # -- one subscription ------------------------------------------------------------------
 
-    async def _process(self, sub_id: str) -> None:
+    async def _process(self, sub_id: str) -> bool:
+        """Work one subscription; True when the lease was released with its schedule."""
         s = subscription_state.c
         async with self.server.db.read() as conn:
             state = (
                 await conn.execute(select(subscription_state).where(s.subscription_id == sub_id))
             ).first()
         if state is None:
-            return
+            return False
         try:
             stored = await self.server.repo.read("Subscription", sub_id)
             spec = read_spec(
@@ -163,12 +167,14 @@ class DeliveryWorker:
             )
         except FhirError as exc:
             await self._set_status(sub_id, "error", str(exc))
-            return
+            return False
+        self._sent.pop(sub_id, None)
         if state.status == "requested":
             await self._handshake(sub_id, spec, state)
         elif state.status == "active":
             await self._deliver_pending(sub_id, spec, state)
         await self._schedule(sub_id, spec, seen_count=state.events_count)
+        return True
 
     def _url(self, sub_id: str) -> str:
         return f"{self.subscription_base}/Subscription/{sub_id}"
@@ -309,12 +315,8 @@ class DeliveryWorker:
             )
 
     async def _touch(self, sub_id: str) -> None:
-        async with self.server.db.write() as conn:
-            await conn.execute(
-                update(subscription_state)
-                .where(subscription_state.c.subscription_id == sub_id)
-                .values(last_sent_at=now_us())
-            )
+        """Remember when we last sent; ``_schedule`` writes it with the next due time."""
+        self._sent[sub_id] = now_us()
 
     async def _heartbeat(self, sub_id: str, spec: SubscriptionSpec, state: Any) -> None:
         bundle = notification_bundle(
@@ -349,27 +351,35 @@ class DeliveryWorker:
             ).scalar()
         if state is None:
             return
+        sent = self._sent.pop(sub_id, None)
+        last_sent = max(state.last_sent_at, sent or 0)
         due = FAR
         if state.status == "active":
             if next_event is not None:
                 due = next_event
             if spec.heartbeat_seconds and spec.channel == "rest-hook":
-                beat = state.last_sent_at + spec.heartbeat_seconds * SECOND
+                beat = last_sent + spec.heartbeat_seconds * SECOND
                 if beat <= now_us():
                     await self._heartbeat(sub_id, spec, state)
-                    beat = now_us() + spec.heartbeat_seconds * SECOND
+                    last_sent = self._sent.pop(sub_id, now_us())
+                    beat = last_sent + spec.heartbeat_seconds * SECOND
                 due = min(due, beat)
         elif state.status == "requested":
             due = now_us()
+        unchanged = (s.events_count == seen_count) & (s.status == state.status)
         async with self.server.db.write() as conn:
             await conn.execute(
                 update(subscription_state)
-                .where(
-                    s.subscription_id == sub_id,
-                    s.events_count == seen_count,
-                    s.status == state.status,
+                .where(s.subscription_id == sub_id, s.lease_holder == self.holder)
+                .values(
+                    # an event or a status change that came meanwhile leaves it due now
+                    next_due_at=case((unchanged, due), else_=s.next_due_at),
+                    last_sent_at=case(
+                        (s.last_sent_at < last_sent, last_sent), else_=s.last_sent_at
+                    ),
+                    lease_holder=None,
+                    lease_expires=0,
                 )
-                .values(next_due_at=due)
             )
 
     async def _set_status(self, sub_id: str, status: str, error: str | None) -> None:

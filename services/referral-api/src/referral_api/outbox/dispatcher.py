@@ -147,9 +147,9 @@ class OutboxDispatcher:
                     .limit(self.batch)
                 )
             ).all()
-        if not rows or not await self._hold_lease():
+        if not rows:
             return 0
-        renewed = now_us()
+        renewed = now_us()  # the loop took the lease just before calling us
         done = 0
         for start in range(0, len(rows), self.per_post):
             group = rows[start : start + self.per_post]
