@@ -179,6 +179,7 @@ SAMPLE_VALUES = {
     "quantity": "1",
     "uri": "http://example.org/x",
     "reference": "Patient/x",
+    "special": "41.9|-87.6|10|km",  # near
 }
 
 

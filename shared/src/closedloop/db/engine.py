@@ -8,6 +8,7 @@ concurrency comes from unique keys and row locks, not from the isolation level.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 _WRITE = "closedloop_write"
+_MATH = (
+    ("sin", math.sin, 1),
+    ("cos", math.cos, 1),
+    ("asin", math.asin, 1),
+    ("sqrt", math.sqrt, 1),
+    ("pow", math.pow, 2),
+    ("radians", math.radians, 1),
+)
 _DOLLAR_PARAM = re.compile(r"\$\d+")
 
 
@@ -55,6 +64,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
+        try:  # geo search needs these; SQLite builds without math functions lack them
+            cur.execute("SELECT sin(1), cos(1), asin(0.5), sqrt(4), pow(2, 2), radians(1)")
+        except Exception:
+            for name, fn, args in _MATH:
+                dbapi_conn.create_function(name, args, fn, deterministic=True)
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -11,7 +11,15 @@ from closedloop.service import create_service_app
 from closedloop.settings import ServiceSettings
 from closedloop.testing import app_client
 
-TYPES = ["Patient", "Observation", "Task", "ServiceRequest", "Organization", "Practitioner"]
+TYPES = [
+    "Patient",
+    "Observation",
+    "Task",
+    "ServiceRequest",
+    "Organization",
+    "Practitioner",
+    "Location",
+]
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 

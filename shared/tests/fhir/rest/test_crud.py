@@ -280,6 +280,7 @@ class TestService:
             "ServiceRequest",
             "Organization",
             "Practitioner",
+            "Location",
         }
         names = {p["name"] for p in types["Patient"]["searchParam"]}
         assert {"identifier", "name", "birthdate", "_id", "_lastUpdated"} <= names

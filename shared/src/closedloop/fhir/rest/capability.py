@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from closedloop.fhir.instant import format_instant, now_us
-from closedloop.fhir.search.query import QUERYABLE_TYPES
+from closedloop.fhir.search.query import queryable
 from closedloop.fhir.server import FhirServer
 
 _INTERACTIONS = [
@@ -36,7 +36,7 @@ def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
     for rtype in server.config.resource_types:
         params = [{"name": "_id", "type": "token"}, {"name": "_lastUpdated", "type": "date"}]
         for code, p in sorted(server.registry.for_type(rtype).items()):
-            if code in ("_id", "_lastUpdated") or p.type not in QUERYABLE_TYPES:
+            if code in ("_id", "_lastUpdated") or not queryable(p):
                 continue
             entry: dict[str, Any] = {"name": code, "type": p.type}
             if p.url:

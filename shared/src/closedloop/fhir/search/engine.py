@@ -20,7 +20,8 @@ from closedloop.errors import operation_outcome
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.search import paging
 from closedloop.fhir.search.definitions import SearchParamRegistry
-from closedloop.fhir.search.ordering import after, order_by, order_keys
+from closedloop.fhir.search.geo import DISTANCE_EXT, Near, python_distance_km
+from closedloop.fhir.search.ordering import after, near_of, order_by, order_keys
 from closedloop.fhir.search.predicates import criterion_condition
 from closedloop.fhir.search.query import SearchQuery, parse_pairs, parse_query
 from closedloop.fhir.search.subsets import subset
@@ -37,6 +38,25 @@ class Row:
     id: str
     content: str
     sort_key: tuple[Any, ...] = ()
+
+
+def _with_distance(mode: str, content: str, near: Near) -> str:
+    """The ``search`` element with the location-distance extension (km) for a Location."""
+    position = orjson.loads(content).get("position") or {}
+    try:
+        km = python_distance_km(near, float(position["latitude"]), float(position["longitude"]))
+    except (KeyError, TypeError, ValueError):
+        return f'{{"mode":"{mode}"}}'
+    ext = {
+        "url": DISTANCE_EXT,
+        "valueDistance": {
+            "value": round(km, 3),
+            "unit": "km",
+            "system": "http://unitsofmeasure.org",
+            "code": "km",
+        },
+    }
+    return orjson.dumps({"mode": mode, "extension": [ext]}).decode()
 
 
 class SearchEngine:
@@ -279,7 +299,8 @@ class SearchEngine:
             links.append(link("next", [("_cursor", next_cursor)]))
         if prev_cursor:
             links.append(link("previous", [("_cursor", prev_cursor)]))
-        entries = [self._entry(base_url, row, "match", q) for row in rows]
+        near = near_of(q)
+        entries = [self._entry(base_url, row, "match", q, near) for row in rows]
         entries += [self._entry(base_url, row, "include", q) for row in included]
         if q.warnings:
             entries.append(
@@ -294,9 +315,14 @@ class SearchEngine:
             head += f',"total":{total}'
         return head + ',"link":[' + ",".join(links) + '],"entry":[' + ",".join(entries) + "]}"
 
-    def _entry(self, base_url: str, row: Row, mode: str, q: SearchQuery) -> str:
+    def _entry(
+        self, base_url: str, row: Row, mode: str, q: SearchQuery, near: Near | None = None
+    ) -> str:
         content = row.content
         if q.elements or q.summary in ("true", "text", "data"):
             content = orjson.dumps(subset(orjson.loads(content), q.elements, q.summary)).decode()
         full_url = orjson.dumps(f"{base_url}/{row.resource_type}/{row.id}").decode()
-        return f'{{"fullUrl":{full_url},"resource":{content},"search":{{"mode":"{mode}"}}}}'
+        search = f'{{"mode":"{mode}"}}'
+        if near is not None:
+            search = _with_distance(mode, row.content, near)
+        return f'{{"fullUrl":{full_url},"resource":{content},"search":{search}}}'

@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
 
+from closedloop import errors
+from closedloop.fhir.search.geo import Near, distance_km, parse_near
 from closedloop.fhir.search.predicates import KIND_OF_TYPE
 from closedloop.fhir.search.query import SearchQuery, SortKey
 from closedloop.fhir.storage.tables import INDEX_TABLES, resources
@@ -35,10 +37,40 @@ class OrderKey:
     descending: bool
 
 
-def _param_value(key: SortKey, resource_type: str, postgres: bool) -> Any:
+def near_of(q: SearchQuery, code: str = "near") -> Near | None:
+    """The point of the query's (unchained) ``near`` criterion, if it has one."""
+    for c in q.criteria:
+        if (
+            c.code == code
+            and c.type == "special"
+            and not c.chain
+            and c.values
+            and c.modifier is None
+        ):
+            return parse_near(c.values[0])
+    return None
+
+
+def _param_value(key: SortKey, resource_type: str, postgres: bool, q: SearchQuery) -> Any:
     assert key.param is not None
     kind = KIND_OF_TYPE[key.param.type]
     t = INDEX_TABLES[kind].alias()
+    if kind == "coords":
+        near = near_of(q, key.code)
+        if near is None:
+            raise errors.invalid(
+                f"_sort={key.code} needs a {key.code} parameter to measure from", cl_code="CL-3456"
+            )
+        distance = distance_km(near, t.c.latitude, t.c.longitude)
+        return (
+            select(func.min(distance))
+            .where(
+                t.c.res_pk == resources.c.pk,
+                t.c.resource_type == resource_type,
+                t.c.param == key.code,
+            )
+            .scalar_subquery()
+        )
     if kind == "date":
         column: Any = t.c.high if key.descending else t.c.low
     else:
@@ -66,7 +98,7 @@ def order_keys(q: SearchQuery, postgres: bool) -> list[OrderKey]:
         elif key.code == "_lastUpdated":
             keys.append(OrderKey(r.last_updated, key.descending))
         else:
-            value = _param_value(key, q.resource_type, postgres)
+            value = _param_value(key, q.resource_type, postgres, q)
             keys.append(OrderKey(case((value.is_(None), 1), else_=0), False))  # missing last
             keys.append(OrderKey(value, key.descending))
     keys.append(OrderKey(r.pk, False))

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, exists, literal, not_, or_, select
 
 from closedloop import errors
 from closedloop.fhir.instant import now_us
+from closedloop.fhir.search.geo import parse_near, within
 from closedloop.fhir.search.index.date import parse_date_range
 from closedloop.fhir.search.index.number import precision_range
 from closedloop.fhir.search.index.reference import parse_reference
@@ -176,6 +177,10 @@ def _uri(t: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
     return t.c.value == value
 
 
+def _near(t: Any, value: str, _modifier: str | None) -> ColumnElement[bool]:
+    return within(parse_near(value), t.c.latitude, t.c.longitude)  # type: ignore[no-any-return]
+
+
 _BUILDERS: dict[str, Callable[[Any, str, str | None], ColumnElement[bool]]] = {
     "token": _token,
     "string": _string,
@@ -214,6 +219,8 @@ def criterion_condition(
     builder = (
         _reference_factory(base_url, c.target_type)
         if c.type == "reference"
+        else _near
+        if kind == "coords"
         else _BUILDERS.get(c.type)
     )
     if builder is None:

@@ -44,6 +44,15 @@ MODIFIERS = {
 }
 QUERYABLE_TYPES = frozenset(("token", "string", "date", "number", "quantity", "reference", "uri"))
 """Parameter types with a query builder; others are indexed but not yet searchable."""
+
+
+def queryable(param: SearchParam) -> bool:
+    """Can this parameter be searched? (``special`` ones only when they are geo ``near``.)"""
+    if param.type == "special":
+        return (param.expression or "").strip() == "Location.position"
+    return param.type in QUERYABLE_TYPES
+
+
 _ESCAPE = re.compile(r"\\([\\,|$])")
 
 
@@ -168,7 +177,7 @@ def parse_criterion(
     param = params.get(code)
     if param is None:
         raise UnknownParameter(f"Unknown search parameter {code!r} for {resource_type}")
-    if param.type not in QUERYABLE_TYPES:
+    if not queryable(param):
         raise UnknownParameter(
             f"Searching {resource_type} by {code} ({param.type}) is not supported yet"
         )
@@ -273,14 +282,20 @@ def _result_param(
             code = key.lstrip("-")
             if code in ("_id", "_lastUpdated"):
                 q.sort.append(SortKey(code, desc, None))
-            elif code in params and params[code].type in (
-                "string",
-                "date",
-                "token",
-                "number",
-                "quantity",
-                "uri",
-                "reference",
+            elif (
+                code in params
+                and params[code].type
+                in (
+                    "string",
+                    "date",
+                    "token",
+                    "number",
+                    "quantity",
+                    "uri",
+                    "reference",
+                    "special",
+                )
+                and queryable(params[code])
             ):
                 q.sort.append(SortKey(code, desc, params[code]))
             else:

@@ -1,0 +1,67 @@
+"""Finding services near a place: HealthcareService?location.near (chained geo search)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from closedloop.testing import app_client
+from directory_api.app import create_app
+from directory_api.settings import Settings
+
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+
+
+@pytest.fixture(scope="module")
+async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(create_app(Settings(database_url=database_url))) as c:
+        yield c
+
+
+async def test_services_near_a_point(client: httpx.AsyncClient) -> None:
+    async def put(body: dict) -> None:
+        r = await client.put(
+            f"/fhir/{body['resourceType']}/{body['id']}", json=body, headers=FHIR_JSON
+        )
+        assert r.status_code in (200, 201), r.text
+
+    await put(
+        {
+            "resourceType": "Location",
+            "id": "loc-lincoln-park",
+            "position": {"latitude": 41.9214, "longitude": -87.6513},
+        }
+    )
+    await put(
+        {
+            "resourceType": "Location",
+            "id": "loc-milwaukee",
+            "position": {"latitude": 43.0389, "longitude": -87.9065},
+        }
+    )
+    await put(
+        {
+            "resourceType": "HealthcareService",
+            "id": "hs-pantry",
+            "active": True,
+            "name": "Lincoln Park Pantry",
+            "location": [{"reference": "Location/loc-lincoln-park"}],
+        }
+    )
+    await put(
+        {
+            "resourceType": "HealthcareService",
+            "id": "hs-far",
+            "active": True,
+            "name": "Milwaukee Pantry",
+            "location": [{"reference": "Location/loc-milwaukee"}],
+        }
+    )
+    r = await client.get("/fhir/HealthcareService", params={"location.near": "41.92|-87.65|10|km"})
+    assert r.status_code == 200, r.text
+    assert [e["resource"]["id"] for e in r.json()["entry"]] == ["hs-pantry"]
+    r = await client.get(
+        "/fhir/HealthcareService", params={"location.near": "41.92|-87.65|200|km", "_sort": "_id"}
+    )
+    assert [e["resource"]["id"] for e in r.json()["entry"]] == ["hs-far", "hs-pantry"]
