@@ -65,3 +65,51 @@ async def test_services_near_a_point(client: httpx.AsyncClient) -> None:
         "/fhir/HealthcareService", params={"location.near": "41.92|-87.65|200|km", "_sort": "_id"}
     )
     assert [e["resource"]["id"] for e in r.json()["entry"]] == ["hs-far", "hs-pantry"]
+
+
+async def test_directory_filters(client: httpx.AsyncClient) -> None:
+    capacity = (
+        "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/"
+        "SDOHCC-ExtensionHealthcareServiceCapacityStatus"
+    )
+    body = {
+        "resourceType": "HealthcareService",
+        "id": "hs-filters",
+        "active": True,
+        "name": "Comedor Comunitario",
+        "communication": [{"coding": [{"system": "urn:ietf:bcp:47", "code": "es"}]}],
+        "serviceProvisionCode": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/service-provision-conditions",
+                        "code": "free",
+                    }
+                ]
+            }
+        ],
+        "eligibility": [{"code": {"coding": [{"code": "low-income"}]}}],
+        "extension": [
+            {
+                "url": capacity,
+                "extension": [
+                    {
+                        "url": "capacityStatus",
+                        "valueCodeableConcept": {"coding": [{"code": "waitlist"}]},
+                    }
+                ],
+            }
+        ],
+    }
+    r = await client.put("/fhir/HealthcareService/hs-filters", json=body, headers=FHIR_JSON)
+    assert r.status_code in (200, 201), r.text
+    for query in (
+        "communication=es",
+        "serviceProvisionCode=free",
+        "eligibility=low-income",
+        "capacity-status=waitlist",
+    ):
+        r = await client.get(f"/fhir/HealthcareService?{query}&_id=hs-filters")
+        assert [e["resource"]["id"] for e in r.json()["entry"]] == ["hs-filters"], query
+    r = await client.get("/fhir/HealthcareService?capacity-status=capacity&_id=hs-filters")
+    assert r.json()["entry"] == []

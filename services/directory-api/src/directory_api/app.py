@@ -7,7 +7,7 @@ from pathlib import Path
 from closedloop.service import create_service_app
 from fastapi import FastAPI
 
-from directory_api.resources import RESOURCE_TYPES
+from directory_api.resources import RESOURCE_TYPES, SEARCH_PARAMS
 from directory_api.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -20,4 +20,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         resource_types=RESOURCE_TYPES,
         migrations=MIGRATIONS,
+        search_params=SEARCH_PARAMS,
     )

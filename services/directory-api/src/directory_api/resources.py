@@ -1,8 +1,50 @@
-"""The FHIR resource types directory-api serves."""
+"""The FHIR resource types directory-api serves, and the search parameters people expect of a
+CBO directory beyond the standard R4 ones (HL7 Human Services Directory IG / NDH style)."""
+
+from closedloop.fhir.search.definitions import SearchParam
 
 RESOURCE_TYPES = [
     "HealthcareService",
     "Organization",
     "Location",
     "Endpoint",
+]
+
+_BASE = "urn:closedloop:SearchParameter"
+CAPACITY_EXTENSION = (
+    "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/"
+    "SDOHCC-ExtensionHealthcareServiceCapacityStatus"
+)
+
+
+def _hs(code: str, expression: str, description: str) -> SearchParam:
+    return SearchParam(
+        code=code,
+        type="token",
+        expression=expression,
+        base=("HealthcareService",),
+        url=f"{_BASE}/HealthcareService-{code}",
+        description=description,
+    )
+
+
+SEARCH_PARAMS = [
+    _hs(
+        "communication",
+        "HealthcareService.communication",
+        "Languages the service is offered in (e.g. communication=es)",
+    ),
+    _hs("eligibility", "HealthcareService.eligibility.code", "Eligibility codes"),
+    _hs(
+        "serviceProvisionCode",
+        "HealthcareService.serviceProvisionCode",
+        "Conditions of provision, e.g. serviceProvisionCode=free",
+    ),
+    _hs(
+        "capacity-status",
+        f"HealthcareService.extension.where(url='{CAPACITY_EXTENSION}')"
+        ".extension.where(url='capacityStatus').value",
+        "SDOHCC capacity status: capacity | no-capacity | waitlist | "
+        "additional-assessment-required",
+    ),
 ]
