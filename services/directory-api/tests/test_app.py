@@ -39,4 +39,5 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_every_listed_search_parameter_works(client: httpx.AsyncClient) -> None:
-    assert await assert_every_listed_parameter_works(client) > 0
+    samples = {"near-postalcode": "60614|10|mi"}
+    assert await assert_every_listed_parameter_works(client, samples) > 0

@@ -113,3 +113,21 @@ async def test_directory_filters(client: httpx.AsyncClient) -> None:
         assert [e["resource"]["id"] for e in r.json()["entry"]] == ["hs-filters"], query
     r = await client.get("/fhir/HealthcareService?capacity-status=capacity&_id=hs-filters")
     assert r.json()["entry"] == []
+
+
+async def test_near_a_zip_code(client: httpx.AsyncClient) -> None:
+    """60614 (Lincoln Park) resolves offline to its centroid."""
+    r = await client.get(
+        "/fhir/HealthcareService",
+        params={"location.near-postalcode": "60614|5|mi", "_id": "hs-pantry"},
+    )
+    assert r.status_code == 200, r.text
+    assert [e["resource"]["id"] for e in r.json()["entry"]] == ["hs-pantry"]
+    r = await client.get(
+        "/fhir/HealthcareService",
+        params={"location.near-postalcode": "53202|5|mi", "_id": "hs-pantry"},
+    )
+    assert r.json()["entry"] == []  # downtown Milwaukee is far from Lincoln Park
+    r = await client.get("/fhir/Location", params={"near-postalcode": "00000|5|mi"})
+    assert r.status_code == 400
+    assert "ZIP" in r.json()["issue"][0]["diagnostics"]

@@ -46,6 +46,7 @@ def create_service_app(
     internal_types: list[str] | None = None,
     operations: dict[str, Operation] | None = None,
     capability_extensions: dict[str, list[dict[str, Any]]] | None = None,
+    value_resolvers: dict[str, Callable[[str], str]] | None = None,
 ) -> FastAPI:
     """``search_params`` adds to (or replaces, by code) the standard R4 search parameters."""
     config = FhirConfig(
@@ -54,6 +55,7 @@ def create_service_app(
         internal_types=list(internal_types or []),
         operations={**OPERATIONS, **(operations or {})},
         capability_extensions=dict(capability_extensions or {}),
+        value_resolvers=dict(value_resolvers or {}),
         max_body_bytes=settings.max_body_bytes,
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,

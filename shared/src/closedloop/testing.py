@@ -183,7 +183,9 @@ SAMPLE_VALUES = {
 }
 
 
-async def assert_every_listed_parameter_works(client: httpx.AsyncClient) -> int:
+async def assert_every_listed_parameter_works(
+    client: httpx.AsyncClient, samples: dict[str, str] | None = None
+) -> int:
     """Search with every parameter the CapabilityStatement lists (strict handling, so an
     unsupported one fails); returns how many were tried."""
     cs = (await client.get("/fhir/metadata")).json()
@@ -202,7 +204,7 @@ async def assert_every_listed_parameter_works(client: httpx.AsyncClient) -> int:
                 "_total",
             ):
                 continue
-            value = "x" if name == "_id" else SAMPLE_VALUES.get(kind)
+            value = (samples or {}).get(name) or ("x" if name == "_id" else SAMPLE_VALUES.get(kind))
             if value is None:
                 failures.append(f"{resource['type']}.{name}: type {kind} listed")
                 continue

@@ -7,6 +7,7 @@ from pathlib import Path
 from closedloop.service import create_service_app
 from fastapi import FastAPI
 
+from directory_api.geo.zipcodes import near_postalcode
 from directory_api.resources import RESOURCE_TYPES, SEARCH_PARAMS
 from directory_api.settings import Settings
 
@@ -21,4 +22,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resource_types=RESOURCE_TYPES,
         migrations=MIGRATIONS,
         search_params=SEARCH_PARAMS,
+        value_resolvers={"near-postalcode": near_postalcode},
     )

@@ -29,6 +29,16 @@ def _hs(code: str, expression: str, description: str) -> SearchParam:
 
 
 SEARCH_PARAMS = [
+    SearchParam(
+        code="near-postalcode",
+        type="special",
+        expression="Location.position",
+        base=("Location",),
+        url=f"{_BASE}/Location-near-postalcode",
+        description="Near a US ZIP code's centroid: ZIP|distance|unit (km default, mi "
+        "accepted), e.g. 60614|10|mi; chain it from HealthcareService as "
+        "location.near-postalcode",
+    ),
     _hs(
         "communication",
         "HealthcareService.communication",

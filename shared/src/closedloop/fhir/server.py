@@ -33,6 +33,9 @@ class FhirConfig:
     public_base_url: str | None = None  # e.g. https://referrals.example.org/fhir
     software_name: str = "Closed Loop"
     operations: dict[str, Operation] = field(default_factory=dict)
+    # search parameter code -> function turning its value into what the index understands
+    # (e.g. a ZIP code into latitude|longitude for a geo search)
+    value_resolvers: dict[str, Callable[[str], str]] = field(default_factory=dict)
     # extensions to put on a type's CapabilityStatement entry (e.g. subscription topics)
     capability_extensions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -52,7 +55,11 @@ class FhirServer:
         params = list(standard_params if standard_params is not None else load_standard(stored))
         self.registry = SearchParamRegistry([*params, *config.extra_search_params])
         self.search = SearchEngine(
-            db, self.registry, default_count=config.default_count, max_count=config.max_count
+            db,
+            self.registry,
+            default_count=config.default_count,
+            max_count=config.max_count,
+            value_resolvers=config.value_resolvers,
         )
         self.repo = Repository(
             db, Indexer(self.registry), self.hooks, matcher=self.search.match_ids

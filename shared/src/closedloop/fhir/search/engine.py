@@ -6,6 +6,7 @@ on this path unless ``_elements``/``_summary`` asks for a subset.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -23,7 +24,7 @@ from closedloop.fhir.search.definitions import SearchParamRegistry
 from closedloop.fhir.search.geo import DISTANCE_EXT, Near, python_distance_km
 from closedloop.fhir.search.ordering import after, near_of, order_by, order_keys
 from closedloop.fhir.search.predicates import criterion_condition
-from closedloop.fhir.search.query import SearchQuery, parse_pairs, parse_query
+from closedloop.fhir.search.query import Criterion, SearchQuery, parse_pairs, parse_query
 from closedloop.fhir.search.subsets import subset
 from closedloop.fhir.storage.tables import resources, sp_reference
 
@@ -67,22 +68,38 @@ class SearchEngine:
         *,
         default_count: int = 50,
         max_count: int = 1000,
+        value_resolvers: dict[str, Callable[[str], str]] | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
         self.default_count = default_count
         self.max_count = max_count
+        self.value_resolvers = dict(value_resolvers or {})
 
     def parse(
         self, resource_type: str, pairs: list[tuple[str, str]], *, strict: bool = False
     ) -> SearchQuery:
-        return parse_query(
+        q = parse_query(
             resource_type,
             pairs,
             self.registry.for_type,
             strict=strict,
             max_count=self.max_count,
         )
+        if self.value_resolvers:
+            for criterion in q.criteria:
+                self._resolve(criterion)
+        return q
+
+    def _resolve(self, c: Criterion) -> None:
+        """Apply a service's value resolver (e.g. ZIP code -> coordinates), also in chains."""
+        resolver = self.value_resolvers.get(c.code)
+        if resolver is not None and c.modifier is None:
+            c.values = [resolver(v) for v in c.values]
+        for _type, inner in c.chain:
+            self._resolve(inner)
+        if c.has is not None:
+            self._resolve(c.has[2])
 
     def check(self, resource_type: str, pairs: list[tuple[str, str]]) -> SearchQuery:
         """Parse strictly and build the SQL conditions without running them: raises the same

@@ -1,0 +1,1 @@
+"""Places: US ZIP codes resolved to their centroid, offline."""
