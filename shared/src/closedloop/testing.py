@@ -290,3 +290,18 @@ class Receiver:
                 raise AssertionError(f"received {len(self.received)} of {count} in {timeout}s")
             await asyncio.sleep(0.02)
         return [body for _, body in self.received]
+
+
+async def assert_service_basics(
+    client: httpx.AsyncClient, resource_types: list[str], samples: dict[str, str] | None = None
+) -> None:
+    """What every service owes: ready, a CapabilityStatement listing exactly its types, a
+    searchset for each type, and every listed search parameter working."""
+    assert (await client.get("/readyz")).status_code == 200
+    cs = (await client.get("/fhir/metadata")).json()
+    assert [r["type"] for r in cs["rest"][0]["resource"]] == resource_types
+    for resource_type in resource_types:
+        r = await client.get(f"/fhir/{resource_type}?_count=1")
+        assert r.status_code == 200, r.text
+        assert r.json()["type"] == "searchset"
+    assert await assert_every_listed_parameter_works(client, samples) > 0
