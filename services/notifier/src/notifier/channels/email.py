@@ -5,22 +5,33 @@ from __future__ import annotations
 
 import re
 from email.message import EmailMessage
+from urllib.parse import unquote
 
 import aiosmtplib
 
 from notifier.channels import DeliveryError
 
-_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# one plain address: no display name, no list, nothing that could smuggle a header or recipient
+_ADDRESS = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}(?:\.{_LABEL})+|localhost)$")
 
 
 def address(to: str) -> str:
-    addr = to.removeprefix("mailto:").split("?")[0]
-    if not _ADDRESS.match(addr):
-        raise ValueError(f"not an email address: {to!r}")
+    """``mailto:a@b.test`` or ``a@b.test`` -> ``a@b.test``; anything else -> ValueError (the
+    address itself is not echoed: it is personal data)."""
+    addr = to.strip()
+    if addr[:7].lower() == "mailto:":
+        addr = unquote(addr[7:].split("?", 1)[0])
+    if len(addr) > 254 or not _ADDRESS.match(addr):
+        raise ValueError("the email endpoint is not a single email address")
     return addr
 
 
 class SmtpSender:
+    """Sends through one configured SMTP relay; each send is its own connection (notifications
+    are rare and a long-lived connection would only go stale)."""
+
     def __init__(
         self,
         host: str,
@@ -33,6 +44,8 @@ class SmtpSender:
         from_addr: str,
         timeout: float = 10.0,
     ) -> None:
+        if starttls and use_tls:
+            raise ValueError("choose STARTTLS or implicit TLS, not both")
         self.host, self.port = host, port
         self.username, self.password = username, password
         self.starttls, self.use_tls = starttls, use_tls
@@ -49,13 +62,16 @@ class SmtpSender:
         attachment_type: str = "application/fhir+json",
         attachment_name: str = "notification.json",
     ) -> None:
+        """Deliver to the relay or raise DeliveryError (which never quotes the message)."""
+        maintype, _, subtype = attachment_type.partition("/")
+        if attachment is not None and not (maintype and subtype):
+            raise ValueError(f"not a media type: {attachment_type!r}")
         message = EmailMessage()
         message["From"] = self.from_addr
         message["To"] = address(to)
         message["Subject"] = subject
         message.set_content(text)
         if attachment is not None:
-            maintype, _, subtype = attachment_type.partition("/")
             message.add_attachment(
                 attachment, maintype=maintype, subtype=subtype, filename=attachment_name
             )
@@ -70,7 +86,16 @@ class SmtpSender:
                 use_tls=self.use_tls,
                 timeout=self.timeout,
             )
+        except aiosmtplib.SMTPRecipientsRefused as exc:  # codes only, not the addresses
+            codes = ",".join(str(r.code) for r in exc.recipients)
+            raise DeliveryError(
+                f"SMTP delivery via {self.host}:{self.port} refused the recipient: {codes}"
+            ) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            raise DeliveryError(
+                f"SMTP delivery via {self.host}:{self.port} refused: {exc.code}"
+            ) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise DeliveryError(
-                f"SMTP delivery to {self.host}:{self.port} failed: {type(exc).__name__}"
+                f"SMTP delivery via {self.host}:{self.port} failed: {type(exc).__name__}"
             ) from None

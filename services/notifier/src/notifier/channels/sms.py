@@ -9,18 +9,26 @@ import httpx
 
 from notifier.channels import DeliveryError
 
-_PHONE = re.compile(r"^\+?[0-9]{6,15}$")
-MAX_TEXT = 320
+_E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
+_SEPARATORS = re.compile(r"[\s().-]")
+MAX_TEXT = 320  # two SMS segments at most; templates aim for one (160)
 
 
 def phone(to: str) -> str:
-    number = re.sub(r"[\s().-]", "", to.removeprefix("tel:"))
-    if not _PHONE.match(number):
-        raise ValueError(f"not a phone number: {to!r}")
-    return number if number.startswith("+") else f"+{number}"
+    """``tel:+1 (555) 123-4567`` -> ``+15551234567``. A number without its country code is
+    refused rather than guessed: a wrong guess texts a stranger."""
+    number = to.strip()
+    if number[:4].lower() == "tel:":
+        number = number[4:]
+    number = _SEPARATORS.sub("", number)
+    if not _E164.match(number):
+        raise ValueError("the sms endpoint is not an international (+country) phone number")
+    return number
 
 
 class SmsSender:
+    """Posts one message per call to ``/2010-04-01/Accounts/{sid}/Messages.json``."""
+
     def __init__(
         self,
         api_url: str,
@@ -30,17 +38,19 @@ class SmsSender:
         client: httpx.AsyncClient,
     ) -> None:
         self.url = f"{api_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
-        self.auth = (account_sid, auth_token)
+        self.auth = httpx.BasicAuth(account_sid, auth_token)
         self.from_number = from_number
         self.client = client
 
     async def send(self, to: str, text: str) -> str:
+        """Return the provider's message sid, or raise DeliveryError (status only, no body)."""
         if len(text) > MAX_TEXT:
             raise ValueError(f"an SMS text may be at most {MAX_TEXT} characters")
+        number = phone(to)
         try:
             response = await self.client.post(
                 self.url,
-                data={"To": phone(to), "From": self.from_number, "Body": text},
+                data={"To": number, "From": self.from_number, "Body": text},
                 auth=self.auth,
                 timeout=10.0,
             )
@@ -49,6 +59,11 @@ class SmsSender:
         if not 200 <= response.status_code < 300:
             raise DeliveryError(f"SMS API answered HTTP {response.status_code}")
         try:
-            return str(response.json()["sid"])
-        except (ValueError, KeyError):
-            raise DeliveryError("SMS API answered without a message sid") from None
+            sid = response.json()["sid"]
+        except (ValueError, KeyError, TypeError):
+            sid = None
+        if not isinstance(sid, str) or not sid:
+            raise DeliveryError(
+                f"SMS API answered HTTP {response.status_code} without a message sid"
+            )
+        return sid
