@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench bench-search bench-referral bench-notifier clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -24,8 +24,18 @@ format: install
 	@$(UV) run --frozen ruff check --fix .
 	@$(UV) run --frozen ruff format .
 
+# Benchmarks print figures (they need PostgreSQL at 127.0.0.1:5432 and wrk: apt-get install wrk)
 bench: install
 	@$(UV) run --frozen python bench/crud.py
+
+bench-search: install
+	@$(UV) run --frozen python bench/search.py
+
+bench-referral: install
+	@$(UV) run --frozen python bench/referral.py
+
+bench-notifier: install
+	@$(UV) run --frozen python bench/notifier.py
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
