@@ -78,9 +78,7 @@ def escape(text: str) -> str:
 
 
 def split_values(text: str, quirks: frozenset[str]) -> list[str]:
-    """The ORed values of a parameter, still escaped (but see the ``escapes`` quirk)."""
-    if "escapes" in quirks:
-        return [v.replace("\\,", ",") for v in re.split(r"(?<!\\),", text)]
+    """The ORed values of a parameter, still escaped."""
     return split_escaped(text, ",")
 
 
@@ -142,8 +140,6 @@ def date_matches(
     eb  no overlap, and the range below the search value contains the target
     """
     (lo, hi), (s_lo, s_hi) = target, search
-    if "date-ge-le-overlap" in quirks and prefix in ("ge", "le"):
-        return hi > s_lo if prefix == "ge" else lo < s_hi
     contains = s_lo <= lo and hi <= s_hi
     above = hi > s_hi  # some instant of the target is at or after the search end
     below = lo < s_lo  # some instant of the target is before the search start
@@ -191,10 +187,7 @@ Token = tuple[str | None, str]  # (system, code)
 def token_matches(stored: Token, value: str, quirks: frozenset[str] = frozenset()) -> bool:
     """``value`` is still escaped: ``code``, ``system|code``, ``|code`` or ``system|``."""
     system, code = stored
-    if "escapes" in quirks:
-        parts = value.split("|", 1)
-    else:
-        parts = [unescape(p) for p in split_escaped(value, "|", 1)]
+    parts = [unescape(p) for p in split_escaped(value, "|", 1)]
     if len(parts) == 1:
         return code == parts[0]
     want_system, want_code = parts
@@ -299,8 +292,7 @@ def _value_matches(
 ) -> bool:
     if param.type == "token":
         return token_matches(stored, value, quirks)
-    if "escapes" not in quirks:
-        value = unescape(value)
+    value = unescape(value)
     if param.type == "string":
         return string_matches(modifier, stored, value)
     if param.type == "date":
