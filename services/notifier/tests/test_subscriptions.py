@@ -312,3 +312,28 @@ async def test_bad_events(client: httpx.AsyncClient) -> None:
     r = await client.post("/events", json={"id": "x", "resourceType": "Patient"})
     assert r.status_code == 400
     assert "resourceType" in r.json()["issue"][0]["diagnostics"]
+
+
+async def test_channel_headers_are_sent(client: httpx.AsyncClient) -> None:
+    async with Receiver() as rx:
+        body = subscription(rx.url, header=["Authorization: Bearer abc123", "X-Tenant: ehr-1"])
+        r = await client.post("/fhir/Subscription", json=body, headers=FHIR_JSON)
+        assert r.status_code == 201, r.text
+        await rx.wait_for(1)
+        headers, _ = rx.received[0]
+        assert headers["authorization"] == "Bearer abc123"
+        assert headers["x-tenant"] == "ehr-1"
+        assert headers["content-type"] == "application/fhir+json"
+
+
+def test_allowed_hosts_policy() -> None:
+    from closedloop.errors import FhirError
+    from notifier.subscriptions.ssrf import EndpointPolicy
+
+    policy = EndpointPolicy(allowed_hosts=frozenset({"127.0.0.1"}), allow_loopback=True)
+    policy.check("http://127.0.0.1:9/hook")
+    with pytest.raises(FhirError) as err:
+        policy.check("http://localhost:9/hook")
+    assert "allowed hosts" in str(err.value)
+    with pytest.raises(FhirError):
+        EndpointPolicy().check("http://127.0.0.1:9/hook")  # loopback refused by default
