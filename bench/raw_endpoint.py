@@ -9,17 +9,13 @@ hooks, SQLAlchemy, the Bundle) is what the ratio of the two shows.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-import httpx
 import uvicorn
-from closedloop.testing import free_port
+from closedloop.testing import free_port, running_process
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -90,34 +86,9 @@ def create_app(dsn: str) -> Starlette:
 async def running_raw_endpoint(database_url: str) -> AsyncIterator[str]:
     """Start this app as its own process on a free loopback port; yield its base URL."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--port", str(port), "--database-url", database_url],
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(300):
-                if proc.poll() is not None:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    raise RuntimeError(f"raw endpoint exited: {err[-2000:]}")
-                try:
-                    if (await client.get(f"{base}/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError("raw endpoint did not become ready")
+    args = [sys.executable, __file__, "--port", str(port), "--database-url", database_url]
+    async with running_process(args, port, name="raw endpoint") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def main() -> None:

@@ -119,30 +119,16 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def running_service(
-    module: str,
-    env_prefix: str,
-    database_url: str,
-    extra_env: dict[str, str] | None = None,
-    port: int | None = None,
+async def running_process(
+    args: list[str], port: int, env: dict[str, str] | None = None, name: str = "process"
 ) -> AsyncIterator[str]:
-    """Start ``python -m <module>.cli serve`` as a real process on a free loopback port and
-    yield its base URL once ``/readyz`` answers; stop it afterwards."""
+    """Run ``args`` (a server listening on ``port`` on loopback) until its ``/readyz``
+    answers; yield its base URL; stop it afterwards (gracefully, then killed)."""
     import subprocess
-    import sys
 
-    port = port or free_port()
-    env = {
-        **os.environ,
-        f"{env_prefix}DATABASE_URL": database_url,
-        f"{env_prefix}HOST": "127.0.0.1",
-        f"{env_prefix}PORT": str(port),
-        f"{env_prefix}LOG_LEVEL": "WARNING",
-        **(extra_env or {}),
-    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", f"{module}.cli", "serve"],
-        env=env,
+        args,
+        env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         # CLOSEDLOOP_SERVICE_LOGS=1 shows the services' logs when debugging a test
         stderr=None if os.environ.get("CLOSEDLOOP_SERVICE_LOGS") else subprocess.PIPE,
@@ -153,7 +139,7 @@ async def running_service(
             for _ in range(300):
                 if proc.poll() is not None:
                     err = proc.stderr.read().decode() if proc.stderr else ""
-                    raise RuntimeError(f"{module} exited: {err[-2000:]}")
+                    raise RuntimeError(f"{name} exited: {err[-2000:]}")
                 try:
                     if (await client.get(f"{base}/readyz")).status_code == 200:
                         break
@@ -161,7 +147,7 @@ async def running_service(
                     pass
                 await asyncio.sleep(0.1)
             else:
-                raise RuntimeError(f"{module} did not become ready")
+                raise RuntimeError(f"{name} did not become ready")
         yield base
     finally:
         proc.terminate()
@@ -169,6 +155,32 @@ async def running_service(
             await asyncio.to_thread(proc.wait, 10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@asynccontextmanager
+async def running_service(
+    module: str,
+    env_prefix: str,
+    database_url: str,
+    extra_env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> AsyncIterator[str]:
+    """Start ``python -m <module>.cli serve`` as a real process on a loopback port (free, or
+    ``port``) and yield its base URL once ``/readyz`` answers; stop it afterwards."""
+    import sys
+
+    port = port or free_port()
+    env = {
+        f"{env_prefix}DATABASE_URL": database_url,
+        f"{env_prefix}HOST": "127.0.0.1",
+        f"{env_prefix}PORT": str(port),
+        f"{env_prefix}LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
+    async with running_process(
+        [sys.executable, "-m", f"{module}.cli", "serve"], port, env, module
+    ) as base:
+        yield base
 
 
 SAMPLE_VALUES = {
