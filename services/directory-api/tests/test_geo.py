@@ -131,3 +131,19 @@ async def test_near_a_zip_code(client: httpx.AsyncClient) -> None:
     r = await client.get("/fhir/Location", params={"near-postalcode": "00000|5|mi"})
     assert r.status_code == 400
     assert "ZIP" in r.json()["issue"][0]["diagnostics"]
+
+
+async def test_verified_since(client: httpx.AsyncClient) -> None:
+    for sid, day in (("hs-fresh", "2026-10-01"), ("hs-stale", "2024-02-15")):
+        body = {
+            "resourceType": "HealthcareService",
+            "id": sid,
+            "active": True,
+            "extension": [{"url": "urn:closedloop:fhir:verified-on", "valueDate": day}],
+        }
+        r = await client.put(f"/fhir/HealthcareService/{sid}", json=body, headers=FHIR_JSON)
+        assert r.status_code in (200, 201), r.text
+    r = await client.get(
+        "/fhir/HealthcareService?verified-since=ge2026-01-01&_id=hs-fresh,hs-stale"
+    )
+    assert [e["resource"]["id"] for e in r.json()["entry"]] == ["hs-fresh"]

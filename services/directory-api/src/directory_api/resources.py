@@ -11,6 +11,8 @@ RESOURCE_TYPES = [
 ]
 
 _BASE = "urn:closedloop:SearchParameter"
+# When the listing was last verified (HSDS ``assured_date``): a valueDate extension.
+VERIFIED_EXTENSION = "urn:closedloop:fhir:verified-on"
 CAPACITY_EXTENSION = (
     "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/"
     "SDOHCC-ExtensionHealthcareServiceCapacityStatus"
@@ -38,6 +40,15 @@ SEARCH_PARAMS = [
         description="Near a US ZIP code's centroid: ZIP|distance|unit (km default, mi "
         "accepted), e.g. 60614|10|mi; chain it from HealthcareService as "
         "location.near-postalcode",
+    ),
+    SearchParam(
+        code="verified-since",
+        type="date",
+        expression=f"HealthcareService.extension.where(url='{VERIFIED_EXTENSION}').value",
+        base=("HealthcareService",),
+        url=f"{_BASE}/HealthcareService-verified-since",
+        description="When the listing was last verified (listing freshness), e.g. "
+        "verified-since=ge2026-01-01",
     ),
     _hs(
         "communication",
