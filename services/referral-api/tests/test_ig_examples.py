@@ -18,6 +18,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "sdohcc"
 FILES = [
     "ServiceRequest-food-pantry-application-assist.json",
     "Procedure-food-pantry-application-assistance.json",
+    "Consent-information-disclosure.json",
     "Task-referral-accepted.json",
     "Task-referral-completed.json",
 ]
