@@ -3,6 +3,8 @@ CBO directory beyond the standard R4 ones (HL7 Human Services Directory IG / NDH
 
 from closedloop.fhir.search.definitions import SearchParam
 
+from directory_api.conventions import CAPACITY_EXTENSION, VERIFIED_EXTENSION
+
 RESOURCE_TYPES = [
     "HealthcareService",
     "Organization",
@@ -11,12 +13,6 @@ RESOURCE_TYPES = [
 ]
 
 _BASE = "urn:closedloop:SearchParameter"
-# When the listing was last verified (HSDS ``assured_date``): a valueDate extension.
-VERIFIED_EXTENSION = "urn:closedloop:fhir:verified-on"
-CAPACITY_EXTENSION = (
-    "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/"
-    "SDOHCC-ExtensionHealthcareServiceCapacityStatus"
-)
 
 
 def _hs(code: str, expression: str, description: str) -> SearchParam:
