@@ -11,3 +11,5 @@ class Settings(ServiceSettings):
 
     database_url: str = "sqlite:///.data/directory-api.db"
     port: int = 8082
+    # IANA zone for imported HSDS schedules that name none (import-hsds --timezone overrides)
+    default_timezone: str = "America/Chicago"

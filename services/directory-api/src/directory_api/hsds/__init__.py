@@ -1,0 +1,1 @@
+"""HSDS import and export: readers -> mapping -> importer (+ report); export for the reverse."""

@@ -1,0 +1,474 @@
+"""HSDS 3 (normalized) -> FHIR R4 Organization, Location and HealthcareService, per the HSD IG
+mapping plus the extensions in ``directory_api.conventions``. Ids are uuid5 of (source,
+entity, source id), so re-imports land on the same resources."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from directory_api.conventions import (
+    AGE_RANGE_EXTENSION,
+    BOUNDARY_EXTENSION,
+    CAPACITY_EXTENSION,
+    DELIVERY_METHOD_EXTENSION,
+    HSDS_IDENTIFIER_PREFIX,
+    LANGUAGE_SYSTEM,
+    PROVISION_SYSTEM,
+    SDOHCC_CATEGORY_SYSTEM,
+    TIMEZONE_EXTENSION,
+    VERIFIED_EXTENSION,
+)
+from directory_api.hsds.model import Record, Rejection, origin
+
+LANGUAGE_NAMES = {
+    "english": "en", "spanish": "es", "español": "es", "polish": "pl", "polski": "pl",
+    "chinese": "zh", "mandarin": "zh", "cantonese": "yue", "arabic": "ar", "french": "fr",
+    "russian": "ru", "ukrainian": "uk", "vietnamese": "vi", "korean": "ko", "tagalog": "tl",
+    "hindi": "hi", "urdu": "ur", "gujarati": "gu", "german": "de", "italian": "it",
+    "portuguese": "pt", "haitian creole": "ht", "somali": "so", "swahili": "sw",
+    "american sign language": "ase", "asl": "ase", "greek": "el", "japanese": "ja",
+}  # fmt: skip
+_DAYS = {"MO": "mon", "TU": "tue", "WE": "wed", "TH": "thu", "FR": "fri", "SA": "sat", "SU": "sun"}
+_TELECOM = {"voice": "phone", "cell": "phone", "text": "sms", "textphone": "sms", "fax": "fax"}
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?")
+
+
+class Unmappable(Exception):
+    """A record that cannot become FHIR; the reason goes into the report."""
+
+
+def fhir_id(source: str, entity: str, source_id: str) -> str:
+    return str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"{HSDS_IDENTIFIER_PREFIX}{source}:{entity}:{source_id}")
+    )
+
+
+@dataclass
+class Mapped:
+    """The FHIR resources one service produced, plus what of it was dropped."""
+
+    resources: list[tuple[str, dict[str, Any], str, int | str]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def language_code(lang: Record) -> str | None:
+    code = (lang.get("code") or "").strip()
+    if code:
+        return code
+    name = (lang.get("name") or "").strip().lower()
+    return LANGUAGE_NAMES.get(name)
+
+
+def hhmmss(value: Any) -> str | None:
+    if not value:
+        return None
+    m = _TIME.match(str(value).strip())
+    if not m:
+        return None
+    h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    if h > 23 or mi > 59 or s > 59:
+        return None
+    return f"{h:02d}:{mi:02d}:{s:02d}"
+
+
+def phone_digits(number: Any) -> str:
+    digits = re.sub(r"\D", "", str(number or ""))
+    return digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
+
+
+def _meta(source: str) -> dict[str, Any]:
+    return {"source": f"{HSDS_IDENTIFIER_PREFIX}{source}"}
+
+
+def _identifier(source: str, entity: str, sid: str) -> dict[str, str]:
+    return {"system": f"{HSDS_IDENTIFIER_PREFIX}{source}:{entity}", "value": sid}
+
+
+def _telecom(phones: list[Record], email: Any = None, url: Any = None) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for p in phones or []:
+        if not p.get("number"):
+            continue
+        system = _TELECOM.get(str(p.get("type") or "voice").lower(), "other")
+        value = str(p["number"]) + (f" ext. {p['extension']}" if p.get("extension") else "")
+        out.append({"system": system, "value": value, "use": "work"})
+    if email:
+        out.append({"system": "email", "value": str(email), "use": "work"})
+    if url:
+        out.append({"system": "url", "value": str(url), "use": "work"})
+    return out
+
+
+def _iana(schedules: list[Record]) -> str | None:
+    for s in schedules or []:
+        tz = s.get("timezone")
+        if isinstance(tz, str) and "/" in tz:
+            return tz
+    return None
+
+
+def organization(source: str, org: Record) -> dict[str, Any]:
+    if not org.get("id"):
+        raise Unmappable("organization has no id")
+    if not (org.get("name") or "").strip():
+        raise Unmappable("organization has no name")
+    res: dict[str, Any] = {
+        "resourceType": "Organization",
+        "id": fhir_id(source, "organization", str(org["id"])),
+        "meta": _meta(source),
+        "identifier": [_identifier(source, "organization", str(org["id"]))],
+        "active": True,
+        "name": org["name"].strip(),
+    }
+    for ident in org.get("organization_identifiers") or []:
+        if ident.get("identifier"):
+            scheme = ident.get("identifier_scheme") or ident.get("identifier_type") or "local"
+            res["identifier"].append(
+                {"system": f"urn:closedloop:org-id:{scheme}", "value": str(ident["identifier"])}
+            )
+    if org.get("tax_id"):
+        res["identifier"].append({"system": "urn:us:gov:irs", "value": str(org["tax_id"])})
+    if org.get("alternate_name"):
+        res["alias"] = [org["alternate_name"]]
+    telecom = _telecom(
+        org.get("phones") or [], org.get("email"), org.get("website") or org.get("url")
+    )
+    if telecom:
+        res["telecom"] = telecom
+    if org.get("parent_organization_id"):
+        parent = fhir_id(source, "organization", str(org["parent_organization_id"]))
+        res["partOf"] = {"reference": f"Organization/{parent}"}
+    return res
+
+
+def location(source: str, loc: Record, default_tz: str) -> dict[str, Any]:
+    if not loc.get("id"):
+        raise Unmappable("location has no id")
+    res: dict[str, Any] = {
+        "resourceType": "Location",
+        "id": fhir_id(source, "location", str(loc["id"])),
+        "meta": _meta(source),
+        "extension": [
+            {
+                "url": TIMEZONE_EXTENSION,
+                "valueCode": _iana(loc.get("schedules") or []) or default_tz,
+            }
+        ],
+        "identifier": [_identifier(source, "location", str(loc["id"]))],
+        "status": "active",
+        "mode": "instance",
+    }
+    if loc.get("name"):
+        res["name"] = str(loc["name"])
+    if loc.get("alternate_name"):
+        res["alias"] = [str(loc["alternate_name"])]
+    if loc.get("description"):
+        res["description"] = str(loc["description"])
+    lat, lon = loc.get("latitude"), loc.get("longitude")
+    if lat not in (None, "") or lon not in (None, ""):
+        try:
+            flat, flon = float(lat), float(lon)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise Unmappable(f"bad latitude/longitude {lat!r},{lon!r}") from None
+        if not (-90 <= flat <= 90 and -180 <= flon <= 180):
+            raise Unmappable(f"latitude/longitude out of range {lat},{lon}")
+        res["position"] = {"latitude": flat, "longitude": flon}
+    addresses = [a for a in loc.get("addresses") or [] if a.get("address_type") != "postal"]
+    addresses = addresses or list(loc.get("addresses") or [])
+    if addresses:
+        a = addresses[0]
+        addr: dict[str, Any] = {"use": "work"}
+        lines = [str(x) for x in (a.get("address_1"), a.get("address_2")) if x]
+        if lines:
+            addr["line"] = lines
+        for src, dst in (
+            ("city", "city"),
+            ("state_province", "state"),
+            ("postal_code", "postalCode"),
+            ("country", "country"),
+        ):
+            if a.get(src):
+                addr[dst] = str(a[src])
+        if a.get("region"):
+            addr["district"] = str(a["region"])
+        res["address"] = addr
+    telecom = _telecom(loc.get("phones") or [], None, loc.get("url"))
+    if telecom:
+        res["telecom"] = telecom
+    if loc.get("location_type") == "virtual":
+        res["physicalType"] = {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/location-physical-type",
+                    "code": "vi",
+                }
+            ]
+        }
+    exceptions = [s["description"] for s in loc.get("schedules") or [] if s.get("description")]
+    if exceptions:
+        res["availabilityExceptions"] = "; ".join(exceptions)
+    return res
+
+
+def service_area(source: str, service_id: str, area: Record, n: int) -> dict[str, Any]:
+    sid = str(area.get("id") or f"{service_id}-{n}")
+    res: dict[str, Any] = {
+        "resourceType": "Location",
+        "id": fhir_id(source, "service_area", sid),
+        "meta": _meta(source),
+        "identifier": [_identifier(source, "service_area", sid)],
+        "status": "active",
+        "mode": "kind",
+        "name": str(
+            area.get("name")
+            or area.get("service_area")
+            or area.get("description")
+            or "Service area"
+        ),
+    }
+    if area.get("description"):
+        res["description"] = str(area["description"])
+    extent = area.get("extent")
+    if extent and str(area.get("extent_type") or "geojson").lower() == "geojson":
+        text = extent if isinstance(extent, str) else json.dumps(extent)
+        try:
+            json.loads(text)
+        except json.JSONDecodeError:
+            raise Unmappable("service_area extent is not valid GeoJSON") from None
+        res["extension"] = [
+            {
+                "url": BOUNDARY_EXTENSION,
+                "valueAttachment": {
+                    "contentType": "application/geo+json",
+                    "data": base64.b64encode(text.encode()).decode(),
+                },
+            }
+        ]
+    return res
+
+
+def _available_time(schedules: list[Record]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for s in schedules:
+        start, end = hhmmss(s.get("opens_at")), hhmmss(s.get("closes_at"))
+        if not start and not end:
+            continue
+        days = [
+            _DAYS[d.strip().upper()[-2:]]
+            for d in str(s.get("byday") or "").split(",")
+            if d.strip().upper()[-2:] in _DAYS
+        ]
+        entry: dict[str, Any] = {"daysOfWeek": days or list(_DAYS.values())}
+        if start == "00:00:00" and end in ("23:59:00", "23:59:59", "00:00:00"):
+            entry["allDay"] = True
+        else:
+            if start:
+                entry["availableStartTime"] = start
+            if end:
+                entry["availableEndTime"] = end
+        out.append(entry)
+    return out
+
+
+def _codings(service: Record) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    category: list[dict[str, Any]] = []
+    types: list[dict[str, Any]] = []
+    for attr in service.get("attributes") or []:
+        term = attr.get("taxonomy_term") or {}
+        if not term.get("code"):
+            continue
+        tax = term.get("taxonomy_detail") or {}
+        named = term.get("taxonomy") if isinstance(term.get("taxonomy"), str) else None
+        system = (
+            tax.get("uri")
+            or named
+            or term.get("vocabulary")
+            or tax.get("name")
+            or "urn:closedloop:hsds:taxonomy:local"
+        )
+        system = str(system)
+        if not re.match(r"^[a-z][a-z0-9+.-]*:", system, re.I):
+            system = f"urn:closedloop:hsds:taxonomy:{re.sub(r'[^A-Za-z0-9.-]+', '-', system)}"
+        coding: dict[str, Any] = {"system": system, "code": str(term["code"])}
+        if term.get("name"):
+            coding["display"] = str(term["name"])
+        concept = {"coding": [coding], **({"text": str(term["name"])} if term.get("name") else {})}
+        (category if system == SDOHCC_CATEGORY_SYSTEM else types).append(concept)
+    return category, types
+
+
+def _provision(service: Record) -> str | None:
+    for c in service.get("cost_options") or []:
+        amount, option = c.get("amount"), str(c.get("option") or "").lower()
+        try:
+            if amount not in (None, "") and float(amount) == 0:
+                return "free"
+        except ValueError:
+            pass
+        if "free" in option:
+            return "free"
+        if amount not in (None, "") or option:
+            return "cost"
+    fees = str(service.get("fees_description") or service.get("fees") or "").lower()
+    if fees:
+        return "free" if "free" in fees or fees in ("none", "no fee") else "cost"
+    return None
+
+
+def _age(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise Unmappable(f"bad age {value!r}") from None
+
+
+def map_service(source: str, service: Record, default_tz: str) -> Mapped:
+    """A service and what it references (organization, locations, service areas)."""
+    out = Mapped()
+    file, row = origin(service)
+    if not service.get("id"):
+        out.rejected.append(Rejection(file, row, "HealthcareService", "service has no id"))
+        return out
+    if not str(service.get("name") or "").strip():
+        out.rejected.append(Rejection(file, row, "HealthcareService", "service has no name"))
+        return out
+    sid = str(service["id"])
+    try:
+        hs: dict[str, Any] = {
+            "resourceType": "HealthcareService",
+            "id": fhir_id(source, "service", sid),
+            "meta": _meta(source),
+            "extension": [],
+            "identifier": [_identifier(source, "service", sid)],
+            "active": str(service.get("status") or "active").lower() == "active",
+            "name": str(service["name"]).strip(),
+        }
+        org = service.get("organization")
+        if isinstance(org, dict):
+            try:
+                o = organization(source, org)
+                out.resources.append(("Organization", o, *origin(org)))
+                hs["providedBy"] = {"reference": f"Organization/{o['id']}", "display": o["name"]}
+            except Unmappable as exc:
+                out.rejected.append(Rejection.at(origin(org), "Organization", str(exc)))
+        elif service.get("organization_id"):
+            oid = fhir_id(source, "organization", str(service["organization_id"]))
+            hs["providedBy"] = {"reference": f"Organization/{oid}"}
+        category, types = _codings(service)
+        if category:
+            hs["category"] = category
+        if types:
+            hs["type"] = types
+        refs, physical, tz = [], False, None
+        for sal in service.get("service_at_locations") or []:
+            loc = sal.get("location") if isinstance(sal, dict) else None
+            if not isinstance(loc, dict):
+                continue
+            try:
+                lres = location(source, loc, default_tz)
+            except Unmappable as exc:
+                out.rejected.append(Rejection.at(origin(loc), "Location", str(exc)))
+                continue
+            out.resources.append(("Location", lres, *origin(loc)))
+            refs.append({"reference": f"Location/{lres['id']}"})
+            if loc.get("location_type") != "virtual":
+                physical = True
+            tz = tz or _iana(loc.get("schedules") or [])
+        if refs:
+            hs["location"] = refs
+        description = service.get("description")
+        if description:
+            hs["comment"] = str(description).split("\n")[0][:500]
+            hs["extraDetails"] = str(description)
+        telecom = _telecom(service.get("phones") or [], service.get("email"), service.get("url"))
+        if telecom:
+            hs["telecom"] = telecom
+        coverage = []
+        for n, area in enumerate(service.get("service_areas") or []):
+            try:
+                ares = service_area(source, sid, area, n)
+            except Unmappable as exc:
+                out.rejected.append(
+                    Rejection.at((area.get("_origin") or (file, row)), "Location", str(exc))
+                )
+                continue
+            out.resources.append(("Location", ares, *(area.get("_origin") or (file, row))))
+            coverage.append({"reference": f"Location/{ares['id']}", "display": ares["name"]})
+        if coverage:
+            hs["coverageArea"] = coverage
+        provision = _provision(service)
+        if provision:
+            hs["serviceProvisionCode"] = [
+                {"coding": [{"system": PROVISION_SYSTEM, "code": provision}]}
+            ]
+        if service.get("eligibility_description"):
+            hs["eligibility"] = [{"comment": str(service["eligibility_description"])}]
+        langs = []
+        for lang in service.get("languages") or []:
+            code = language_code(lang)
+            if code:
+                c: dict[str, Any] = {"system": LANGUAGE_SYSTEM, "code": code}
+                if lang.get("name"):
+                    c["display"] = str(lang["name"])
+                langs.append({"coding": [c]})
+        if langs:
+            hs["communication"] = langs
+        schedules = list(service.get("schedules") or [])
+        available = _available_time(schedules)
+        if available:
+            hs["availableTime"] = available
+        exceptions = [str(s["description"]) for s in schedules if s.get("description")]
+        if exceptions:
+            hs["availabilityExceptions"] = "; ".join(exceptions)
+        ext = hs["extension"]
+        lo, hi = _age(service.get("minimum_age")), _age(service.get("maximum_age"))
+        if lo is not None or hi is not None:
+            rng: dict[str, Any] = {}
+            for key, val in (("low", lo), ("high", hi)):
+                if val is not None:
+                    rng[key] = {
+                        "value": int(val) if val == int(val) else val,
+                        "unit": "a",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "a",
+                    }
+            ext.append({"url": AGE_RANGE_EXTENSION, "valueRange": rng})
+        if service.get("assured_date"):
+            ext.append({"url": VERIFIED_EXTENSION, "valueDate": str(service["assured_date"])[:10]})
+        caps = service.get("capacities") or []
+        if caps:
+            try:
+                available_n = float(caps[0].get("available") or 0)
+            except (TypeError, ValueError):
+                raise Unmappable(f"bad capacity {caps[0].get('available')!r}") from None
+            cap = [
+                {
+                    "url": "capacityStatus",
+                    "valueCode": "no-capacity" if available_n == 0 else "capacity",
+                }
+            ]
+            unit = caps[0].get("unit")
+            unit_name = unit.get("name") if isinstance(unit, dict) else unit
+            note = f"{caps[0].get('available')} {unit_name or ''} available".replace("  ", " ")
+            cap.append({"url": "capacityNotes", "valueString": note.strip()})
+            ext.append({"url": CAPACITY_EXTENSION, "extension": cap})
+        ext.append({"url": TIMEZONE_EXTENSION, "valueCode": tz or _iana(schedules) or default_tz})
+        ext.append(
+            {
+                "url": DELIVERY_METHOD_EXTENSION,
+                "extension": [{"url": "type", "valueCode": "physical" if physical else "virtual"}],
+            }
+        )
+    except Unmappable as exc:
+        out.rejected.append(Rejection(file, row, "HealthcareService", str(exc)))
+        out.resources.clear()
+        return out
+    out.resources.append(("HealthcareService", hs, file, row))
+    return out

@@ -1,0 +1,318 @@
+"""Load HSDS 3 JSON/NDJSON, HSDS 3 tabular datapackages and 1.x/2.0 datapackages into the
+normalized model (HSDS 3 dereferenced services). Legacy tables are renamed to their 3.x
+equivalents first, so one assembler joins every tabular format."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from directory_api.hsds.model import Loaded, Record, Rejection
+
+LEGACY_MARKERS = {
+    "physical_address",
+    "postal_address",
+    "regular_schedule",
+    "holiday_schedule",
+    "service_taxonomy",
+    "taxonomy",
+    "eligibility",
+    "service_attribute",
+    "accessibility_for_disabilities",
+    "payment_accepted",
+}
+_WEEKDAYS = {
+    "1": "MO", "2": "TU", "3": "WE", "4": "TH", "5": "FR", "6": "SA", "7": "SU",
+    "monday": "MO", "tuesday": "TU", "wednesday": "WE", "thursday": "TH", "friday": "FR",
+    "saturday": "SA", "sunday": "SU",
+}  # fmt: skip
+
+
+class ReadError(Exception):
+    """The PATH cannot be read at all (missing, not HSDS, unparsable JSON)."""
+
+
+def load(path: Path) -> Loaded:
+    if not path.exists():
+        raise ReadError(f"{path}: no such file or directory")
+    if path.is_dir() or path.name == "datapackage.json":
+        return _load_package(path if path.is_dir() else path.parent)
+    if path.suffix == ".ndjson":
+        return _load_ndjson(path)
+    if path.suffix == ".json":
+        return _load_json(path)
+    raise ReadError(f"{path}: expected a .json/.ndjson file or a datapackage folder")
+
+
+# -- JSON ------------------------------------------------------------------------------------
+
+
+def _load_json(path: Path) -> Loaded:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReadError(f"{path}: cannot read JSON ({exc})") from None
+    if isinstance(data, dict) and isinstance(data.get("contents"), list):
+        data = data["contents"]
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise ReadError(f"{path}: expected a service, a list of services or an API page")
+    out = Loaded("hsds-3-json")
+    for i, item in enumerate(data):
+        if isinstance(item, dict):
+            _tag(item, path.name, i)
+            out.services.append(item)
+        else:
+            out.rejected.append(Rejection(path.name, i, "service", "not a JSON object"))
+    return out
+
+
+def _load_ndjson(path: Path) -> Loaded:
+    out = Loaded("hsds-3-ndjson")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReadError(f"{path}: cannot read ({exc})") from None
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            out.rejected.append(Rejection(path.name, n, "service", f"bad JSON: {exc}"))
+            continue
+        if isinstance(item, dict):
+            _tag(item, path.name, n)
+            out.services.append(item)
+        else:
+            out.rejected.append(Rejection(path.name, n, "service", "not a JSON object"))
+    return out
+
+
+def _tag(service: Record, file: str, row: int) -> None:
+    """Nested records inherit the service's origin (a JSON document has no finer rows)."""
+    service.setdefault("_origin", (file, row))
+    org = service.get("organization")
+    if isinstance(org, dict):
+        org.setdefault("_origin", (file, row))
+    for sal in service.get("service_at_locations") or []:
+        if isinstance(sal, dict) and isinstance(sal.get("location"), dict):
+            sal["location"].setdefault("_origin", (file, row))
+
+
+# -- tabular ---------------------------------------------------------------------------------
+
+
+def _read_csv(folder: Path, name: str) -> list[Record]:
+    path = folder / f"{name}.csv"
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        rows = []
+        # line 1 is the header, so the first record is on line 2
+        for n, row in enumerate(csv.DictReader(fh), start=2):
+            rec: Record = {k.strip(): (v.strip() if v else None) for k, v in row.items() if k}
+            rec = {k: (v if v != "" else None) for k, v in rec.items()}
+            rec["_origin"] = (path.name, n)
+            rows.append(rec)
+        return rows
+
+
+def _package_names(folder: Path) -> tuple[set[str], str]:
+    names = {p.stem for p in folder.glob("*.csv")}
+    version = ""
+    dp = folder / "datapackage.json"
+    if dp.exists():
+        try:
+            meta = json.loads(dp.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ReadError(f"{dp}: cannot read ({exc})") from None
+        version = str(meta.get("version") or meta.get("profile") or "")
+        names |= {str(r.get("name")) for r in meta.get("resources") or [] if isinstance(r, dict)}
+    return names, version
+
+
+def _load_package(folder: Path) -> Loaded:
+    names, version = _package_names(folder)
+    if "services" not in names:
+        raise ReadError(f"{folder}: no services.csv (not an HSDS datapackage)")
+    legacy = bool(names & LEGACY_MARKERS) or version.startswith(("1", "2"))
+    tables = {
+        n: _read_csv(folder, n)
+        for n in names
+        | {
+            "organizations",
+            "services",
+            "locations",
+            "service_at_location",
+            "addresses",
+            "phones",
+            "schedules",
+            "languages",
+            "service_areas",
+            "taxonomy_terms",
+            "taxonomies",
+            "attributes",
+            "cost_options",
+            "service_capacity",
+            "units",
+        }
+    }
+    if legacy:
+        _undo_legacy(tables)
+    out = Loaded("hsds-legacy-datapackage" if legacy else "hsds-3-tabular")
+    _assemble(tables, out)
+    return out
+
+
+def _undo_legacy(t: dict[str, list[Record]]) -> None:
+    """HSDS 1.x/2.0 -> 3.x renames (see the HSDS changelog)."""
+    for name, kind in (("physical_address", "physical"), ("postal_address", "postal")):
+        for r in t.pop(name, []):
+            t["addresses"].append({**r, "address_type": r.get("address_type") or kind})
+    for r in t.pop("regular_schedule", []):
+        day = _WEEKDAYS.get(str(r.get("weekday") or "").strip().lower())
+        t["schedules"].append({**r, "freq": "WEEKLY", "byday": day})
+    for r in t.pop("holiday_schedule", []):
+        when = " to ".join(x for x in (r.get("start_date"), r.get("end_date")) if x)
+        closed = str(r.get("closed") or "").lower() in ("true", "1", "yes")
+        text = f"Closed {when}" if closed else f"Holiday hours {when}"
+        t["schedules"].append({**r, "description": text, "opens_at": None, "closes_at": None})
+    for r in t.pop("taxonomy", []):
+        vocab = str(r.get("vocabulary") or "local")
+        t["taxonomy_terms"].append(
+            {**r, "code": r.get("code") or r.get("id"), "taxonomy_id": f"vocab:{vocab}"}
+        )
+        if not any(x["id"] == f"vocab:{vocab}" for x in t["taxonomies"]):
+            t["taxonomies"].append({"id": f"vocab:{vocab}", "name": vocab, "uri": vocab})
+    for name in ("service_taxonomy", "service_attribute"):
+        for r in t.pop(name, []):
+            t["attributes"].append(
+                {
+                    **r,
+                    "link_id": r.get("service_id"),
+                    "link_type": "service",
+                    "taxonomy_term_id": r.get("taxonomy_id") or r.get("taxonomy_term_id"),
+                }
+            )
+    by_service = {s["id"]: s for s in t["services"] if s.get("id")}
+    for r in t.pop("eligibility", []):
+        s = by_service.get(r.get("service_id") or "")
+        if s is None:
+            continue
+        text = r.get("eligibility")
+        if text:
+            s["eligibility_description"] = text
+        lo, hi = r.get("minimum_age"), r.get("maximum_age")
+        if lo is None and hi is None and text:
+            lo, hi = _ages_from_text(text)
+        s.setdefault("minimum_age", lo)
+        s["minimum_age"] = s["minimum_age"] or lo
+        s["maximum_age"] = s.get("maximum_age") or hi
+    for r in t["languages"]:
+        if r.get("language") and not r.get("name"):
+            r["name"] = r["language"]
+    for r in t.pop("payment_accepted", []):
+        t["cost_options"].append({**r, "option": r.get("payment")})
+    t["accessibility"] = t.pop("accessibility_for_disabilities", [])
+
+
+def _ages_from_text(text: str) -> tuple[str | None, str | None]:
+    m = re.search(r"(\d+)\s*(?:-|to)\s*(\d+)", text)
+    if m:
+        return m.group(1), m.group(2)
+    m = re.search(r"(\d+)\s*(?:\+|and (?:over|older)|or older)", text)
+    if m:
+        return m.group(1), None
+    return None, None
+
+
+def _assemble(t: dict[str, list[Record]], out: Loaded) -> None:
+    """Join the 3.x tables by id into dereferenced services; rows with unknown keys rejected."""
+    orgs = {r["id"]: r for r in t["organizations"] if r.get("id")}
+    locs = {r["id"]: r for r in t["locations"] if r.get("id")}
+    services = {r["id"]: r for r in t["services"] if r.get("id")}
+    for table in ("organizations", "locations", "services"):
+        for r in t[table]:
+            if not r.get("id"):
+                out.rejected.append(Rejection.at(r["_origin"], table, "no id"))
+    terms = {r["id"]: r for r in t["taxonomy_terms"] if r.get("id")}
+    taxonomies = {r["id"]: r for r in t["taxonomies"] if r.get("id")}
+    units = {r["id"]: r for r in t["units"] if r.get("id")}
+    owners = {"service": services, "location": locs, "organization": orgs}
+
+    def attach(table: str, key: str, field: str, *, required: bool = True) -> None:
+        for r in t.get(table, []):
+            placed = False
+            for kind, index in owners.items():
+                ref = r.get(f"{kind}_id")
+                if ref:
+                    owner = index.get(ref)
+                    if owner is None:
+                        out.rejected.append(
+                            Rejection.at(r["_origin"], table, f"unknown {kind}_id {ref}")
+                        )
+                        placed = True
+                        break
+                    owner.setdefault(field, []).append(r)
+                    placed = True
+                    break
+            if not placed and required:
+                out.rejected.append(Rejection.at(r["_origin"], table, f"no {key}"))
+
+    attach("addresses", "location_id", "addresses")
+    attach("phones", "owner id", "phones")
+    attach("schedules", "owner id", "schedules", required=False)
+    attach("languages", "owner id", "languages")
+    attach("service_areas", "service_id", "service_areas")
+    attach("cost_options", "service_id", "cost_options")
+    attach("accessibility", "location_id", "accessibility")
+    for r in t["service_capacity"]:
+        s = services.get(r.get("service_id") or "")
+        if s is None:
+            out.rejected.append(
+                Rejection.at(r["_origin"], "service_capacity", "unknown service_id")
+            )
+            continue
+        unit = units.get(r.get("unit_id") or "")
+        s.setdefault("capacities", []).append({**r, "unit": unit})
+    for r in t["attributes"]:
+        term = terms.get(r.get("taxonomy_term_id") or "")
+        owner = services.get(r.get("link_id") or "")
+        if term is None or owner is None:
+            what = "taxonomy_term_id" if term is None else "link_id"
+            out.rejected.append(Rejection.at(r["_origin"], "attributes", f"unknown {what}"))
+            continue
+        tax = taxonomies.get(term.get("taxonomy_id") or "")
+        owner.setdefault("attributes", []).append(
+            {**r, "taxonomy_term": {**term, "taxonomy_detail": tax}}
+        )
+    for r in t["service_at_location"]:
+        s, loc = services.get(r.get("service_id") or ""), locs.get(r.get("location_id") or "")
+        if s is None or loc is None:
+            what = "service_id" if s is None else "location_id"
+            out.rejected.append(
+                Rejection.at(r["_origin"], "service_at_location", f"unknown {what}")
+            )
+            continue
+        s.setdefault("service_at_locations", []).append({**r, "location": loc})
+    for s in services.values():
+        org_id = s.get("organization_id")
+        if org_id:
+            if org_id not in orgs:
+                out.rejected.append(
+                    Rejection.at(s["_origin"], "services", f"unknown organization_id {org_id}")
+                )
+                continue
+            s["organization"] = orgs[org_id]
+        out.services.append(s)
+
+
+def as_float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    return float(value)

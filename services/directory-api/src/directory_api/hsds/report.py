@@ -1,0 +1,121 @@
+"""The import report (counts, rejected rows, speed) and the cross-source duplicate finder."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from closedloop.fhir.server import FhirServer
+from closedloop.fhir.storage.tables import resources as resources_table
+from sqlalchemy import select
+
+from directory_api.hsds.mapping import phone_digits
+from directory_api.hsds.model import Rejection
+
+OUTCOMES = ("created", "updated", "unchanged", "rejected")
+
+
+@dataclass
+class Report:
+    source: str
+    path: str
+    format: str
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    services: int = 0
+    seconds: float = 0.0
+
+    def count(self, rtype: str, outcome: str) -> None:
+        row = self.counts.setdefault(rtype, dict.fromkeys(OUTCOMES, 0))
+        row[outcome] += 1
+
+    def reject(self, rej: Rejection) -> None:
+        self.rejected.append(rej)
+        self.count(rej.entity, "rejected")
+
+    @property
+    def rate(self) -> float:
+        return self.services / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "path": self.path,
+            "format": self.format,
+            "counts": self.counts,
+            "rejected": [r.as_dict() for r in self.rejected],
+            "duplicates": self.duplicates,
+            "services": self.services,
+            "seconds": round(self.seconds, 3),
+            "services_per_second": round(self.rate, 1),
+        }
+
+    def text(self) -> str:
+        lines = [f"HSDS import of {self.path} ({self.format}) as source {self.source!r}"]
+        lines.append(f"{'type':<22}" + "".join(f"{o:>11}" for o in OUTCOMES))
+        for rtype, row in sorted(self.counts.items()):
+            lines.append(f"{rtype:<22}" + "".join(f"{row[o]:>11}" for o in OUTCOMES))
+        for r in self.rejected:
+            lines.append(f"rejected {r.file}:{r.row} {r.entity}: {r.reason}")
+        for d in self.duplicates:
+            ids = ", ".join(f"{m['resourceType']}/{m['id']} ({m['source']})" for m in d["records"])
+            lines.append(f"possible duplicate ({d['reason']}): {ids}")
+        lines.append(
+            f"{self.services} services in {self.seconds:.2f}s ({self.rate:.0f} services/s)"
+        )
+        return "\n".join(lines)
+
+
+def normalize_name(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", name.lower()).strip()
+
+
+def _address_key(address: dict[str, Any] | None) -> str:
+    if not address:
+        return ""
+    line = " ".join(address.get("line") or [])
+    return normalize_name(f"{line} {str(address.get('postalCode') or '')[:5]}")
+
+
+async def find_duplicates(server: FhirServer) -> list[dict[str, Any]]:
+    """Same normalized name + address, or same phone, stored from different sources."""
+    r = resources_table.c
+    stored: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    async with server.db.read() as conn:
+        rows = await conn.execute(
+            select(r.resource_type, r.content).where(
+                r.resource_type.in_(["HealthcareService", "Organization", "Location"]),
+                r.content.is_not(None),
+            )
+        )
+        for rtype, content in rows:
+            stored[rtype].append(orjson.loads(content))
+    addresses = {loc["id"]: loc.get("address") for loc in stored["Location"]}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for rtype in ("HealthcareService", "Organization"):
+        for res in stored[rtype]:
+            source = (res.get("meta") or {}).get("source")
+            if not source or not res.get("name"):
+                continue
+            member = {"resourceType": rtype, "id": res["id"], "name": res["name"], "source": source}
+            refs = [x.get("reference", "") for x in res.get("location") or []]
+            for ref in refs:
+                addr = _address_key(addresses.get(ref.split("/")[-1]))
+                if addr:
+                    groups[
+                        ("same name and address", f"{rtype}|{normalize_name(res['name'])}|{addr}")
+                    ].append(member)
+            for t in res.get("telecom") or []:
+                if t.get("system") in ("phone", "sms") and len(phone_digits(t.get("value"))) >= 10:
+                    digits = phone_digits(t["value"].split(" ext")[0])
+                    groups[("same phone", f"{rtype}|{digits}")].append(member)
+    out = []
+    for (reason, key), members in sorted(groups.items()):
+        unique = {(m["resourceType"], m["id"]): m for m in members}
+        if len({m["source"] for m in unique.values()}) > 1:
+            out.append({"reason": reason, "key": key, "records": list(unique.values())})
+    return out
