@@ -204,12 +204,12 @@ def _undo_legacy(t: dict[str, list[Record]]) -> None:
         s = by_service.get(r.get("service_id") or "")
         if s is None:
             continue
-        text = r.get("eligibility")
-        if text:
-            s["eligibility_description"] = text
+        elig = r.get("eligibility")
+        if elig:
+            s["eligibility_description"] = elig
         lo, hi = r.get("minimum_age"), r.get("maximum_age")
-        if lo is None and hi is None and text:
-            lo, hi = _ages_from_text(text)
+        if lo is None and hi is None and elig:
+            lo, hi = _ages_from_text(str(elig))
         s.setdefault("minimum_age", lo)
         s["minimum_age"] = s["minimum_age"] or lo
         s["maximum_age"] = s.get("maximum_age") or hi
