@@ -14,7 +14,6 @@ from closedloop.context import SYSTEM
 from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.repository import _strip_meta_versions
 from closedloop.fhir.storage.tables import resources as resources_table
-from closedloop.fhir.validation import validate_resource
 from sqlalchemy import select
 from tqdm import tqdm
 
@@ -47,12 +46,7 @@ async def _write(server: FhirServer, batch: list[Pending], report: Report) -> No
     current = await _current(server, batch)
     todo: list[Pending] = []
     for item in batch:
-        rtype, res, file, row = item
-        try:
-            validate_resource(res, rtype)
-        except errors.FhirError as exc:
-            report.reject(Rejection(file, row, rtype, f"invalid FHIR: {exc}"))
-            continue
+        rtype, res, _file, _row = item
         old = current.get((rtype, res["id"]))
         if old is not None and _strip_meta_versions(old) == _strip_meta_versions(res):
             report.count(rtype, "unchanged")
@@ -62,12 +56,14 @@ async def _write(server: FhirServer, batch: list[Pending], report: Report) -> No
         return
     try:
         await _commit(server, todo, report)
-    except errors.FhirError:  # one bad resource must not sink the batch: retry one by one
+    except errors.FhirError:
+        # the repository validates each write; one invalid resource must not sink the batch,
+        # so the batch is retried one resource per transaction and only the bad one rejected
         for item in todo:
             try:
                 await _commit(server, [item], report)
             except errors.FhirError as exc:
-                report.reject(Rejection(item[2], item[3], item[0], f"rejected: {exc}"))
+                report.reject(Rejection(item[2], item[3], item[0], f"invalid FHIR: {exc}"))
 
 
 async def _commit(server: FhirServer, todo: list[Pending], report: Report) -> None:
