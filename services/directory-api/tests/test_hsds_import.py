@@ -279,3 +279,52 @@ def test_cli_as_a_process(backend: str, tmp_path: Path) -> None:
     )
     assert dump.returncode == 0
     assert len(json.loads(exported.read_text())) == 3
+
+
+async def test_invalid_fhir_and_unknown_keys_are_rejected_not_raised(
+    server: FhirServer, tmp_path: Path
+) -> None:
+    page = {
+        "contents": [
+            {"id": "ok-1", "name": "Good Pantry", "languages": [{"name": "Polish"}]},
+            {"id": "bad-date", "name": "Bad Date Pantry", "assured_date": "last tuesday"},
+            {"id": "bad-age", "name": "Bad Age Pantry", "minimum_age": "adult"},
+        ]
+    }
+    path = tmp_path / "page.json"
+    path.write_text(json.dumps(page))
+    report = await run_import(server, path, "page")
+    assert counts(report, "HealthcareService") == {
+        "created": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 2,
+    }
+    reasons = {r.row: r.reason for r in report.rejected}
+    assert reasons[2].startswith("bad age")
+    assert "invalid FHIR" in reasons[1]
+    hs = await stored(server, "HealthcareService", "page")
+    assert sorted(hs) == ["ok-1"]
+    assert hs["ok-1"]["communication"][0]["coding"][0]["code"] == "pl"
+
+    lines = tmp_path / "services.ndjson"
+    lines.write_text(json.dumps(page["contents"][0]) + "\n{not json\n")
+    nd = await run_import(server, lines, "page")
+    assert counts(nd, "HealthcareService")["unchanged"] == 1
+    assert [(r.file, r.row) for r in nd.rejected] == [("services.ndjson", 2)]
+
+    folder = tmp_path / "pkg"
+    folder.mkdir()
+    for f in V3_TABULAR.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    with (folder / "service_at_location.csv").open("a") as fh:
+        fh.write("t-sal-9,t-svc-1,no-such-location\n")
+    with (folder / "services.csv").open("a") as fh:
+        fh.write("t-svc-9,no-such-org,Orphan Service,,active,,,,,\n")
+    tab = await run_import(server, folder, "pkg")
+    rejected = {(r.file, r.row): r.reason for r in tab.rejected}
+    assert rejected[("service_at_location.csv", 6)] == "unknown location_id"
+    assert rejected[("services.csv", 6)] == "unknown organization_id no-such-org"
+    assert counts(tab, "HealthcareService")["created"] == 3
+    assert counts(tab, "HealthcareService")["rejected"] == 2  # no name, unknown organization
+    assert counts(tab, "service_at_location")["rejected"] == 1

@@ -16,6 +16,12 @@ from directory_api.hsds.mapping import phone_digits
 from directory_api.hsds.model import Rejection
 
 OUTCOMES = ("created", "updated", "unchanged", "rejected")
+# rows rejected while joining tables are counted under the resource type they would have made
+_TABLE_TYPES = {
+    "services": "HealthcareService",
+    "locations": "Location",
+    "organizations": "Organization",
+}
 
 
 @dataclass
@@ -34,6 +40,7 @@ class Report:
         row[outcome] += 1
 
     def reject(self, rej: Rejection) -> None:
+        rej.entity = _TABLE_TYPES.get(rej.entity, rej.entity)
         self.rejected.append(rej)
         self.count(rej.entity, "rejected")
 
