@@ -3,6 +3,7 @@ batch's current versions read in one query, unchanged resources not written (no 
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,9 @@ from directory_api.hsds.readers import load
 from directory_api.hsds.report import Report, find_duplicates
 
 BATCH = 300
+# PostgreSQL takes several batches at once (each its own transaction; a resource is in one
+# batch only, so they never collide); SQLite has one writer, so one batch at a time.
+POSTGRES_IN_FLIGHT = 4
 Pending = tuple[str, dict[str, Any], str, int | str]
 
 
@@ -98,6 +102,17 @@ async def import_path(
         file=sys.stderr,
         disable=not progress or not sys.stderr.isatty(),
     )
+    limit = POSTGRES_IN_FLIGHT if server.db.postgres else 1
+    in_flight: set[asyncio.Task[None]] = set()
+
+    async def submit(items: list[Pending]) -> None:
+        while len(in_flight) >= limit:
+            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                in_flight.discard(task)
+                task.result()
+        in_flight.add(asyncio.create_task(_write(server, items, report)))
+
     for service in loaded.services:
         mapped = map_service(source, service, default_tz)
         for rej in mapped.rejected:
@@ -112,10 +127,12 @@ async def import_path(
             report.services += 1
         bar.update(1)
         if len(batch) >= BATCH:
-            await _write(server, batch, report)
+            await submit(batch)
             batch = []
     if batch:
-        await _write(server, batch, report)
+        await submit(batch)
+    if in_flight:
+        await asyncio.gather(*in_flight)
     bar.close()
     report.seconds = time.perf_counter() - started
     report.duplicates = await find_duplicates(server)
