@@ -91,35 +91,39 @@ def _address_key(address: dict[str, Any] | None) -> str:
 async def find_duplicates(server: FhirServer) -> list[dict[str, Any]]:
     """Same normalized name + address, or same phone, stored from different sources."""
     r = resources_table.c
-    stored: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    addresses: dict[str, str] = {}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    # keys are computed while reading, so a 100,000-service directory is never all in memory
     async with server.db.read() as conn:
+        locs = await conn.execute(
+            select(r.id, r.content).where(r.resource_type == "Location", r.content.is_not(None))
+        )
+        for rid, content in locs:
+            key = _address_key(orjson.loads(content).get("address"))
+            if key:
+                addresses[rid] = key
         rows = await conn.execute(
             select(r.resource_type, r.content).where(
-                r.resource_type.in_(["HealthcareService", "Organization", "Location"]),
+                r.resource_type.in_(["HealthcareService", "Organization"]),
                 r.content.is_not(None),
             )
         )
         for rtype, content in rows:
-            stored[rtype].append(orjson.loads(content))
-    addresses = {loc["id"]: loc.get("address") for loc in stored["Location"]}
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for rtype in ("HealthcareService", "Organization"):
-        for res in stored[rtype]:
+            res = orjson.loads(content)
             source = (res.get("meta") or {}).get("source")
             if not source or not res.get("name"):
                 continue
             member = {"resourceType": rtype, "id": res["id"], "name": res["name"], "source": source}
-            refs = [x.get("reference", "") for x in res.get("location") or []]
-            for ref in refs:
-                addr = _address_key(addresses.get(ref.split("/")[-1]))
+            name = normalize_name(res["name"])
+            for ref in res.get("location") or []:
+                addr = addresses.get(str(ref.get("reference", "")).split("/")[-1])
                 if addr:
-                    groups[
-                        ("same name and address", f"{rtype}|{normalize_name(res['name'])}|{addr}")
-                    ].append(member)
+                    groups[("same name and address", f"{rtype}|{name}|{addr}")].append(member)
             for t in res.get("telecom") or []:
-                if t.get("system") in ("phone", "sms") and len(phone_digits(t.get("value"))) >= 10:
-                    digits = phone_digits(t["value"].split(" ext")[0])
-                    groups[("same phone", f"{rtype}|{digits}")].append(member)
+                if t.get("system") in ("phone", "sms"):
+                    digits = phone_digits(str(t.get("value", "")).split(" ext")[0])
+                    if len(digits) >= 10:
+                        groups[("same phone", f"{rtype}|{digits}")].append(member)
     out = []
     for (reason, key), members in sorted(groups.items()):
         unique = {(m["resourceType"], m["id"]): m for m in members}
