@@ -143,6 +143,7 @@ async def test_v3_json_import_maps_the_fields(server: FhirServer) -> None:
     assert site["position"] == {"latitude": 41.922, "longitude": -87.651}
     assert site["address"]["postalCode"] == "60614"
     assert ext(site, TIMEZONE_EXTENSION)["valueCode"] == "America/Chicago"
+    assert site["availabilityExceptions"] == "Building hours vary on holidays"
     orgs = await stored(server, "Organization", "chi211")
     assert pantry["providedBy"]["reference"] == f"Organization/{orgs['org-lpcm']['id']}"
 
@@ -199,6 +200,14 @@ async def test_tabular_reports_broken_rows_and_imports_the_rest(server: FhirServ
     assert [c["coding"][0]["code"] for c in hs["t-svc-2"]["communication"]] == ["es"]
     assert ext(hs["t-svc-1"], CAPACITY_EXTENSION)["extension"][0]["valueCode"] == "no-capacity"
     assert ext(hs["t-svc-4"], AGE_RANGE_EXTENSION)["valueRange"]["high"]["value"] == 17
+    office = (await stored(server, "Location", "tab"))["t-loc-2"]
+    assert office["hoursOfOperation"] == [
+        {
+            "daysOfWeek": ["mon", "tue", "wed", "thu", "fri"],
+            "openingTime": "08:00:00",
+            "closingTime": "18:00:00",
+        }
+    ]
 
 
 async def test_v1_datapackage_undoes_the_legacy_renames(server: FhirServer) -> None:

@@ -209,6 +209,18 @@ def location(source: str, loc: Record, default_tz: str) -> dict[str, Any]:
                 }
             ]
         }
+    hours = []
+    for at in _available_time(list(loc.get("schedules") or [])):
+        h: dict[str, Any] = {"daysOfWeek": at["daysOfWeek"]}
+        if at.get("allDay"):
+            h["allDay"] = True
+        if at.get("availableStartTime"):
+            h["openingTime"] = at["availableStartTime"]
+        if at.get("availableEndTime"):
+            h["closingTime"] = at["availableEndTime"]
+        hours.append(h)
+    if hours:
+        res["hoursOfOperation"] = hours
     exceptions = [s["description"] for s in loc.get("schedules") or [] if s.get("description")]
     if exceptions:
         res["availabilityExceptions"] = "; ".join(exceptions)
