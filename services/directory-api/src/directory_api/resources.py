@@ -3,7 +3,8 @@ CBO directory beyond the standard R4 ones (HL7 Human Services Directory IG / NDH
 
 from closedloop.fhir.search.definitions import SearchParam
 
-from directory_api.conventions import CAPACITY_EXTENSION, VERIFIED_EXTENSION
+from directory_api.conventions import AGE_RANGE_EXTENSION, CAPACITY_EXTENSION, VERIFIED_EXTENSION
+from directory_api.search.age import HIGH_PARAM, LOW_PARAM, age_condition
 
 RESOURCE_TYPES = [
     "HealthcareService",
@@ -26,7 +27,33 @@ def _hs(code: str, expression: str, description: str) -> SearchParam:
     )
 
 
+_AGE = f"HealthcareService.extension.where(url='{AGE_RANGE_EXTENSION}').value"
+
+
+def _age_bound(code: str, side: str) -> SearchParam:
+    return SearchParam(
+        code=code,
+        type="number",
+        expression=f"{_AGE}.{side}.value",
+        base=("HealthcareService",),
+        url=f"{_BASE}/HealthcareService-{code}",
+        description=f"The {side} end (years) of the ages the service admits; used by age",
+    )
+
+
 SEARCH_PARAMS = [
+    SearchParam(
+        code="age",
+        type="number",
+        expression=_AGE,
+        base=("HealthcareService",),
+        url=f"{_BASE}/HealthcareService-age",
+        description="Services that admit a person of this age in years, e.g. age=34 (a "
+        "missing low or high bound admits that side; no age range admits all ages)",
+        condition=age_condition,
+    ),
+    _age_bound(LOW_PARAM, "low"),
+    _age_bound(HIGH_PARAM, "high"),
     SearchParam(
         code="near-postalcode",
         type="special",

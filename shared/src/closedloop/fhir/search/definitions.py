@@ -4,8 +4,8 @@ a registry that answers "which parameters does type X have" for both indexing an
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,11 @@ class SearchParam:
     description: str = ""
     modifiers: tuple[str, ...] = ()
     comparators: tuple[str, ...] = ()
+    # A service-specific predicate (the seam for parameters whose meaning is not one index
+    # lookup, e.g. directory-api's ``age``): ``condition(value, resources_alias,
+    # resource_type)`` returns the SQL condition for one value; values are ORed. The parameter
+    # still needs a ``type`` with an index table so it is listed as supported.
+    condition: Callable[[str, Any, str], Any] | None = field(default=None, compare=False)
 
 
 class SearchParamRegistry:

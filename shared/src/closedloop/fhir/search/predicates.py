@@ -207,6 +207,11 @@ def criterion_condition(
         return not_(cond) if c.modifier == "not" else cond
     if c.code == "_lastUpdated":
         return or_(*(date_condition(v, r.c.last_updated, r.c.last_updated) for v in c.values))
+    if c.param is not None and c.param.condition is not None and c.modifier is None:
+        custom = [v for v in c.values if v != ""]
+        if not custom:
+            raise _bad(f"Parameter {c.code} has no value")
+        return or_(*(c.param.condition(v, r, resource_type) for v in custom))
     kind = KIND_OF_TYPE.get(c.type)
     if kind is None or c.param is None:
         raise errors.not_supported(f"Searching by {c.code} ({c.type}) is not supported")

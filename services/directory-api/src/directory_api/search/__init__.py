@@ -1,0 +1,2 @@
+"""Directory-specific search parameters (age, ...): their meaning lives here, the generic
+machinery in ``closedloop.fhir.search``."""
