@@ -18,12 +18,8 @@ trap stop INT TERM EXIT
 # the import is idempotent, so it runs on every start. DEMO_DIRECTORY=0 turns it off.
 if [ "${DEMO_DIRECTORY:-1}" != "0" ]; then
   [ -f .data/demo-directory.json ] || $UV run --frozen python scripts/generate_demo_directory.py --output .data/demo-directory.json
-  if $UV run --frozen directory-api import-hsds --help >/dev/null 2>&1; then
-    $UV run --frozen directory-api import-hsds .data/demo-directory.json --source demo 2>>.data/directory-api.log \
-      || echo "demo directory import failed (see .data/directory-api.log)"
-  else
-    echo "directory-api import-hsds not available yet: demo directory not loaded"
-  fi
+  $UV run --frozen directory-api import-hsds .data/demo-directory.json --source demo --no-progress \
+    2>>.data/directory-api.log || echo "demo directory import failed (see .data/directory-api.log)"
 fi
 
 for svc in referral-api directory-api notifier; do
