@@ -56,3 +56,30 @@ def test_real_chicago_zips_coordinates_and_sdohcc_codes() -> None:
             term = attr["taxonomy_term"]
             assert term["code"] in gen.CATEGORIES
             assert term["taxonomy"]["uri"] == gen.SDOHCC_SYSTEM
+
+
+async def test_the_demo_imports_and_is_searchable_by_category(
+    database_url: str, tmp_path: Path
+) -> None:
+    """What ``make run`` loads: every generated service imports, with its SDOHCC category."""
+    from closedloop.testing import app_client
+    from directory_api.app import create_app
+    from directory_api.hsds.importer import import_path
+    from directory_api.settings import Settings
+
+    path = tmp_path / "demo.json"
+    gen.main(["--seed", "3", "--count", "40", "--output", str(path)])
+    services = json.loads(path.read_text())
+    app = create_app(Settings(database_url=database_url))
+    async with app_client(app) as client:
+        report = await import_path(app.state.fhir, path, "demo", "America/Chicago", progress=False)
+        assert not report.rejected
+        code = services[0]["attributes"][0]["taxonomy_term"]["code"]
+        want = sum(
+            any(a["taxonomy_term"]["code"] == code for a in s.get("attributes", []))
+            for s in services
+        )
+        r = await client.get(
+            "/fhir/HealthcareService", params={"service-category": code, "_summary": "count"}
+        )
+        assert r.json()["total"] == want > 0

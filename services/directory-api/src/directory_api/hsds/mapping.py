@@ -294,8 +294,11 @@ def _codings(service: Record) -> tuple[list[dict[str, Any]], list[dict[str, Any]
         term = attr.get("taxonomy_term") or {}
         if not term.get("code"):
             continue
-        tax = term.get("taxonomy_detail") or {}
-        named = term.get("taxonomy") if isinstance(term.get("taxonomy"), str) else None
+        # HSDS 3 nests the taxonomy as ``taxonomy_detail``; some producers nest it as
+        # ``taxonomy`` (an object) or name it there (a string).
+        nested = term.get("taxonomy")
+        tax = term.get("taxonomy_detail") or (nested if isinstance(nested, dict) else {})
+        named = nested if isinstance(nested, str) else None
         system = (
             tax.get("uri")
             or named
