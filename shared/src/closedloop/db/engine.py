@@ -20,6 +20,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from closedloop.db.localtime import SQLITE_NAME as _MINUTE_OF_WEEK
+from closedloop.db.localtime import python_minute_of_week
+
 _WRITE = "closedloop_write"
 _MATH = (
     ("sin", math.sin, 1),
@@ -69,6 +72,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         except Exception:
             for name, fn, args in _MATH:
                 dbapi_conn.create_function(name, args, fn, deterministic=True)
+        dbapi_conn.create_function(_MINUTE_OF_WEEK, 2, python_minute_of_week, deterministic=True)
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -36,6 +36,12 @@ class SearchParam:
     # resource_type)`` returns the SQL condition for one value; values are ORed. The parameter
     # still needs a ``type`` with an index table so it is listed as supported.
     condition: Callable[[str, Any, str], Any] | None = field(default=None, compare=False)
+    # The index table kind (a key of ``storage.tables.INDEX_TABLES``) when the type alone does
+    # not say it, e.g. ``text`` for a full-text ``_content`` or ``area`` for ``contains``.
+    kind: str | None = None
+    # A service-specific row extractor over the expression's nodes, replacing the kind's own
+    # (e.g. directory-api turns ``availableTime`` into minute-of-week ranges).
+    extract: Callable[[list[Any]], list[dict[str, Any]]] | None = field(default=None, compare=False)
 
 
 class SearchParamRegistry:

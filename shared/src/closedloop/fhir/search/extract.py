@@ -35,6 +35,8 @@ COLUMN_PARAMS = frozenset(("_id", "_lastUpdated"))
 
 def index_kind(param: SearchParam) -> str | None:
     """The index table kind a parameter searches, or None if it has none."""
+    if param.kind is not None:
+        return param.kind
     if param.type == "special":
         return SPECIAL_KINDS.get((param.expression or "").strip())
     return KIND_BY_TYPE.get(param.type)
@@ -61,7 +63,7 @@ class IndexExtractor:
                 continue
             self.supported[param.code] = param
             if param.code not in COLUMN_PARAMS:
-                plan.append((param.code, evaluate, kind, EXTRACTORS[kind]))
+                plan.append((param.code, evaluate, kind, param.extract or EXTRACTORS[kind]))
         self._plan = tuple(plan)
 
     def extract(self, resource: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -15,6 +15,8 @@ from sqlalchemy import ColumnElement, and_, exists, literal, not_, or_, select
 
 from closedloop import errors
 from closedloop.fhir.instant import now_us
+from closedloop.fhir.search import fulltext
+from closedloop.fhir.search.areas import containing
 from closedloop.fhir.search.geo import parse_near, within
 from closedloop.fhir.search.index.date import parse_date_range
 from closedloop.fhir.search.index.number import precision_range
@@ -181,6 +183,10 @@ def _near(t: Any, value: str, _modifier: str | None) -> ColumnElement[bool]:
     return within(parse_near(value), t.c.latitude, t.c.longitude)  # type: ignore[no-any-return]
 
 
+def _text(t: Any, value: str, _modifier: str | None) -> ColumnElement[bool]:
+    return fulltext.matches(t, unescape(value))
+
+
 _BUILDERS: dict[str, Callable[[Any, str, str | None], ColumnElement[bool]]] = {
     "token": _token,
     "string": _string,
@@ -212,7 +218,7 @@ def criterion_condition(
         if not custom:
             raise _bad(f"Parameter {c.code} has no value")
         return or_(*(c.param.condition(v, r, resource_type) for v in custom))
-    kind = KIND_OF_TYPE.get(c.type)
+    kind = c.param.kind if c.param is not None and c.param.kind else KIND_OF_TYPE.get(c.type)
     if kind is None or c.param is None:
         raise errors.not_supported(f"Searching by {c.code} ({c.type}) is not supported")
     t = INDEX_TABLES[kind].alias()
@@ -221,11 +227,18 @@ def criterion_condition(
     if c.modifier == "missing":
         has = exists().where(t.c.res_pk == r.c.pk, scope)
         return not_(has) if c.values[0] == "true" else has
+    if kind == "area":
+        values = [v for v in c.values if v != ""]
+        if not values:
+            raise _bad(f"Parameter {c.code} has no value")
+        return or_(*(r.c.pk.in_(containing(t, scope, v, c.code)) for v in values))
     builder = (
         _reference_factory(base_url, c.target_type)
         if c.type == "reference"
         else _near
         if kind == "coords"
+        else _text
+        if kind == "text"
         else _BUILDERS.get(c.type)
     )
     if builder is None:

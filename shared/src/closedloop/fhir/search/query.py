@@ -42,12 +42,17 @@ MODIFIERS = {
     "uri": {"missing", "below", "above"},
     "special": {"missing"},
 }
+# Index kinds set on the parameter itself (``SearchParam.kind``) and the modifiers they take.
+KIND_MODIFIERS = {"text": {"missing"}, "area": {"missing"}}
 QUERYABLE_TYPES = frozenset(("token", "string", "date", "number", "quantity", "reference", "uri"))
 """Parameter types with a query builder; others are indexed but not yet searchable."""
 
 
 def queryable(param: SearchParam) -> bool:
-    """Can this parameter be searched? (``special`` ones only when they are geo ``near``.)"""
+    """Can this parameter be searched? (``special`` ones only when they are geo ``near`` or
+    name their own index kind.)"""
+    if param.kind in KIND_MODIFIERS:
+        return True
     if param.type == "special":
         return (param.expression or "").strip() == "Location.position"
     return param.type in QUERYABLE_TYPES
@@ -191,7 +196,8 @@ def parse_criterion(
             )
     if dot:
         return _parse_chain(resource_type, param, target, modifier, rest, value, lookup, depth)
-    if modifier and modifier not in MODIFIERS.get(param.type, set()):
+    allowed = KIND_MODIFIERS.get(param.kind or "") or MODIFIERS.get(param.type, set())
+    if modifier and modifier not in allowed:
         raise UnknownParameter(f"Modifier :{modifier} is not supported on {code} ({param.type})")
     if modifier == "missing" and value not in ("true", "false"):
         raise _bad(f"{name} must be true or false, not {value!r}", "CL-3403")
@@ -296,6 +302,7 @@ def _result_param(
                     "special",
                 )
                 and queryable(params[code])
+                and params[code].kind not in KIND_MODIFIERS
             ):
                 q.sort.append(SortKey(code, desc, params[code]))
             else:

@@ -76,10 +76,13 @@ conditional_guards = Table(
 )
 
 
-def _index_table(name: str, *cols: Column, indexes: tuple[tuple[str, ...], ...] = ()) -> Table:
+def _index_table(
+    name: str, *cols: Column, indexes: tuple[tuple[str, ...], ...] = (), row_id: bool = False
+) -> Table:
     return Table(
         name,
         metadata,
+        *([Column("id", PK, primary_key=True, autoincrement=True)] if row_id else []),
         Column("res_pk", BigInteger, nullable=False),
         Column("resource_type", String(64), nullable=False),
         Column("param", String(64), nullable=False),
@@ -147,6 +150,45 @@ sp_coords = _index_table(
     indexes=(("latitude", "longitude"),),
 )
 
+# Full text (``_content``): one row per resource and parameter holding the normalised words
+# (``fhir.search.fulltext``). PostgreSQL searches it through a GIN index on
+# ``to_tsvector('simple', document)``; SQLite through the FTS5 table ``sp_text_fts`` that
+# triggers keep in step, keyed by ``id`` (a stable rowid). Both made by storage revision 2.
+sp_text = _index_table(
+    "sp_text",
+    Column("document", Text, nullable=False),
+    row_id=True,
+)
+# Areas (``contains``): the edges of a GeoJSON (multi)polygon boundary, one row per edge, with
+# the edge's latitude span (``low``..``high``) indexed so a point test reads only the edges its
+# latitude crosses (``fhir.search.areas``).
+sp_area = _index_table(
+    "sp_area",
+    Column("lat1", Float, nullable=False),
+    Column("lon1", Float, nullable=False),
+    Column("lat2", Float, nullable=False),
+    Column("lon2", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    indexes=(("low",),),
+)
+
+# The tables storage revision 1 made; later revisions add the rest (``revisions.py``).
+REVISION_1_TABLES = (
+    resources,
+    resource_versions,
+    conditional_guards,
+    sp_token,
+    sp_string,
+    sp_date,
+    sp_number,
+    sp_quantity,
+    sp_reference,
+    sp_uri,
+    sp_coords,
+)
+REVISION_2_TABLES = (sp_text, sp_area)
+
 INDEX_TABLES: dict[str, Table] = {
     "token": sp_token,
     "string": sp_string,
@@ -156,4 +198,6 @@ INDEX_TABLES: dict[str, Table] = {
     "reference": sp_reference,
     "uri": sp_uri,
     "coords": sp_coords,
+    "text": sp_text,
+    "area": sp_area,
 }

@@ -11,12 +11,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from closedloop.fhir.search.index import (
+    area,
     coords,
     date,
     number,
     quantity,
     reference,
     string,
+    text,
     token,
     uri,
 )
@@ -35,6 +37,8 @@ EXTRACTORS: dict[str, RowExtractor] = {
     "reference": reference.extract,
     "uri": uri.extract,
     "coords": coords.extract,
+    "text": text.extract,
+    "area": area.extract,
 }
 
 __all__ = ["EXTRACTORS", "RowExtractor"]
