@@ -19,7 +19,17 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_service_basics(client: httpx.AsyncClient) -> None:
-    await assert_service_basics(client, RESOURCE_TYPES, {"near-postalcode": "60614|10|mi"})
+    await assert_service_basics(
+        client,
+        RESOURCE_TYPES,
+        {
+            "near-postalcode": "60614|10|mi",
+            "open": "now",
+            "contains": "41.9|-87.6",
+            "contains-postalcode": "60614",
+            "_content": "food pantry",
+        },
+    )
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -220,7 +220,7 @@ async def test_v1_datapackage_undoes_the_legacy_renames(server: FhirServer) -> N
     hs = await stored(server, "HealthcareService", "v1")
     lunch = hs["v1-svc-1"]
     assert [t["daysOfWeek"] for t in lunch["availableTime"]] == [["mon"], ["tue"], ["wed"]]
-    assert lunch["availabilityExceptions"] == "Closed 2026-12-24 to 2026-12-26"
+    assert lunch["availabilityExceptions"] == "Closed 2026-12-23 to 2026-12-25"
     assert ext(lunch, AGE_RANGE_EXTENSION)["valueRange"]["low"]["value"] == 60
     assert [c["coding"][0]["code"] for c in lunch["communication"]] == ["en", "pl"]
     assert lunch["category"][0]["coding"][0]["code"] == "food-insecurity"

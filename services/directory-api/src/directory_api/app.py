@@ -7,20 +7,25 @@ from pathlib import Path
 from closedloop.service import create_service_app
 from fastapi import FastAPI
 
-from directory_api.geo.zipcodes import near_postalcode
-from directory_api.resources import RESOURCE_TYPES, SEARCH_PARAMS
+from directory_api.geo.zipcodes import contains_postalcode, near_postalcode
+from directory_api.resources import RESOURCE_TYPES, search_params
+from directory_api.search.hours import Clock, utc_now
 from directory_api.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
+    """``clock`` answers ``open=now`` (tests pass a fixed one)."""
     settings = settings or Settings()
     return create_service_app(
         name="directory-api",
         settings=settings,
         resource_types=RESOURCE_TYPES,
         migrations=MIGRATIONS,
-        search_params=SEARCH_PARAMS,
-        value_resolvers={"near-postalcode": near_postalcode},
+        search_params=search_params(settings.default_timezone, clock),
+        value_resolvers={
+            "near-postalcode": near_postalcode,
+            "contains-postalcode": contains_postalcode,
+        },
     )

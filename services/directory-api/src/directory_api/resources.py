@@ -3,8 +3,24 @@ CBO directory beyond the standard R4 ones (HL7 Human Services Directory IG / NDH
 
 from closedloop.fhir.search.definitions import SearchParam
 
-from directory_api.conventions import AGE_RANGE_EXTENSION, CAPACITY_EXTENSION, VERIFIED_EXTENSION
+from directory_api.conventions import (
+    AGE_RANGE_EXTENSION,
+    BOUNDARY_EXTENSION,
+    CAPACITY_EXTENSION,
+    TIMEZONE_EXTENSION,
+    VERIFIED_EXTENSION,
+)
 from directory_api.search.age import HIGH_PARAM, LOW_PARAM, age_condition
+from directory_api.search.hours import (
+    NOT_AVAILABLE_PARAM,
+    OPEN_PARAM,
+    TIMEZONE_PARAM,
+    Clock,
+    extract_hours,
+    extract_timezone,
+    open_condition_factory,
+    utc_now,
+)
 
 RESOURCE_TYPES = [
     "HealthcareService",
@@ -41,7 +57,89 @@ def _age_bound(code: str, side: str) -> SearchParam:
     )
 
 
+_BOUNDARY = f"Location.extension.where(url='{BOUNDARY_EXTENSION}').value"
+_BOTH = ("HealthcareService", "Location")
+
+
+def _hours_params(default_timezone: str, clock: Clock) -> list[SearchParam]:
+    return [
+        SearchParam(
+            code=OPEN_PARAM,
+            type="number",
+            expression="HealthcareService.availableTime | Location.hoursOfOperation",
+            base=_BOTH,
+            url=f"{_BASE}/open",
+            description="Open at a moment, from the weekly hours (availableTime / "
+            "hoursOfOperation) in the listing's own time zone: open=now, "
+            "open=2026-12-07T10:00:00-06:00 (that instant), or open=2026-12-07T10:00 (local "
+            "wall time); a notAvailable period closes it; listings without hours never match",
+            kind="number",
+            extract=extract_hours,
+            condition=open_condition_factory(default_timezone, clock),
+        ),
+        SearchParam(
+            code=TIMEZONE_PARAM,
+            type="token",
+            expression=f"HealthcareService.extension.where(url='{TIMEZONE_EXTENSION}').value"
+            f" | Location.extension.where(url='{TIMEZONE_EXTENSION}').value",
+            base=_BOTH,
+            url=f"{_BASE}/timezone",
+            description="The listing's IANA time zone (timezone extension), e.g. "
+            "timezone=America/Chicago",
+            extract=extract_timezone,
+        ),
+        SearchParam(
+            code=NOT_AVAILABLE_PARAM,
+            type="date",
+            expression="HealthcareService.notAvailable.during",
+            base=("HealthcareService",),
+            url=f"{_BASE}/HealthcareService-not-available",
+            description="Periods the service is closed (notAvailable.during)",
+        ),
+    ]
+
+
+def search_params(
+    default_timezone: str = "America/Chicago", clock: Clock = utc_now
+) -> list[SearchParam]:
+    """Every directory parameter; ``open`` reads hours in ``default_timezone`` for listings that
+    name no zone, and ``open=now`` asks ``clock``."""
+    return [*SEARCH_PARAMS, *_hours_params(default_timezone, clock)]
+
+
 SEARCH_PARAMS = [
+    SearchParam(
+        code="_content",
+        type="string",
+        expression="HealthcareService.name | HealthcareService.comment"
+        " | HealthcareService.extraDetails | HealthcareService.program",
+        base=("HealthcareService",),
+        url=f"{_BASE}/HealthcareService-content",
+        description="Full text over name, description (comment, extraDetails) and program "
+        "names: every word must start a word there, case and accents ignored, e.g. "
+        "_content=food pantry",
+        kind="text",
+    ),
+    SearchParam(
+        code="contains",
+        type="special",
+        expression=_BOUNDARY,
+        base=("Location",),
+        url=f"{_BASE}/Location-contains",
+        description="Service areas whose boundary (location-boundary-geojson) contains the "
+        "point latitude|longitude; chain it from HealthcareService as coverage-area.contains",
+        kind="area",
+    ),
+    SearchParam(
+        code="contains-postalcode",
+        type="special",
+        expression=_BOUNDARY,
+        base=("Location",),
+        url=f"{_BASE}/Location-contains-postalcode",
+        description="Service areas whose boundary contains a US ZIP code's centroid, e.g. "
+        "contains-postalcode=60614; chain it as coverage-area.contains-postalcode",
+        kind="area",
+    ),
     SearchParam(
         code="age",
         type="number",

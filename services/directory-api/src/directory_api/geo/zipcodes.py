@@ -21,14 +21,23 @@ def centroid(zip_code: str) -> tuple[float, float] | None:
     return None
 
 
+def _point(code: str, zip_text: str) -> tuple[float, float]:
+    zip_code = zip_text.strip()
+    zip_code = zip_code[:5] if len(zip_code) == 10 and zip_code[5] == "-" else zip_code
+    point = centroid(zip_code) if zip_code.isdigit() and len(zip_code) == 5 else None
+    if point is None:
+        raise errors.invalid(f"{code}: {zip_text!r} is not a known US ZIP code", cl_code="CL-9400")
+    return point
+
+
 def near_postalcode(value: str) -> str:
     """``60614|10|mi`` -> ``41.9229|-87.6483|10|mi`` (the ``near`` form)."""
     zip_code, _, rest = value.partition("|")
-    zip_code = zip_code.strip()[:5]
-    point = centroid(zip_code) if zip_code.isdigit() and len(zip_code) == 5 else None
-    if point is None:
-        raise errors.invalid(
-            f"near-postalcode: {value.partition('|')[0]!r} is not a known US ZIP code",
-            cl_code="CL-9400",
-        )
-    return f"{point[0]}|{point[1]}" + (f"|{rest}" if rest else "")
+    lat, lon = _point("near-postalcode", zip_code)
+    return f"{lat}|{lon}" + (f"|{rest}" if rest else "")
+
+
+def contains_postalcode(value: str) -> str:
+    """``60614`` -> ``41.9229|-87.6483`` (the ``contains`` form)."""
+    lat, lon = _point("contains-postalcode", value)
+    return f"{lat}|{lon}"

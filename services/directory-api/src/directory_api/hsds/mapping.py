@@ -42,6 +42,9 @@ class Unmappable(Exception):
     """A record that cannot become FHIR; the reason goes into the report."""
 
 
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
 def fhir_id(source: str, entity: str, source_id: str) -> str:
     return str(
         uuid.uuid5(uuid.NAMESPACE_URL, f"{HSDS_IDENTIFIER_PREFIX}{source}:{entity}:{source_id}")
@@ -287,6 +290,20 @@ def _available_time(schedules: list[Record]) -> list[dict[str, Any]]:
     return out
 
 
+def _closures(schedules: list[Record]) -> list[dict[str, Any]]:
+    """Closed dates (HSDS 1.x ``holiday_schedule`` with ``closed``) as ``notAvailable``, which
+    the ``open`` search honours."""
+    out = []
+    for s in schedules:
+        start = str(s.get("closed_from") or "")[:10]
+        if not _DATE.match(start):
+            continue
+        end = str(s.get("closed_until") or "")[:10]
+        during = {"start": start, "end": end if _DATE.match(end) else start}
+        out.append({"description": str(s.get("description") or "Closed"), "during": during})
+    return out
+
+
 def _codings(service: Record) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     category: list[dict[str, Any]] = []
     types: list[dict[str, Any]] = []
@@ -442,6 +459,9 @@ def map_service(source: str, service: Record, default_tz: str) -> Mapped:
         exceptions = [str(s["description"]) for s in schedules if s.get("description")]
         if exceptions:
             hs["availabilityExceptions"] = "; ".join(exceptions)
+        closures = _closures(schedules)
+        if closures:
+            hs["notAvailable"] = closures
         ext = hs["extension"]
         lo, hi = _age(service.get("minimum_age")), _age(service.get("maximum_age"))
         if lo is not None or hi is not None:

@@ -181,7 +181,16 @@ def _undo_legacy(t: dict[str, list[Record]]) -> None:
         when = " to ".join(x for x in (r.get("start_date"), r.get("end_date")) if x)
         closed = str(r.get("closed") or "").lower() in ("true", "1", "yes")
         text = f"Closed {when}" if closed else f"Holiday hours {when}"
-        t["schedules"].append({**r, "description": text, "opens_at": None, "closes_at": None})
+        dates = {"closed_from": r.get("start_date"), "closed_until": r.get("end_date")}
+        t["schedules"].append(
+            {
+                **r,
+                "description": text,
+                "opens_at": None,
+                "closes_at": None,
+                **(dates if closed and r.get("start_date") else {}),
+            }
+        )
     for r in t.pop("taxonomy", []):
         vocab = str(r.get("vocabulary") or "local")
         t["taxonomy_terms"].append(
