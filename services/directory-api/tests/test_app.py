@@ -27,6 +27,7 @@ async def test_service_basics(client: httpx.AsyncClient) -> None:
             "open": "now",
             "contains": "41.9|-87.6",
             "contains-postalcode": "60614",
+            "place-postalcode": "60614|10|mi",
             "_content": "food pantry",
         },
     )

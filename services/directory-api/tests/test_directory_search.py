@@ -272,3 +272,47 @@ async def test_bad_values_get_a_400_outcome(
         outcome = r.json()
         assert outcome["resourceType"] == "OperationOutcome"
         assert code in outcome["issue"][0]["diagnostics"]
+
+
+MATCH_REASON = "urn:closedloop:fhir:match-reason"
+DISTANCE = "http://hl7.org/fhir/StructureDefinition/location-distance"
+
+
+def reasons(bundle: dict) -> list[tuple[str, str, float | None]]:
+    out = []
+    for e in bundle["entry"]:
+        ext = {x["url"]: x for x in e["search"].get("extension", [])}
+        km = ext[DISTANCE]["valueDistance"]["value"] if DISTANCE in ext else None
+        out.append((NAME[e["resource"]["id"]], ext[MATCH_REASON]["valueCode"], km))
+    return out
+
+
+async def test_place_search_finds_nearby_then_coverage_area_then_virtual(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.get("/fhir/HealthcareService", params={"place-postalcode": "60614|3|km"})
+    assert r.status_code == 200, r.text
+    found_ = reasons(r.json())
+    assert [(n, why) for n, why, _ in found_] == [
+        ("pantry", "nearby"),
+        ("shelter", "nearby"),
+        ("ride-line", "coverage-area"),
+    ]
+    assert 0 < found_[0][2] < found_[1][2] < 3  # type: ignore[operator]
+    # outside the coverage area, the virtual help line is still offered, flagged
+    far = await client.get("/fhir/HealthcareService", params={"place-postalcode": "53202|5|km"})
+    assert reasons(far.json()) == [("ride-line", "virtual", None)]
+    # with other filters, and paged one by one in the same order
+    pages: list[str] = []
+    url: str | None = "/fhir/HealthcareService"
+    params: dict[str, str] | None = {"place": "41.9229|-87.6483|3|km", "_count": "1"}
+    while url:
+        page = (await client.get(url, params=params)).json()
+        pages += [NAME[e["resource"]["id"]] for e in page["entry"]]
+        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+        params = None
+    assert pages == ["pantry", "shelter", "ride-line"]
+    assert await found(client, place="41.9229|-87.6483|3|km", communication="es") == [
+        "pantry",
+        "ride-line",
+    ]

@@ -7,7 +7,7 @@ from pathlib import Path
 from closedloop.service import create_service_app
 from fastapi import FastAPI
 
-from directory_api.geo.zipcodes import contains_postalcode, near_postalcode
+from directory_api.geo.zipcodes import contains_postalcode, near_postalcode, place_postalcode
 from directory_api.resources import RESOURCE_TYPES, search_params
 from directory_api.search.hours import Clock, utc_now
 from directory_api.settings import Settings
@@ -27,5 +27,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         value_resolvers={
             "near-postalcode": near_postalcode,
             "contains-postalcode": contains_postalcode,
+            "place-postalcode": place_postalcode,
         },
     )

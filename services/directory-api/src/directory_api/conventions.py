@@ -42,3 +42,9 @@ LANGUAGE_SYSTEM = "urn:ietf:bcp:47"
 # Identifiers that keep an imported record's source and its id there: system
 # ``urn:closedloop:hsds:<source>:<entity>``, value the source's id.
 HSDS_IDENTIFIER_PREFIX = "urn:closedloop:hsds:"
+
+# --- search results --------------------------------------------------------------------------
+# Why a place search (``place=``) matched a service, on its Bundle entry's ``search``: valueCode
+# ``nearby`` (a location within the distance; the location-distance extension gives how far),
+# ``coverage-area`` (its coverage area contains the point) or ``virtual`` (delivered remotely).
+MATCH_REASON_EXTENSION = "urn:closedloop:fhir:match-reason"

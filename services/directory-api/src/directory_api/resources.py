@@ -1,12 +1,15 @@
 """The FHIR resource types directory-api serves, and the search parameters people expect of a
 CBO directory beyond the standard R4 ones (HL7 Human Services Directory IG / NDH style)."""
 
+from typing import Any
+
 from closedloop.fhir.search.definitions import SearchParam
 
 from directory_api.conventions import (
     AGE_RANGE_EXTENSION,
     BOUNDARY_EXTENSION,
     CAPACITY_EXTENSION,
+    DELIVERY_METHOD_EXTENSION,
     TIMEZONE_EXTENSION,
     VERIFIED_EXTENSION,
 )
@@ -21,6 +24,7 @@ from directory_api.search.hours import (
     open_condition_factory,
     utc_now,
 )
+from directory_api.search.place import DELIVERY_PARAM, describe_place, place_condition, place_rank
 
 RESOURCE_TYPES = [
     "HealthcareService",
@@ -107,7 +111,43 @@ def search_params(
     return [*SEARCH_PARAMS, *_hours_params(default_timezone, clock)]
 
 
+def _no_rows(_nodes: list[Any]) -> list[dict[str, Any]]:
+    return []
+
+
+def _place(code: str, description: str) -> SearchParam:
+    return SearchParam(
+        code=code,
+        type="special",
+        expression="HealthcareService.location",
+        base=("HealthcareService",),
+        url=f"{_BASE}/HealthcareService-{code}",
+        description=description,
+        kind="coords",
+        extract=_no_rows,  # answered from the locations' own indexes
+        condition=place_condition,
+        rank=place_rank,
+        describe=describe_place,
+    )
+
+
 SEARCH_PARAMS = [
+    _place(
+        "place",
+        "Services someone at latitude|longitude|distance|unit can use: a location within the "
+        "distance (km default, mi accepted), a coverage area containing the point, or virtual "
+        "delivery; nearest first, each entry's search.extension match-reason says which",
+    ),
+    _place(
+        "place-postalcode",
+        "place from a US ZIP code's centroid: ZIP|distance|unit, e.g. 60614|10|mi",
+    ),
+    _hs(
+        DELIVERY_PARAM,
+        f"HealthcareService.extension.where(url='{DELIVERY_METHOD_EXTENSION}')"
+        ".extension.where(url='type').value",
+        "How the service is delivered: physical | virtual",
+    ),
     SearchParam(
         code="_content",
         type="string",

@@ -37,6 +37,13 @@ def near_postalcode(value: str) -> str:
     return f"{lat}|{lon}" + (f"|{rest}" if rest else "")
 
 
+def place_postalcode(value: str) -> str:
+    """``60614|10|mi`` -> ``41.9229|-87.6483|10|mi`` (the ``place`` form)."""
+    zip_code, _, rest = value.partition("|")
+    lat, lon = _point("place-postalcode", zip_code)
+    return f"{lat}|{lon}" + (f"|{rest}" if rest else "")
+
+
 def contains_postalcode(value: str) -> str:
     """``60614`` -> ``41.9229|-87.6483`` (the ``contains`` form)."""
     lat, lon = _point("contains-postalcode", value)

@@ -42,6 +42,11 @@ class SearchParam:
     # A service-specific row extractor over the expression's nodes, replacing the kind's own
     # (e.g. directory-api turns ``availableTime`` into minute-of-week ranges).
     extract: Callable[[list[Any]], list[dict[str, Any]]] | None = field(default=None, compare=False)
+    # Relevance for a parameter that also orders what it finds when no ``_sort`` is given:
+    # ``rank(value, resources_alias, resource_type)`` is a SQL expression, smallest first;
+    # ``describe(rank_value)`` gives each match's ``entry.search`` extensions (why it matched).
+    rank: Callable[[str, Any, str], Any] | None = field(default=None, compare=False)
+    describe: Callable[[Any], list[dict[str, Any]]] | None = field(default=None, compare=False)
 
 
 class SearchParamRegistry:

@@ -178,6 +178,7 @@ class SearchEngine:
         if backwards:
             fetched.reverse()
         rows = [Row(f[0], f[1], f[2], f[3], tuple(f[4:])) for f in fetched]
+        described = next(((i, k.describe) for i, k in enumerate(keys) if k.describe), None)
         has_next = more if not backwards else True
         has_prev = (cursor is not None and not backwards) or (backwards and more)
         next_cursor = (
@@ -187,7 +188,9 @@ class SearchEngine:
             paging.encode(paging.Cursor("prev", rows[0].sort_key)) if rows and has_prev else None
         )
         included = await self._includes(conn, q, rows) if (q.include or q.revinclude) else []
-        return self._bundle(q, pairs, base_url, rows, included, total, next_cursor, prev_cursor)
+        return self._bundle(
+            q, pairs, base_url, rows, included, total, next_cursor, prev_cursor, described
+        )
 
     # -- _include / _revinclude ------------------------------------------------------------
 
@@ -301,6 +304,7 @@ class SearchEngine:
         total: int | None,
         next_cursor: str | None,
         prev_cursor: str | None,
+        described: tuple[int, Callable[[Any], list[dict[str, Any]]]] | None = None,
     ) -> str:
         kept = [(k, v) for k, v in pairs if k != "_cursor"]
         link_base = f"{base_url}/{q.resource_type}"
@@ -317,7 +321,7 @@ class SearchEngine:
         if prev_cursor:
             links.append(link("previous", [("_cursor", prev_cursor)]))
         near = near_of(q)
-        entries = [self._entry(base_url, row, "match", q, near) for row in rows]
+        entries = [self._entry(base_url, row, "match", q, near, described) for row in rows]
         entries += [self._entry(base_url, row, "include", q) for row in included]
         if q.warnings:
             entries.append(
@@ -333,7 +337,13 @@ class SearchEngine:
         return head + ',"link":[' + ",".join(links) + '],"entry":[' + ",".join(entries) + "]}"
 
     def _entry(
-        self, base_url: str, row: Row, mode: str, q: SearchQuery, near: Near | None = None
+        self,
+        base_url: str,
+        row: Row,
+        mode: str,
+        q: SearchQuery,
+        near: Near | None = None,
+        described: tuple[int, Callable[[Any], list[dict[str, Any]]]] | None = None,
     ) -> str:
         content = row.content
         if q.elements or q.summary in ("true", "text", "data"):
@@ -342,4 +352,7 @@ class SearchEngine:
         search = f'{{"mode":"{mode}"}}'
         if near is not None:
             search = _with_distance(mode, row.content, near)
+        elif described is not None:
+            extensions = described[1](row.sort_key[described[0]])
+            search = orjson.dumps({"mode": mode, "extension": extensions}).decode()
         return f'{{"fullUrl":{full_url},"resource":{content},"search":{search}}}'

@@ -9,6 +9,7 @@ databases order the same way (byte order), whatever the server's locale.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,8 @@ _TEXT = {"string", "token", "uri", "reference"}
 class OrderKey:
     expr: Any
     descending: bool
+    # for a parameter's rank key: turns the row's value into its entry.search extensions
+    describe: Callable[[Any], list[dict[str, Any]]] | None = None
 
 
 def near_of(q: SearchQuery, code: str = "near") -> Near | None:
@@ -101,8 +104,25 @@ def order_keys(q: SearchQuery, postgres: bool) -> list[OrderKey]:
             value = _param_value(key, q.resource_type, postgres, q)
             keys.append(OrderKey(case((value.is_(None), 1), else_=0), False))  # missing last
             keys.append(OrderKey(value, key.descending))
+    if not q.sort:
+        keys += _rank_keys(q)
     keys.append(OrderKey(r.pk, False))
     return keys
+
+
+def _rank_keys(q: SearchQuery) -> list[OrderKey]:
+    """The first ranking parameter of the query (``SearchParam.rank``) orders its matches."""
+    for c in q.criteria:
+        param = c.param
+        if param is not None and param.rank is not None and not c.chain and c.modifier is None:
+            values = [v for v in c.values if v]
+            if values:
+                return [
+                    OrderKey(
+                        param.rank(values[0], resources, q.resource_type), False, param.describe
+                    )
+                ]
+    return []
 
 
 def order_by(keys: list[OrderKey], reverse: bool) -> list[Any]:

@@ -51,7 +51,7 @@ QUERYABLE_TYPES = frozenset(("token", "string", "date", "number", "quantity", "r
 def queryable(param: SearchParam) -> bool:
     """Can this parameter be searched? (``special`` ones only when they are geo ``near`` or
     name their own index kind.)"""
-    if param.kind in KIND_MODIFIERS:
+    if param.kind in KIND_MODIFIERS or param.condition is not None:
         return True
     if param.type == "special":
         return (param.expression or "").strip() == "Location.position"
@@ -303,6 +303,7 @@ def _result_param(
                 )
                 and queryable(params[code])
                 and params[code].kind not in KIND_MODIFIERS
+                and params[code].condition is None
             ):
                 q.sort.append(SortKey(code, desc, params[code]))
             else:
