@@ -200,6 +200,15 @@ async def test_tabular_reports_broken_rows_and_imports_the_rest(server: FhirServ
     assert [c["coding"][0]["code"] for c in hs["t-svc-2"]["communication"]] == ["es"]
     assert ext(hs["t-svc-1"], CAPACITY_EXTENSION)["extension"][0]["valueCode"] == "no-capacity"
     assert ext(hs["t-svc-4"], AGE_RANGE_EXTENSION)["valueRange"]["high"]["value"] == 17
+    # hours and phone given for the service at its location (service_at_location_id)
+    assert hs["t-svc-4"]["availableTime"] == [
+        {
+            "daysOfWeek": ["mon", "tue", "wed", "thu", "fri"],
+            "availableStartTime": "15:00:00",
+            "availableEndTime": "18:00:00",
+        }
+    ]
+    assert [t["value"] for t in hs["t-svc-4"]["telecom"]] == ["773-555-0204"]
     office = (await stored(server, "Location", "tab"))["t-loc-2"]
     assert office["hoursOfOperation"] == [
         {

@@ -399,10 +399,16 @@ def map_service(source: str, service: Record, default_tz: str) -> Mapped:
         if types:
             hs["type"] = types
         refs, physical, tz = [], False, None
+        # hours and phones given for the service at one of its locations (HSDS 3
+        # service_at_location): the service's own, when it has none of its own
+        sal_schedules: list[Record] = []
+        sal_phones: list[Record] = []
         for sal in service.get("service_at_locations") or []:
             loc = sal.get("location") if isinstance(sal, dict) else None
             if not isinstance(loc, dict):
                 continue
+            sal_schedules += [x for x in sal.get("schedules") or [] if isinstance(x, dict)]
+            sal_phones += [x for x in sal.get("phones") or [] if isinstance(x, dict)]
             try:
                 lres = location(source, loc, default_tz)
             except Unmappable as exc:
@@ -419,7 +425,8 @@ def map_service(source: str, service: Record, default_tz: str) -> Mapped:
         if description:
             hs["comment"] = str(description).split("\n")[0][:500]
             hs["extraDetails"] = str(description)
-        telecom = _telecom(service.get("phones") or [], service.get("email"), service.get("url"))
+        phones = list(service.get("phones") or []) or sal_phones
+        telecom = _telecom(phones, service.get("email"), service.get("url"))
         if telecom:
             hs["telecom"] = telecom
         coverage = []
@@ -452,7 +459,7 @@ def map_service(source: str, service: Record, default_tz: str) -> Mapped:
                 langs.append({"coding": [c]})
         if langs:
             hs["communication"] = langs
-        schedules = list(service.get("schedules") or [])
+        schedules = list(service.get("schedules") or []) or sal_schedules
         available = _available_time(schedules)
         if available:
             hs["availableTime"] = available

@@ -252,7 +252,14 @@ def _assemble(t: dict[str, list[Record]], out: Loaded) -> None:
     terms = {r["id"]: r for r in t["taxonomy_terms"] if r.get("id")}
     taxonomies = {r["id"]: r for r in t["taxonomies"] if r.get("id")}
     units = {r["id"]: r for r in t["units"] if r.get("id")}
-    owners = {"service": services, "location": locs, "organization": orgs}
+    sals = {r["id"]: r for r in t["service_at_location"] if r.get("id")}
+    # most specific first: a phone or schedule of a service at one location belongs there
+    owners = {
+        "service_at_location": sals,
+        "service": services,
+        "location": locs,
+        "organization": orgs,
+    }
 
     def attach(table: str, key: str, field: str, *, required: bool = True) -> None:
         for r in t.get(table, []):
