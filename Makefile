@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: install run test lint format bench bench-search bench-referral bench-notifier clean
+.PHONY: install run test lint format bench bench-search bench-directory bench-referral bench-notifier clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -30,6 +30,9 @@ bench: install
 
 bench-search: install
 	@$(UV) run --frozen python bench/search.py
+
+bench-directory: install
+	@$(UV) run --frozen python bench/directory.py
 
 bench-referral: install
 	@$(UV) run --frozen python bench/referral.py

@@ -80,6 +80,20 @@ if wrk.body ~= nil and string.find(wrk.body, "{{n}}", 1, true) then
     return wrk.format(nil, nil, nil, body)
   end
 end
+-- BENCH_PATHS: a file of request paths, one a line, taken in turn (each thread from its own
+-- starting line), e.g. the same search around many points
+local paths_file = os.getenv("BENCH_PATHS")
+if paths_file ~= nil and paths_file ~= "" then
+  local paths = {}
+  for line in io.lines(paths_file) do
+    if line ~= "" then paths[#paths + 1] = line end
+  end
+  counter = (tonumber(string.match(salt, "%x+$") or "0", 16) or 0) % #paths
+  request = function()
+    counter = counter + 1
+    return wrk.format(nil, paths[(counter % #paths) + 1])
+  end
+end
 local headers = os.getenv("BENCH_HEADERS") or ""
 for k, v in string.gmatch(headers, "([^:;]+):([^;]+)") do wrk.headers[k] = v end
 done = function(summary, latency, requests)
@@ -102,11 +116,14 @@ def wrk_load(
     method: str = "GET",
     body: str | None = None,
     headers: dict[str, str] | None = None,
+    paths: list[str] | None = None,
     seconds: int = 10,
     connections: int = 32,
 ) -> dict[str, float]:
     """Drive ``url`` with wrk (a C load generator, so the client costs little CPU of the two
-    cores the server shares); print and return req/s and latency percentiles."""
+    cores the server shares); print and return req/s and latency percentiles. ``paths`` (path
+    and query, already URL-encoded) are requested in turn on ``url``'s host instead of its
+    path."""
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp, "bench.lua")
         script.write_text(_WRK_SCRIPT)
@@ -118,6 +135,9 @@ def wrk_load(
         if body is not None:
             Path(tmp, "body.json").write_text(body)
             env["BENCH_BODY"] = str(Path(tmp, "body.json"))
+        if paths:
+            Path(tmp, "paths.txt").write_text("\n".join(paths) + "\n")
+            env["BENCH_PATHS"] = str(Path(tmp, "paths.txt"))
         out = subprocess.run(
             [
                 "wrk",

@@ -6,11 +6,21 @@ of service objects) around Chicago, for demos and benchmarks.
 
 Positions are real Chicago ZIP centroids (the ``zipcodes`` package) jittered within ~1 km; names,
 phones (555) and e-mails (example.org) are invented.
+
+``--area metro`` spreads the services over the Chicago metropolitan area instead (the ZIPs of
+Cook, DuPage, Kane, Lake, McHenry, Will and Kendall counties), for benchmarks with 100,000
+services: 57 city ZIPs would pile ~1,800 services on each centroid and put most of them within
+10 km of any point in the city. A ZIP is picked uniformly (ZIPs hold roughly similar numbers of
+people, so dense areas get more services), then the point is jittered uniformly over a disk as
+wide as the distance to the nearest other ZIP centroid (1 to 8 km: ~1.5 km downtown, ~5 km in
+the exurbs), never into Lake Michigan or Indiana. Within 10 km of the Loop that leaves ~10% of
+the services, ~3% around Naperville.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -27,6 +37,35 @@ SDOHCC_SYSTEM = (
 NAMESPACE = uuid.UUID("6f1e0c55-2d3b-4c59-9b0a-6c1a6e4d0b11")
 # Chicago city limits, roughly (the ZIP centroids all fall inside, plus the 1 km jitter)
 CHICAGO_BBOX = (41.62, -87.96, 42.03, -87.51)  # south, west, north, east
+# --area metro: the Illinois counties of the Chicago metropolitan area
+METRO_COUNTIES = (
+    "Cook County",
+    "DuPage County",
+    "Kane County",
+    "Lake County",
+    "McHenry County",
+    "Will County",
+    "Kendall County",
+)
+# Lake Michigan's Illinois shore, south to north (latitude, longitude); east of it is water
+SHORE: list[tuple[float, float]] = [
+    (41.64, -87.525),
+    (41.72, -87.53),
+    (41.76, -87.55),
+    (41.80, -87.58),
+    (41.85, -87.605),
+    (41.88, -87.612),
+    (41.92, -87.625),
+    (41.97, -87.645),
+    (42.02, -87.665),
+    (42.07, -87.68),
+    (42.12, -87.73),
+    (42.18, -87.77),
+    (42.25, -87.80),
+    (42.35, -87.82),
+    (42.50, -87.80),
+]
+INDIANA_LONGITUDE = -87.525
 
 CATEGORIES: dict[str, str] = {
     "food-insecurity": "Food Insecurity",
@@ -197,6 +236,43 @@ def chicago_zips() -> list[tuple[str, float, float]]:
     return sorted(out)
 
 
+def metro_zips() -> list[tuple[str, float, float, str, float]]:
+    """(ZIP, latitude, longitude, city, jitter radius in degrees of latitude) for the standard
+    ZIPs of the metro counties; the radius is the distance to the nearest other centroid
+    (bounded to 1..8 km)."""
+    points = []
+    for entry in zipcodes.filter_by(state="IL"):
+        if entry.get("county") not in METRO_COUNTIES or entry.get("zip_code_type") != "STANDARD":
+            continue
+        if not (entry.get("lat") and entry.get("long")):
+            continue
+        points.append((entry["zip_code"], float(entry["lat"]), float(entry["long"]), entry["city"]))
+    points.sort()
+    out = []
+    for code, lat, lon, city in points:
+        scale = math.cos(math.radians(lat))
+        nearest = min(
+            math.hypot(lat - lat2, (lon - lon2) * scale)
+            for code2, lat2, lon2, _ in points
+            if code2 != code and (lat2, lon2) != (lat, lon)
+        )
+        # a floor for centroids that nearly coincide, a ceiling for the rural edge
+        out.append((code, lat, lon, city.title(), min(max(nearest, 0.009), 0.072)))
+    return out
+
+
+def on_land(lat: float, lon: float) -> bool:
+    """West of Lake Michigan's shore and of the Indiana line (roughly)."""
+    if lon >= INDIANA_LONGITUDE:
+        return False
+    if lat <= SHORE[0][0]:
+        return True
+    for (lat1, lon1), (lat2, lon2) in itertools.pairwise(SHORE):
+        if lat1 <= lat <= lat2:
+            return lon < lon1 + (lon2 - lon1) * (lat - lat1) / (lat2 - lat1)
+    return lon < SHORE[-1][1]
+
+
 def _phone(rng: random.Random) -> list[dict[str, Any]]:
     return [
         {
@@ -211,9 +287,22 @@ def _uid(seed: int, *parts: object) -> str:
     return str(uuid.uuid5(NAMESPACE, ":".join(str(p) for p in (seed, *parts))))
 
 
-def generate(seed: int, count: int) -> list[dict[str, Any]]:
+def _metro_point(
+    rng: random.Random, zips: list[tuple[str, float, float, str, float]]
+) -> tuple[str, float, float, str]:
+    code, lat, lon, city, radius = zips[rng.randrange(len(zips))]
+    while True:
+        r, a = radius * math.sqrt(rng.random()), rng.random() * 2 * math.pi
+        lat2 = round(lat + r * math.sin(a), 6)
+        lon2 = round(lon + r * math.cos(a) / math.cos(math.radians(lat)), 6)
+        if on_land(lat2, lon2):
+            return code, lat2, lon2, city
+
+
+def generate(seed: int, count: int, area: str = "chicago") -> list[dict[str, Any]]:
     rng = random.Random(seed)
     zips = chicago_zips()
+    metro = metro_zips() if area == "metro" else []
     kinds = [k for k in KINDS]
     kind_weights = [k[2] for k in KINDS]
     services = []
@@ -251,7 +340,8 @@ def generate(seed: int, count: int) -> list[dict[str, Any]]:
         svc: dict[str, Any] = {
             "id": svc_id,
             "name": name,
-            "description": f"{kind} run by {org_name}, serving Chicago residents.",
+            "description": f"{kind} run by {org_name}, serving "
+            f"{'Chicago area' if metro else 'Chicago'} residents.",
             "status": "active",
             "email": f"info@{slug}.example.org",
             "url": f"https://{slug}.example.org/",
@@ -299,12 +389,16 @@ def generate(seed: int, count: int) -> list[dict[str, Any]]:
                     "extent": ILLINOIS_EXTENT,
                 }
             ]
+        elif metro:
+            code, lat2, lon2, city = _metro_point(rng, metro)
         else:
+            city = "Chicago"
             code, lat, lon = zips[rng.randrange(len(zips))]
             # ~1 km jitter: 0.009 deg latitude; longitude scaled by cos(latitude)
             r, a = 0.009 * math.sqrt(rng.random()), rng.random() * 2 * math.pi
             lat2 = round(lat + r * math.sin(a), 6)
             lon2 = round(lon + r * math.cos(a) / math.cos(math.radians(lat)), 6)
+        if not virtual:
             location = {
                 "id": _uid(seed, "location", i),
                 "location_type": "physical",
@@ -315,7 +409,7 @@ def generate(seed: int, count: int) -> list[dict[str, Any]]:
                     {
                         "id": _uid(seed, "address", i),
                         "address_1": f"{rng.randrange(100, 9999)} {rng.choice(STREETS)}",
-                        "city": "Chicago",
+                        "city": city,
                         "state_province": "IL",
                         "postal_code": code,
                         "country": "US",
@@ -334,8 +428,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--count", type=int, default=300)
     p.add_argument("--output", type=Path, default=Path(".data/demo-directory.json"))
+    p.add_argument(
+        "--area",
+        choices=("chicago", "metro"),
+        default="chicago",
+        help="chicago: city ZIPs (the demo); metro: the metro area's ZIPs (benchmarks)",
+    )
     args = p.parse_args(argv)
-    data = generate(args.seed, args.count)
+    data = generate(args.seed, args.count, args.area)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {len(data)} services to {args.output}", file=sys.stderr)

@@ -83,3 +83,26 @@ async def test_the_demo_imports_and_is_searchable_by_category(
             "/fhir/HealthcareService", params={"service-category": code, "_summary": "count"}
         )
         assert r.json()["total"] == want > 0
+
+
+def test_metro_area_spreads_services_over_real_metro_zips_on_land() -> None:
+    """--area metro (bench/directory.py): real ZIPs of the metro counties, never in the lake,
+    and spread out; the default (the demo) stays on the city's ZIPs."""
+    services = gen.generate(1, 400, "metro")
+    zips, lats = set(), []
+    for s in services:
+        loc = s["service_at_locations"][0]["location"]
+        if loc["location_type"] == "virtual":
+            continue
+        assert gen.on_land(loc["latitude"], loc["longitude"])
+        assert 41.1 < loc["latitude"] < 42.6 and -88.9 < loc["longitude"] < -87.52
+        addr = loc["addresses"][0]
+        found = zipcodes.matching(addr["postal_code"])
+        assert found and found[0]["county"] in gen.METRO_COUNTIES
+        assert addr["city"] == found[0]["city"].title()
+        zips.add(addr["postal_code"])
+        lats.append(loc["latitude"])
+    assert len(zips) > 150 and max(lats) - min(lats) > 1.0
+    assert gen.generate(1, 50) == gen.generate(1, 50, "chicago")
+    assert not gen.on_land(41.88, -87.60)  # Lake Michigan off the Loop
+    assert gen.on_land(41.88, -87.63)
