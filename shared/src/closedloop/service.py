@@ -22,6 +22,7 @@ from closedloop.fhir.operations import OPERATIONS
 from closedloop.fhir.rest.dispatch import fhir_routes
 from closedloop.fhir.rest.handlers import add_exception_handlers
 from closedloop.fhir.search.definitions import SearchParam
+from closedloop.fhir.search.engine import Planner
 from closedloop.fhir.server import FhirConfig, FhirServer, Operation
 from closedloop.hooks import Hooks
 from closedloop.logs import RequestLogMiddleware, quiet_url_loggers
@@ -47,6 +48,7 @@ def create_service_app(
     operations: dict[str, Operation] | None = None,
     capability_extensions: dict[str, list[dict[str, Any]]] | None = None,
     value_resolvers: dict[str, Callable[[str], str]] | None = None,
+    planners: list[Planner] | None = None,
 ) -> FastAPI:
     """``search_params`` adds to (or replaces, by code) the standard R4 search parameters."""
     config = FhirConfig(
@@ -56,6 +58,7 @@ def create_service_app(
         operations={**OPERATIONS, **(operations or {})},
         capability_extensions=dict(capability_extensions or {}),
         value_resolvers=dict(value_resolvers or {}),
+        planners=list(planners or []),
         max_body_bytes=settings.max_body_bytes,
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from closedloop.hooks import Hooks
 from closedloop.service import create_service_app
 from fastapi import FastAPI
 
 from directory_api.geo.zipcodes import contains_postalcode, near_postalcode, place_postalcode
 from directory_api.resources import RESOURCE_TYPES, search_params
+from directory_api.search import sites
 from directory_api.search.hours import Clock, utc_now
 from directory_api.settings import Settings
 
@@ -18,11 +20,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
     """``clock`` answers ``open=now`` (tests pass a fixed one)."""
     settings = settings or Settings()
+    hooks = Hooks()
+    sites.register(hooks)
     return create_service_app(
         name="directory-api",
         settings=settings,
         resource_types=RESOURCE_TYPES,
         migrations=MIGRATIONS,
+        hooks=hooks,
+        planners=[sites.planner],
         search_params=search_params(settings.default_timezone, clock),
         value_resolvers={
             "near-postalcode": near_postalcode,

@@ -13,7 +13,7 @@ from typing import Any
 
 from closedloop.db.engine import Database
 from closedloop.fhir.search.definitions import SearchParam, SearchParamRegistry, load_standard
-from closedloop.fhir.search.engine import SearchEngine
+from closedloop.fhir.search.engine import Planner, SearchEngine
 from closedloop.fhir.storage.indexer import Indexer
 from closedloop.fhir.storage.repository import Repository
 from closedloop.hooks import Hooks
@@ -36,6 +36,8 @@ class FhirConfig:
     # search parameter code -> function turning its value into what the index understands
     # (e.g. a ZIP code into latitude|longitude for a geo search)
     value_resolvers: dict[str, Callable[[str], str]] = field(default_factory=dict)
+    # functions answering some search criteria their own way (``search.engine.Planner``)
+    planners: list[Planner] = field(default_factory=list)
     # extensions to put on a type's CapabilityStatement entry (e.g. subscription topics)
     capability_extensions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -60,6 +62,7 @@ class FhirServer:
             default_count=config.default_count,
             max_count=config.max_count,
             value_resolvers=config.value_resolvers,
+            planners=config.planners,
         )
         self.repo = Repository(
             db, Indexer(self.registry), self.hooks, matcher=self.search.match_ids

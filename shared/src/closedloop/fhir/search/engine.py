@@ -28,6 +28,11 @@ from closedloop.fhir.search.query import Criterion, SearchQuery, parse_pairs, pa
 from closedloop.fhir.search.subsets import subset
 from closedloop.fhir.storage.tables import resources, sp_reference
 
+# A service's query planner: given (resource type, criteria, resources table), it may answer
+# some criteria with its own conditions (e.g. from a denormalised table of its own) and returns
+# (the criteria it left, its conditions). It must answer exactly what the criteria would.
+Planner = Callable[[str, list[Criterion], Any], tuple[list[Criterion], list[Any]]]
+
 _INCLUDE_DEPTH = 4
 _INCLUDE_LIMIT = 1000
 
@@ -69,8 +74,10 @@ class SearchEngine:
         default_count: int = 50,
         max_count: int = 1000,
         value_resolvers: dict[str, Callable[[str], str]] | None = None,
+        planners: list[Planner] | None = None,
     ) -> None:
         self.db = db
+        self.planners = list(planners or [])
         self.registry = registry
         self.default_count = default_count
         self.max_count = max_count
@@ -127,7 +134,11 @@ class SearchEngine:
     def _where(self, q: SearchQuery, base_url: str) -> list[Any]:
         r = resources.c
         conds: list[Any] = [r.resource_type == q.resource_type, r.deleted.is_(False)]
-        conds += [criterion_condition(c, q.resource_type, base_url) for c in q.criteria]
+        criteria = q.criteria
+        for planner in self.planners:
+            criteria, planned = planner(q.resource_type, criteria, resources)
+            conds += planned
+        conds += [criterion_condition(c, q.resource_type, base_url) for c in criteria]
         return conds
 
     async def search(
