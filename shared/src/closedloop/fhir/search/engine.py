@@ -20,6 +20,7 @@ from closedloop.db.engine import Database
 from closedloop.errors import operation_outcome
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.search import paging
+from closedloop.fhir.search.compiled import UNKNOWN, Plan, Prepared, ShapeCache
 from closedloop.fhir.search.definitions import SearchParamRegistry
 from closedloop.fhir.search.geo import DISTANCE_EXT, Near, python_distance_km
 from closedloop.fhir.search.ordering import after, near_of, order_by, order_keys
@@ -75,6 +76,7 @@ class SearchEngine:
         self.default_count = default_count
         self.max_count = max_count
         self.value_resolvers = dict(value_resolvers or {})
+        self.shapes = ShapeCache(db.engine.dialect)
 
     def parse(
         self, resource_type: str, pairs: list[tuple[str, str]], *, strict: bool = False
@@ -140,39 +142,47 @@ class SearchEngine:
         conn: AsyncConnection | None = None,
     ) -> str:
         q = self.parse(resource_type, pairs, strict=strict)
+        if conn is None and self.db.postgres and self._page_only(q):
+            return await self._run(None, q, pairs, base_url)  # the page on the driver, below
         if conn is None:
             async with self.db.read() as c:
                 return await self._run(c, q, pairs, base_url)
         return await self._run(conn, q, pairs, base_url)
 
+    @staticmethod
+    def _page_only(q: SearchQuery) -> bool:
+        """One statement answers this search (no count, no includes)."""
+        return not (
+            q.include or q.revinclude or q.summary == "count" or q.total in ("accurate", "estimate")
+        )
+
     async def _run(
-        self, conn: AsyncConnection, q: SearchQuery, pairs: list[tuple[str, str]], base_url: str
+        self,
+        conn: AsyncConnection | None,
+        q: SearchQuery,
+        pairs: list[tuple[str, str]],
+        base_url: str,
     ) -> str:
-        where = self._where(q, base_url)
+        """``conn`` is None only for a page-only search on PostgreSQL (``_page_only``)."""
         total: int | None = None
         if q.summary == "count" or q.total in ("accurate", "estimate"):
+            assert conn is not None
+            where = self._where(q, base_url)
             total = (
                 await conn.execute(select(func.count()).select_from(resources).where(*where))
             ).scalar_one()
         if q.summary == "count":
             return self._bundle(q, pairs, base_url, [], [], total, None, None)
         count = self.default_count if q.count is None else q.count
-        keys = order_keys(q, self.db.postgres)
-        cursor = paging.decode(q.cursor) if q.cursor else None
+        try:
+            cursor = paging.decode(q.cursor) if q.cursor else None
+        except errors.FhirError:
+            # the errors a search reports before a bad cursor: its criteria's, its sort's
+            self._where(q, base_url)
+            order_keys(q, self.db.postgres)
+            raise
         backwards = cursor is not None and cursor.direction == "prev"
-        stmt: Select[Any] = select(
-            resources.c.pk,
-            resources.c.resource_type,
-            resources.c.id,
-            resources.c.content,
-            *[k.expr for k in keys],
-        ).where(*where)
-        if cursor is not None:
-            if len(cursor.key) != len(keys):
-                raise errors.invalid("The paging cursor does not fit this query", cl_code="CL-3420")
-            stmt = stmt.where(after(keys, cursor.key, reverse=backwards))
-        stmt = stmt.order_by(*order_by(keys, reverse=backwards)).limit(count + 1)
-        fetched = (await conn.execute(stmt)).all()
+        fetched = await self._page(conn, q, base_url, cursor, backwards, count)
         more = len(fetched) > count
         fetched = fetched[:count]
         if backwards:
@@ -186,8 +196,69 @@ class SearchEngine:
         prev_cursor = (
             paging.encode(paging.Cursor("prev", rows[0].sort_key)) if rows and has_prev else None
         )
-        included = await self._includes(conn, q, rows) if (q.include or q.revinclude) else []
+        included: list[Row] = []
+        if q.include or q.revinclude:
+            assert conn is not None
+            included = await self._includes(conn, q, rows)
         return self._bundle(q, pairs, base_url, rows, included, total, next_cursor, prev_cursor)
+
+    async def _page(
+        self,
+        conn: AsyncConnection | None,
+        q: SearchQuery,
+        base_url: str,
+        cursor: paging.Cursor | None,
+        backwards: bool,
+        count: int,
+    ) -> list[Any]:
+        """The matching rows of one page (plus one, which says whether a next page exists):
+        by the shape's compiled SQL when it has one (``compiled.py``), else built here."""
+        prepared = self.shapes.prepare(
+            q, base_url, cursor.key if cursor else None, backwards, count + 1
+        )
+        plan = self.shapes.plan(prepared) if prepared is not None else None
+        if isinstance(plan, Plan):
+            assert prepared is not None
+            return await self._run_plan(conn, plan, prepared)
+        stmt = self._page_statement(q, base_url, cursor, backwards, count)
+        if prepared is not None and plan is UNKNOWN:
+            self.shapes.learn(prepared, stmt)
+        if conn is None:
+            async with self.db.read() as c:
+                return list((await c.execute(stmt)).all())
+        return list((await conn.execute(stmt)).all())
+
+    async def _run_plan(
+        self, conn: AsyncConnection | None, plan: Plan, prepared: Prepared
+    ) -> list[Any]:
+        params = plan.params(prepared.values)
+        if conn is None:  # PostgreSQL: asyncpg prepares the text once per connection
+            async with self.db.driver() as raw:
+                return list(await raw.fetch(plan.sql, *params))
+        return list((await conn.exec_driver_sql(plan.sql, tuple(params))).all())
+
+    def _page_statement(
+        self,
+        q: SearchQuery,
+        base_url: str,
+        cursor: paging.Cursor | None,
+        backwards: bool,
+        count: int,
+    ) -> Select[Any]:
+        where = self._where(q, base_url)
+        keys = order_keys(q, self.db.postgres)
+        stmt: Select[Any] = select(
+            resources.c.pk,
+            resources.c.resource_type,
+            resources.c.id,
+            resources.c.content,
+            *[k.expr for k in keys],
+        ).where(*where)
+        if cursor is not None:
+            if len(cursor.key) != len(keys):
+                raise errors.invalid("The paging cursor does not fit this query", cl_code="CL-3420")
+            stmt = stmt.where(after(keys, cursor.key, reverse=backwards))
+        return stmt.order_by(*order_by(keys, reverse=backwards)).limit(count + 1)
 
     # -- _include / _revinclude ------------------------------------------------------------
 
