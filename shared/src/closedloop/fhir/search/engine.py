@@ -234,6 +234,8 @@ class SearchEngine:
         params = plan.params(prepared.values)
         if conn is None:  # PostgreSQL: asyncpg prepares the text once per connection
             async with self.db.driver() as raw:
+                if prepared.custom_plans:
+                    return await self.shapes.custom.fetch(raw, plan.sql, params)
                 return list(await raw.fetch(plan.sql, *params))
         return list((await conn.exec_driver_sql(plan.sql, tuple(params))).all())
 
