@@ -142,19 +142,16 @@ class SearchEngine:
         conn: AsyncConnection | None = None,
     ) -> str:
         q = self.parse(resource_type, pairs, strict=strict)
-        if conn is None and self.db.postgres and self._page_only(q):
-            return await self._run(None, q, pairs, base_url)  # the page on the driver, below
+        if conn is None and self.db.postgres and not self._counts(q):
+            return await self._run(None, q, pairs, base_url)  # on the driver, below
         if conn is None:
             async with self.db.read() as c:
                 return await self._run(c, q, pairs, base_url)
         return await self._run(conn, q, pairs, base_url)
 
     @staticmethod
-    def _page_only(q: SearchQuery) -> bool:
-        """One statement answers this search (no count, no includes)."""
-        return not (
-            q.include or q.revinclude or q.summary == "count" or q.total in ("accurate", "estimate")
-        )
+    def _counts(q: SearchQuery) -> bool:
+        return q.summary == "count" or q.total in ("accurate", "estimate")
 
     async def _run(
         self,
@@ -163,7 +160,8 @@ class SearchEngine:
         pairs: list[tuple[str, str]],
         base_url: str,
     ) -> str:
-        """``conn`` is None only for a page-only search on PostgreSQL (``_page_only``)."""
+        """``conn`` is None only for a search without a count on PostgreSQL: its statements
+        then run on the driver's connection (``Database.driver``) where they can."""
         total: int | None = None
         if q.summary == "count" or q.total in ("accurate", "estimate"):
             assert conn is not None
@@ -197,8 +195,10 @@ class SearchEngine:
             paging.encode(paging.Cursor("prev", rows[0].sort_key)) if rows and has_prev else None
         )
         included: list[Row] = []
-        if q.include or q.revinclude:
-            assert conn is not None
+        if (q.include or q.revinclude) and conn is None:
+            async with self.db.driver() as raw:
+                included = await self._includes(raw, q, rows)
+        elif q.include or q.revinclude:
             included = await self._includes(conn, q, rows)
         return self._bundle(q, pairs, base_url, rows, included, total, next_cursor, prev_cursor)
 
@@ -287,9 +287,8 @@ class SearchEngine:
                 )
         return source, (None if code == "*" else code), target, iterate
 
-    async def _includes(
-        self, conn: AsyncConnection, q: SearchQuery, matches: list[Row]
-    ) -> list[Row]:
+    async def _includes(self, conn: Any, q: SearchQuery, matches: list[Row]) -> list[Row]:
+        """``conn``: an AsyncConnection, or the driver's own on PostgreSQL."""
         seen = {(r.resource_type, r.id) for r in matches}
         out: list[Row] = []
         frontier = matches
@@ -317,7 +316,7 @@ class SearchEngine:
 
     async def _include(
         self,
-        conn: AsyncConnection,
+        conn: Any,
         rows: list[Row],
         source: str,
         code: str | None,
@@ -326,6 +325,8 @@ class SearchEngine:
         pks = [r.pk for r in rows if source in ("*", r.resource_type)]
         if not pks:
             return []
+        if not isinstance(conn, AsyncConnection):
+            return await self._include_raw(conn, pks, code, target)
         s = sp_reference.c
         ref = select(s.target_type, s.target_id).where(
             s.res_pk.in_(pks), s.target_type.is_not(None), s.target_id.is_not(None)
@@ -344,12 +345,14 @@ class SearchEngine:
         return [Row(*f) for f in (await conn.execute(stmt)).all()]
 
     async def _revinclude(
-        self, conn: AsyncConnection, rows: list[Row], source: str, code: str | None
+        self, conn: Any, rows: list[Row], source: str, code: str | None
     ) -> list[Row]:
         if not rows:
             return []
         s, r = sp_reference.c, resources.c
         keys = [(row.resource_type, row.id) for row in rows]
+        if not isinstance(conn, AsyncConnection):
+            return await self._revinclude_raw(conn, keys, source, code)
         stmt = select(r.pk, r.resource_type, r.id, r.content).where(
             r.pk.in_(
                 select(s.res_pk).where(
@@ -361,6 +364,58 @@ class SearchEngine:
             r.deleted.is_(False),
         )
         return [Row(*f) for f in (await conn.execute(stmt)).all()]
+
+    # The same two statements on asyncpg, with arrays for the lists (one text per variant, so
+    # asyncpg prepares each once per connection instead of one per list length).
+
+    async def _include_raw(
+        self, raw: Any, pks: list[int], code: str | None, target: str | None
+    ) -> list[Row]:
+        sql = (
+            "SELECT DISTINCT target_type, target_id FROM sp_reference"
+            " WHERE res_pk = ANY($1::bigint[])"
+            " AND target_type IS NOT NULL AND target_id IS NOT NULL"
+        )
+        args: list[Any] = [pks]
+        if code is not None:
+            args.append(code)
+            sql += f" AND param = ${len(args)}"
+        if target is not None:
+            args.append(target)
+            sql += f" AND target_type = ${len(args)}"
+        refs = {(t, i) for t, i in await raw.fetch(sql, *args)}
+        if not refs:
+            return []
+        types, ids = [t for t, _ in refs], [i for _, i in refs]
+        found = await raw.fetch(
+            "SELECT pk, resource_type, id, content FROM resources"
+            " WHERE (resource_type, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+            " AND deleted IS false",
+            types,
+            ids,
+        )
+        return [Row(*f) for f in found]
+
+    async def _revinclude_raw(
+        self, raw: Any, keys: list[tuple[str, str]], source: str, code: str | None
+    ) -> list[Row]:
+        inner = (
+            "SELECT s.res_pk FROM sp_reference s WHERE (s.target_type, s.target_id)"
+            " IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+        )
+        args: list[Any] = [[t for t, _ in keys], [i for _, i in keys]]
+        if source != "*":
+            args.append(source)
+            inner += f" AND s.resource_type = ${len(args)}"
+        if code is not None:
+            args.append(code)
+            inner += f" AND s.param = ${len(args)}"
+        found = await raw.fetch(
+            "SELECT pk, resource_type, id, content FROM resources"
+            f" WHERE pk IN ({inner}) AND deleted IS false",
+            *args,
+        )
+        return [Row(*f) for f in found]
 
     # -- rendering -------------------------------------------------------------------------
 
