@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from closedloop.db import create_database, upgrade_to_head
 from closedloop.fhir.operations import OPERATIONS
 from closedloop.fhir.rest.dispatch import fhir_routes
+from closedloop.fhir.rest.fast import FhirFastPath
 from closedloop.fhir.rest.handlers import add_exception_handlers
 from closedloop.fhir.search.definitions import SearchParam
 from closedloop.fhir.search.engine import Planner
@@ -92,6 +93,7 @@ def create_service_app(
         openapi_url="/openapi.json",
     )
     add_exception_handlers(app)
+    app.add_middleware(FhirFastPath)  # inside the request log: it sees the request id
     app.add_middleware(RequestLogMiddleware)
 
     @app.get("/healthz", include_in_schema=False)

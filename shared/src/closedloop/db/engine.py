@@ -8,17 +8,20 @@ concurrency comes from unique keys and row locks, not from the isolation level.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from closedloop.db.localtime import SQLITE_NAME as _MINUTE_OF_WEEK
 from closedloop.db.localtime import python_minute_of_week
@@ -83,12 +86,82 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+class _DriverPool:
+    """Connections taken out of the SQLAlchemy pool once and kept for ``Database.driver``.
+
+    A checkout from SQLAlchemy's pool (and its checkin) costs about as much CPU as the read it
+    serves; handing a kept connection to the next reader costs nothing. The connections stay
+    counted in SQLAlchemy's pool, so the service never holds more than its ``pool_size``: at
+    most ``size`` of them serve driver-level reads, the rest everything else.
+    """
+
+    def __init__(self, engine: AsyncEngine, size: int) -> None:
+        self.engine = engine
+        self.size = size
+        self.opened = 0
+        self.idle: list[Any] = []  # pool fairies
+        self.waiters: deque[asyncio.Future[Any]] = deque()
+
+    async def acquire(self) -> Any:
+        if self.idle:
+            return self.idle.pop()
+        if self.opened < self.size:
+            self.opened += 1
+            try:
+                return await self.engine.raw_connection()
+            except BaseException:
+                self.opened -= 1
+                raise
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release(waiter.result())  # handed over just as we were cancelled
+            raise
+
+    def release(self, fairy: Any) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(fairy)
+                return
+        self.idle.append(fairy)
+
+    async def discard(self, fairy: Any) -> None:
+        """A dead connection: invalidate it (the pool reconnects later) and let a waiter open
+        a fresh one."""
+        self.opened -= 1
+        await greenlet_spawn(fairy.invalidate)
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                try:
+                    self.opened += 1
+                    waiter.set_result(await self.engine.raw_connection())
+                except BaseException as exc:
+                    self.opened -= 1
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                return
+
+    def close(self) -> None:
+        """Give the kept connections back to SQLAlchemy's pool (before it is disposed)."""
+        idle, self.idle = self.idle, []
+        self.opened -= len(idle)
+        for fairy in idle:
+            fairy.close()
+
+
 @dataclass
 class Database:
     """One service's database: a read engine and a write view of the same pool."""
 
     engine: AsyncEngine
     url: str
+    driver_connections: int = 0  # kept for Database.driver (PostgreSQL); 0: a checkout each
+    _drivers: _DriverPool | None = field(default=None, init=False, repr=False)
 
     @property
     def postgres(self) -> bool:
@@ -103,14 +176,58 @@ class Database:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
+    @asynccontextmanager
+    async def driver(self) -> AsyncIterator[Any]:
+        """The driver's own connection (asyncpg or aiosqlite) from the pool, for hand-written or
+        pre-compiled SQL on the hottest paths: it skips SQLAlchemy's execution layer and opens
+        no transaction (autocommit reads on PostgreSQL).
+
+        On PostgreSQL the pool's raw checkout is used: a quarter of the cost of
+        ``engine.connect()``. A connection the driver reports closed after an error is
+        invalidated, so the pool never hands it out again.
+        """
+        if not self.postgres:
+            async with self.engine.connect() as conn:
+                yield (await conn.get_raw_connection()).driver_connection
+            return
+        if self.driver_connections > 0:
+            if self._drivers is None:
+                self._drivers = _DriverPool(self.engine, self.driver_connections)
+            pool = self._drivers
+            kept = await pool.acquire()
+            raw_kept: Any = kept.driver_connection
+            try:
+                yield raw_kept
+            except BaseException as exc:
+                # a dead connection, or one whose query was cancelled midway: never reused
+                if raw_kept.is_closed() or isinstance(exc, asyncio.CancelledError):
+                    await pool.discard(kept)
+                    kept = None
+                raise
+            finally:
+                if kept is not None:
+                    pool.release(kept)
+            return
+        fairy = await self.engine.raw_connection()
+        raw: Any = fairy.driver_connection
+        try:
+            yield raw
+        except BaseException:
+            if raw.is_closed():
+                await greenlet_spawn(fairy.invalidate)
+            raise
+        finally:
+            if fairy.is_valid:
+                # Checkin only awaits when the connection holds a transaction: none here.
+                fairy.close()
+
     async def fetch_row(self, sql: str, *args: Any) -> Any:
         """One row by a hand-written query (``$1``-style parameters), straight on the driver.
 
         For the hottest reads only: it skips SQLAlchemy's execution layer and opens no
         transaction, halving the cost of a read by id. The SQL must be portable.
         """
-        async with self.engine.connect() as conn:
-            raw: Any = (await conn.get_raw_connection()).driver_connection
+        async with self.driver() as raw:
             if self.postgres:
                 return await raw.fetchrow(sql, *args)
             cursor = await raw.execute(_DOLLAR_PARAM.sub("?", sql), args)
@@ -135,6 +252,9 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        if self._drivers is not None:
+            self._drivers.close()
+            self._drivers = None
         await self.engine.dispose()
 
 
@@ -148,4 +268,5 @@ def create_database(url: str, pool_size: int = 20) -> Database:
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
-    return Database(engine=engine, url=url)
+        return Database(engine=engine, url=url)
+    return Database(engine=engine, url=url, driver_connections=pool_size // 2)

@@ -67,7 +67,12 @@ async def read_patch_body(request: Request, max_bytes: int) -> Any:
 
 
 def check_output_format(request: Request) -> None:
-    fmt = request.query_params.get("_format")
+    check_format(request.query_params.get("_format"), request.headers.get("accept", ""))
+
+
+def check_format(fmt: str | None, accept: str) -> None:
+    """406 when only XML is acceptable, 400 for an unknown ``_format`` (the query parameter
+    wins over the Accept header)."""
     if fmt is not None:
         if fmt.lower() in _XML:
             raise errors.FhirError(
@@ -85,7 +90,6 @@ def check_output_format(request: Request) -> None:
         if fmt.lower() not in _FORMAT_ALIASES:
             raise errors.invalid(f"Unknown _format {fmt!r}: use json", cl_code="CL-1407")
         return
-    accept = request.headers.get("accept", "")
     if accept:
         kinds = {a.split(";")[0].strip().lower() for a in accept.split(",")}
         if kinds and kinds <= _XML:

@@ -16,8 +16,14 @@ class Preferences:
 
 
 def preferences(request: Request) -> Preferences:
+    return parse_prefer(request.headers.get("prefer", ""))
+
+
+def parse_prefer(header: str) -> Preferences:
     ret, strict = "representation", False
-    for part in request.headers.get("prefer", "").split(","):
+    if not header:
+        return Preferences(ret, strict)
+    for part in header.split(","):
         for token in part.split(";"):
             key, _, value = token.strip().partition("=")
             value = value.strip().strip('"')

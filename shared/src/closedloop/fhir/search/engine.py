@@ -20,9 +20,10 @@ from closedloop.db.engine import Database
 from closedloop.errors import operation_outcome
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.search import paging
+from closedloop.fhir.search.compiled import UNKNOWN, Plan, Prepared, ShapeCache
 from closedloop.fhir.search.definitions import SearchParamRegistry
 from closedloop.fhir.search.geo import DISTANCE_EXT, Near, python_distance_km
-from closedloop.fhir.search.ordering import after, near_of, order_by, order_keys
+from closedloop.fhir.search.ordering import after, near_of, order_by, order_keys, rank_describer
 from closedloop.fhir.search.predicates import criterion_condition
 from closedloop.fhir.search.query import Criterion, SearchQuery, parse_pairs, parse_query
 from closedloop.fhir.search.subsets import subset
@@ -82,6 +83,7 @@ class SearchEngine:
         self.default_count = default_count
         self.max_count = max_count
         self.value_resolvers = dict(value_resolvers or {})
+        self.shapes = ShapeCache(db.engine.dialect)
 
     def parse(
         self, resource_type: str, pairs: list[tuple[str, str]], *, strict: bool = False
@@ -151,26 +153,126 @@ class SearchEngine:
         conn: AsyncConnection | None = None,
     ) -> str:
         q = self.parse(resource_type, pairs, strict=strict)
+        if conn is None and self.db.postgres and not self._counts(q):
+            return await self._run(None, q, pairs, base_url)  # on the driver, below
         if conn is None:
             async with self.db.read() as c:
                 return await self._run(c, q, pairs, base_url)
         return await self._run(conn, q, pairs, base_url)
 
+    @staticmethod
+    def _counts(q: SearchQuery) -> bool:
+        return q.summary == "count" or q.total in ("accurate", "estimate")
+
     async def _run(
-        self, conn: AsyncConnection, q: SearchQuery, pairs: list[tuple[str, str]], base_url: str
+        self,
+        conn: AsyncConnection | None,
+        q: SearchQuery,
+        pairs: list[tuple[str, str]],
+        base_url: str,
     ) -> str:
-        where = self._where(q, base_url)
+        """``conn`` is None only for a search without a count on PostgreSQL: its statements
+        then run on the driver's connection (``Database.driver``) where they can."""
         total: int | None = None
         if q.summary == "count" or q.total in ("accurate", "estimate"):
+            assert conn is not None
+            where = self._where(q, base_url)
             total = (
                 await conn.execute(select(func.count()).select_from(resources).where(*where))
             ).scalar_one()
         if q.summary == "count":
             return self._bundle(q, pairs, base_url, [], [], total, None, None)
         count = self.default_count if q.count is None else q.count
-        keys = order_keys(q, self.db.postgres)
-        cursor = paging.decode(q.cursor) if q.cursor else None
+        try:
+            cursor = paging.decode(q.cursor) if q.cursor else None
+        except errors.FhirError:
+            # the errors a search reports before a bad cursor: its criteria's, its sort's
+            self._where(q, base_url)
+            order_keys(q, self.db.postgres)
+            raise
         backwards = cursor is not None and cursor.direction == "prev"
+        fetched = await self._page(conn, q, base_url, cursor, backwards, count)
+        more = len(fetched) > count
+        fetched = fetched[:count]
+        if backwards:
+            fetched.reverse()
+        rows = [Row(f[0], f[1], f[2], f[3], tuple(f[4:])) for f in fetched]
+        describe = rank_describer(q)
+        described = (0, describe) if describe is not None else None  # the rank key is first
+        has_next = more if not backwards else True
+        has_prev = (cursor is not None and not backwards) or (backwards and more)
+        next_cursor = (
+            paging.encode(paging.Cursor("next", rows[-1].sort_key)) if rows and has_next else None
+        )
+        prev_cursor = (
+            paging.encode(paging.Cursor("prev", rows[0].sort_key)) if rows and has_prev else None
+        )
+        included: list[Row] = []
+        if (q.include or q.revinclude) and conn is None:
+            async with self.db.driver() as raw:
+                included = await self._includes(raw, q, rows)
+        elif q.include or q.revinclude:
+            included = await self._includes(conn, q, rows)
+        return self._bundle(
+            q, pairs, base_url, rows, included, total, next_cursor, prev_cursor, described
+        )
+
+    async def _page(
+        self,
+        conn: AsyncConnection | None,
+        q: SearchQuery,
+        base_url: str,
+        cursor: paging.Cursor | None,
+        backwards: bool,
+        count: int,
+    ) -> list[Any]:
+        """The matching rows of one page (plus one, which says whether a next page exists):
+        by the shape's compiled SQL when it has one (``compiled.py``), else built here."""
+        prepared = (
+            None
+            if self._planned(q)
+            else self.shapes.prepare(
+                q, base_url, cursor.key if cursor else None, backwards, count + 1
+            )
+        )
+        plan = self.shapes.plan(prepared) if prepared is not None else None
+        if isinstance(plan, Plan):
+            assert prepared is not None
+            return await self._run_plan(conn, plan, prepared)
+        stmt = self._page_statement(q, base_url, cursor, backwards, count)
+        if prepared is not None and plan is UNKNOWN:
+            self.shapes.learn(prepared, stmt)
+        if conn is None:
+            async with self.db.read() as c:
+                return list((await c.execute(stmt)).all())
+        return list((await conn.execute(stmt)).all())
+
+    def _planned(self, q: SearchQuery) -> bool:
+        """Does a service planner answer some of the criteria? (Its SQL is its own business:
+        such a search is never served from the shape cache.)"""
+        return any(planner(q.resource_type, q.criteria, resources)[1] for planner in self.planners)
+
+    async def _run_plan(
+        self, conn: AsyncConnection | None, plan: Plan, prepared: Prepared
+    ) -> list[Any]:
+        params = plan.params(prepared.values)
+        if conn is None:  # PostgreSQL: asyncpg prepares the text once per connection
+            async with self.db.driver() as raw:
+                if prepared.custom_plans:
+                    return await self.shapes.custom.fetch(raw, plan.sql, params)
+                return list(await raw.fetch(plan.sql, *params))
+        return list((await conn.exec_driver_sql(plan.sql, tuple(params))).all())
+
+    def _page_statement(
+        self,
+        q: SearchQuery,
+        base_url: str,
+        cursor: paging.Cursor | None,
+        backwards: bool,
+        count: int,
+    ) -> Select[Any]:
+        where = self._where(q, base_url)
+        keys = order_keys(q, self.db.postgres)
         stmt: Select[Any] = select(
             resources.c.pk,
             resources.c.resource_type,
@@ -182,26 +284,7 @@ class SearchEngine:
             if len(cursor.key) != len(keys):
                 raise errors.invalid("The paging cursor does not fit this query", cl_code="CL-3420")
             stmt = stmt.where(after(keys, cursor.key, reverse=backwards))
-        stmt = stmt.order_by(*order_by(keys, reverse=backwards)).limit(count + 1)
-        fetched = (await conn.execute(stmt)).all()
-        more = len(fetched) > count
-        fetched = fetched[:count]
-        if backwards:
-            fetched.reverse()
-        rows = [Row(f[0], f[1], f[2], f[3], tuple(f[4:])) for f in fetched]
-        described = next(((i, k.describe) for i, k in enumerate(keys) if k.describe), None)
-        has_next = more if not backwards else True
-        has_prev = (cursor is not None and not backwards) or (backwards and more)
-        next_cursor = (
-            paging.encode(paging.Cursor("next", rows[-1].sort_key)) if rows and has_next else None
-        )
-        prev_cursor = (
-            paging.encode(paging.Cursor("prev", rows[0].sort_key)) if rows and has_prev else None
-        )
-        included = await self._includes(conn, q, rows) if (q.include or q.revinclude) else []
-        return self._bundle(
-            q, pairs, base_url, rows, included, total, next_cursor, prev_cursor, described
-        )
+        return stmt.order_by(*order_by(keys, reverse=backwards)).limit(count + 1)
 
     # -- _include / _revinclude ------------------------------------------------------------
 
@@ -228,9 +311,8 @@ class SearchEngine:
                 )
         return source, (None if code == "*" else code), target, iterate
 
-    async def _includes(
-        self, conn: AsyncConnection, q: SearchQuery, matches: list[Row]
-    ) -> list[Row]:
+    async def _includes(self, conn: Any, q: SearchQuery, matches: list[Row]) -> list[Row]:
+        """``conn``: an AsyncConnection, or the driver's own on PostgreSQL."""
         seen = {(r.resource_type, r.id) for r in matches}
         out: list[Row] = []
         frontier = matches
@@ -258,7 +340,7 @@ class SearchEngine:
 
     async def _include(
         self,
-        conn: AsyncConnection,
+        conn: Any,
         rows: list[Row],
         source: str,
         code: str | None,
@@ -267,6 +349,8 @@ class SearchEngine:
         pks = [r.pk for r in rows if source in ("*", r.resource_type)]
         if not pks:
             return []
+        if not isinstance(conn, AsyncConnection):
+            return await self._include_raw(conn, pks, code, target)
         s = sp_reference.c
         ref = select(s.target_type, s.target_id).where(
             s.res_pk.in_(pks), s.target_type.is_not(None), s.target_id.is_not(None)
@@ -285,12 +369,14 @@ class SearchEngine:
         return [Row(*f) for f in (await conn.execute(stmt)).all()]
 
     async def _revinclude(
-        self, conn: AsyncConnection, rows: list[Row], source: str, code: str | None
+        self, conn: Any, rows: list[Row], source: str, code: str | None
     ) -> list[Row]:
         if not rows:
             return []
         s, r = sp_reference.c, resources.c
         keys = [(row.resource_type, row.id) for row in rows]
+        if not isinstance(conn, AsyncConnection):
+            return await self._revinclude_raw(conn, keys, source, code)
         stmt = select(r.pk, r.resource_type, r.id, r.content).where(
             r.pk.in_(
                 select(s.res_pk).where(
@@ -302,6 +388,58 @@ class SearchEngine:
             r.deleted.is_(False),
         )
         return [Row(*f) for f in (await conn.execute(stmt)).all()]
+
+    # The same two statements on asyncpg, with arrays for the lists (one text per variant, so
+    # asyncpg prepares each once per connection instead of one per list length).
+
+    async def _include_raw(
+        self, raw: Any, pks: list[int], code: str | None, target: str | None
+    ) -> list[Row]:
+        sql = (
+            "SELECT DISTINCT target_type, target_id FROM sp_reference"
+            " WHERE res_pk = ANY($1::bigint[])"
+            " AND target_type IS NOT NULL AND target_id IS NOT NULL"
+        )
+        args: list[Any] = [pks]
+        if code is not None:
+            args.append(code)
+            sql += f" AND param = ${len(args)}"
+        if target is not None:
+            args.append(target)
+            sql += f" AND target_type = ${len(args)}"
+        refs = {(t, i) for t, i in await raw.fetch(sql, *args)}
+        if not refs:
+            return []
+        types, ids = [t for t, _ in refs], [i for _, i in refs]
+        found = await raw.fetch(
+            "SELECT pk, resource_type, id, content FROM resources"
+            " WHERE (resource_type, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+            " AND deleted IS false",
+            types,
+            ids,
+        )
+        return [Row(*f) for f in found]
+
+    async def _revinclude_raw(
+        self, raw: Any, keys: list[tuple[str, str]], source: str, code: str | None
+    ) -> list[Row]:
+        inner = (
+            "SELECT s.res_pk FROM sp_reference s WHERE (s.target_type, s.target_id)"
+            " IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+        )
+        args: list[Any] = [[t for t, _ in keys], [i for _, i in keys]]
+        if source != "*":
+            args.append(source)
+            inner += f" AND s.resource_type = ${len(args)}"
+        if code is not None:
+            args.append(code)
+            inner += f" AND s.param = ${len(args)}"
+        found = await raw.fetch(
+            "SELECT pk, resource_type, id, content FROM resources"
+            f" WHERE pk IN ({inner}) AND deleted IS false",
+            *args,
+        )
+        return [Row(*f) for f in found]
 
     # -- rendering -------------------------------------------------------------------------
 

@@ -36,8 +36,6 @@ _TEXT = {"string", "token", "uri", "reference"}
 class OrderKey:
     expr: Any
     descending: bool
-    # for a parameter's rank key: turns the row's value into its entry.search extensions
-    describe: Callable[[Any], list[dict[str, Any]]] | None = None
 
 
 def near_of(q: SearchQuery, code: str = "near") -> Near | None:
@@ -110,19 +108,30 @@ def order_keys(q: SearchQuery, postgres: bool) -> list[OrderKey]:
     return keys
 
 
-def _rank_keys(q: SearchQuery) -> list[OrderKey]:
-    """The first ranking parameter of the query (``SearchParam.rank``) orders its matches."""
+def _ranking(q: SearchQuery) -> tuple[Any, str] | None:
+    """(param, value) of the first ranking parameter (``SearchParam.rank``) of the query."""
     for c in q.criteria:
         param = c.param
         if param is not None and param.rank is not None and not c.chain and c.modifier is None:
             values = [v for v in c.values if v]
             if values:
-                return [
-                    OrderKey(
-                        param.rank(values[0], resources, q.resource_type), False, param.describe
-                    )
-                ]
-    return []
+                return param, values[0]
+    return None
+
+
+def _rank_keys(q: SearchQuery) -> list[OrderKey]:
+    """The first ranking parameter of the query orders its matches (before the pk)."""
+    ranking = _ranking(q)
+    if ranking is None:
+        return []
+    param, value = ranking
+    return [OrderKey(param.rank(value, resources, q.resource_type), False)]
+
+
+def rank_describer(q: SearchQuery) -> Callable[[Any], list[dict[str, Any]]] | None:
+    """The ``describe`` of the query's rank key, which ``order_keys`` puts first (no _sort)."""
+    ranking = None if q.sort else _ranking(q)
+    return ranking[0].describe if ranking is not None else None
 
 
 def order_by(keys: list[OrderKey], reverse: bool) -> list[Any]:

@@ -102,6 +102,8 @@ class SearchQuery:
 
 def split_unescaped(value: str, sep: str) -> list[str]:
     """Split at each ``sep`` not escaped with a backslash; parts keep their escapes."""
+    if "\\" not in value:
+        return value.split(sep)
     parts, current, i = [], "", 0
     while i < len(value):
         ch = value[i]
@@ -121,7 +123,7 @@ def split_unescaped(value: str, sep: str) -> list[str]:
 
 def unescape(value: str) -> str:
     """Undo the search escapes ``\\,`` ``\\|`` ``\\$`` ``\\\\`` (after splitting on them)."""
-    return _ESCAPE.sub(r"\1", value)
+    return _ESCAPE.sub(r"\1", value) if "\\" in value else value
 
 
 def split_values(value: str) -> list[str]:

@@ -1,0 +1,190 @@
+"""A thin path for the two hottest interactions: read by id and a type-level search (GET).
+
+``GET /fhir/Type/id`` and ``GET /fhir/Type?query`` go from the ASGI scope straight to the
+handler's steps: the same checks, the same hook points (``request`` for both, ``before_search``
+for a search), the same storage and search calls and the same response objects as
+``routes.read`` and ``routes.search_type``, without building a Starlette ``Request``, running
+the router, the exception-handler wrappers and the exit-stack middleware. Those cost as much as
+the read itself. Every other request (and a read or search with ``_format``/``_pretty``) takes
+the full path through ``dispatch``.
+
+The middleware sits inside ``RequestLogMiddleware`` (request id, access log) and outside the
+exception middleware, so it hands an error to the app's exception handler for its class itself
+(a ``FhirError`` becomes its OperationOutcome); anything else propagates to the server-error
+handler like an error from a route.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from closedloop import errors
+from closedloop.context import RequestContext
+from closedloop.fhir.rest.negotiation import check_format, fhir_response
+from closedloop.fhir.rest.prefer import parse_prefer
+from closedloop.fhir.rest.responses import read_response
+from closedloop.fhir.server import FhirServer
+from closedloop.hooks import HookPoint
+
+_PREFIX = "/fhir/"
+_SYSTEM = {"metadata", "_history"}
+_SUB = {"_search", "_history"}
+_RESULT_ONLY = {"_format", "_pretty"}
+_WANTED = {b"host", b"accept", b"if-none-match", b"prefer"}
+_BASE_CACHE_LIMIT = 64
+
+
+class FhirFastPath:
+    """Pure ASGI middleware: serves plain reads and GET searches, passes the rest on."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._routes_checked = False
+        self._enabled = False
+        self._bases: dict[tuple[Any, ...], str] = {}
+
+    def _check_routes(self, app: Any) -> bool:
+        """Only when nothing but the FHIR dispatch routes live under /fhir (a service router
+        there would otherwise be shadowed)."""
+        from closedloop.fhir.rest.dispatch import dispatch
+
+        for route in getattr(getattr(app, "router", None), "routes", ()):
+            path = getattr(route, "path", "")
+            if path.startswith("/fhir") and getattr(route, "endpoint", None) is not dispatch:
+                return False
+        return True
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("GET", "HEAD")
+            or not scope["path"].startswith(_PREFIX)
+            or scope.get("root_path")
+        ):
+            await self.app(scope, receive, send)
+            return
+        app = scope.get("app")
+        server: FhirServer | None = getattr(getattr(app, "state", None), "fhir", None)
+        if server is None:
+            await self.app(scope, receive, send)
+            return
+        if not self._routes_checked:
+            self._enabled = self._check_routes(app)
+            self._routes_checked = True
+        segments = [s for s in scope["path"][len(_PREFIX) :].split("/") if s]
+        query: bytes = scope.get("query_string", b"")
+        if not self._enabled:
+            response = None
+        elif len(segments) == 2 and not query:
+            if segments[1] in _SUB or segments[1].startswith("$"):
+                response = None
+            else:
+                response = await self._guarded(self._read, scope, server, segments)
+        elif len(segments) == 1 and segments[0] not in _SYSTEM:
+            response = await self._guarded(self._search, scope, server, segments)
+        else:
+            response = None
+        if response is None:
+            await self.app(scope, receive, send)
+        else:
+            await response(scope, receive, send)
+
+    async def _guarded(
+        self, handler: Any, scope: dict[str, Any], server: FhirServer, segments: list[str]
+    ) -> Any:
+        try:
+            return await handler(scope, server, segments)
+        except Exception as exc:
+            # What the exception middleware would do: the app's handler for the error's class
+            # (FhirError -> OperationOutcome); the rest goes on to the server-error handler.
+            for cls in type(exc).__mro__:
+                if cls is Exception:
+                    break
+                on_error = scope["app"].exception_handlers.get(cls)
+                if on_error is not None:
+                    result = on_error(Request(scope), exc)
+                    return await result if inspect.isawaitable(result) else result
+            raise
+
+    def _headers(self, scope: dict[str, Any]) -> dict[bytes, str]:
+        found: dict[bytes, str] = {}
+        for key, value in scope["headers"]:
+            if key in _WANTED and key not in found:
+                found[key] = value.decode("latin-1")
+        return found
+
+    def _base_url(self, scope: dict[str, Any], server: FhirServer, host: str | None) -> str:
+        configured = server.config.public_base_url
+        if configured:
+            return configured.rstrip("/")
+        key = (scope.get("scheme"), host, scope.get("server"), scope.get("app_root_path"))
+        base = self._bases.get(key)
+        if base is None:
+            base = str(Request(scope).base_url).rstrip("/") + "/fhir"
+            if len(self._bases) >= _BASE_CACHE_LIMIT:
+                self._bases.clear()
+            self._bases[key] = base
+        return base
+
+    def _check_type(self, server: FhirServer, resource_type: str) -> None:
+        if not server.supports(resource_type):
+            raise errors.not_found(
+                f"Resource type {resource_type!r} is not supported by this "
+                f"service (supported: {', '.join(server.config.resource_types)})",
+                cl_code="CL-1404",
+            )
+
+    async def _context(
+        self,
+        scope: dict[str, Any],
+        server: FhirServer,
+        headers: dict[bytes, str],
+        interaction: str,
+        resource_type: str,
+    ) -> RequestContext:
+        check_format(None, headers.get(b"accept", ""))
+        ctx = RequestContext(
+            request_id=scope.get("state", {}).get("request_id", "-"),
+            base_url=self._base_url(scope, server, headers.get(b"host")),
+        )
+        if server.hooks.has(HookPoint.REQUEST):
+            await server.hooks.fire(HookPoint.REQUEST, ctx, interaction, resource_type)
+        return ctx
+
+    async def _read(self, scope: dict[str, Any], server: FhirServer, segments: list[str]) -> Any:
+        """``routes.read`` without ``_format``/``_pretty`` (a read with a query string takes
+        the full path)."""
+        resource_type, resource_id = segments
+        self._check_type(server, resource_type)
+        headers = self._headers(scope)
+        await self._context(scope, server, headers, "read", resource_type)
+        stored = await server.repo.read(resource_type, resource_id)
+        etag = headers.get(b"if-none-match")
+        if etag and etag.strip() == stored.etag:
+            return fhir_response(None, 304, {"ETag": stored.etag})
+        return read_response(stored, False)
+
+    async def _search(self, scope: dict[str, Any], server: FhirServer, segments: list[str]) -> Any:
+        """``routes.search_type``; a query with ``_format`` or ``_pretty`` takes the full
+        path (returns None before any check or hook has run)."""
+        query: bytes = scope.get("query_string", b"")
+        pairs = parse_qsl(query.decode(), keep_blank_values=True) if query else []
+        if any(k in _RESULT_ONLY for k, _ in pairs):
+            return None
+        resource_type = segments[0]
+        self._check_type(server, resource_type)
+        headers = self._headers(scope)
+        ctx = await self._context(scope, server, headers, "search-type", resource_type)
+        if server.hooks.has(HookPoint.BEFORE_SEARCH):
+            await server.hooks.fire(HookPoint.BEFORE_SEARCH, ctx, resource_type, pairs)
+        text = await server.search.search(
+            resource_type,
+            pairs,
+            base_url=ctx.base_url,
+            strict=parse_prefer(headers.get(b"prefer", "")).strict,
+        )
+        return fhir_response(text)
