@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import os
 import sys
@@ -28,12 +27,12 @@ import tempfile
 import time
 from asyncio.subprocess import PIPE
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import asyncpg
 import httpx
+from closedloop.testing import load_script
 from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -46,14 +45,6 @@ CATEGORY = "food-insecurity"
 RADIUS_KM = 10
 PAGE = 20
 LOOP = (41.8781, -87.6298)  # the point the one-off check searches around: downtown Chicago
-
-
-def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate_demo_directory", GENERATOR)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def search_query(lat: float, lon: float) -> str:
@@ -204,7 +195,7 @@ async def main() -> None:
         f"load average {os.getloadavg()[0]:.2f} before start (other work skews the figures); "
         f"{args.count} HealthcareServices over the Chicago metro area"
     )
-    gen = generator()
+    gen = load_script(GENERATOR)
     points = [(lat, lon) for _zip, lat, lon, _city, _r in gen.metro_zips()]
     paths = [f"/fhir/HealthcareService?{search_query(lat, lon)}" for lat, lon in points]
     figures: dict[str, dict[str, float]] = {}

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import zipcodes
+from closedloop.testing import load_script
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "generate_demo_directory.py"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate_demo_directory", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load()
+gen = load_script(SCRIPT)
 
 
 def test_deterministic_for_a_seed_and_count_honoured(tmp_path: Path) -> None:

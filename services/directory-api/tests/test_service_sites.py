@@ -5,17 +5,15 @@ Locations move or go and services change category.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 from closedloop.fhir.server import FhirServer
-from closedloop.testing import app_client
+from closedloop.testing import app_client, load_script
 from directory_api.app import create_app
 from directory_api.hsds.importer import import_path
 from directory_api.search import sites
@@ -24,15 +22,7 @@ from directory_api.settings import Settings
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "generate_demo_directory.py"
 
 
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate_demo_directory", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _generator()
+gen = load_script(SCRIPT)
 
 SDOHCC = "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
 POINTS = [(41.8781, -87.6298), (41.9229, -87.6483), (41.75, -87.6), (42.0, -87.8), (41.5, -88.5)]

@@ -10,6 +10,7 @@ with the service's migrations and dropped afterwards.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import tempfile
 import time
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import asyncpg
@@ -317,3 +319,12 @@ async def assert_service_basics(
         assert r.status_code == 200, r.text
         assert r.json()["type"] == "searchset"
     assert await assert_every_listed_parameter_works(client, samples) > 0
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script that is not in a package (``scripts/*.py``) as a module, for tests and benches."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

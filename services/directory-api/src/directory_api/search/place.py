@@ -22,7 +22,7 @@ from closedloop.fhir.storage.tables import INDEX_TABLES, resources
 from sqlalchemy import ColumnElement, and_, case, func, literal, select, union
 
 from directory_api.conventions import MATCH_REASON_EXTENSION
-from directory_api.search.sites import service_sites
+from directory_api.search.sites import live_location, service_sites
 
 DELIVERY_PARAM = "delivery-method"
 # rank values: a nearby service ranks by its distance in km (always below COVERAGE_RANK)
@@ -44,14 +44,7 @@ def _covered(near: Near, resource_type: str) -> Any:
     point = f"{near.latitude}|{near.longitude}"
     return (
         select(ref.c.res_pk)
-        .join(
-            loc,
-            and_(
-                loc.c.resource_type == "Location",
-                loc.c.id == ref.c.target_id,
-                loc.c.deleted.is_(False),
-            ),
-        )
+        .join(loc, live_location(ref, loc))
         .where(
             ref.c.resource_type == resource_type,
             ref.c.param == "coverage-area",

@@ -53,6 +53,13 @@ service_sites = Table(
 )
 
 
+def live_location(ref: Any, loc: Any) -> Any:
+    """Join condition: ``loc`` (a resources alias) is the live Location ``ref`` names."""
+    return and_(
+        loc.c.resource_type == "Location", loc.c.id == ref.c.target_id, loc.c.deleted.is_(False)
+    )
+
+
 def rows_of(service_pks: Any | None) -> Any:
     """``SELECT`` of the site rows of the services (all services when None), from the index."""
     ref, loc, c, tok, hs = (
@@ -66,14 +73,7 @@ def rows_of(service_pks: Any | None) -> Any:
         select(ref.c.res_pk, loc.c.pk, tok.c.system, tok.c.code, c.c.latitude, c.c.longitude)
         .select_from(ref)
         .join(hs, and_(hs.c.pk == ref.c.res_pk, hs.c.deleted.is_(False)))
-        .join(
-            loc,
-            and_(
-                loc.c.resource_type == "Location",
-                loc.c.id == ref.c.target_id,
-                loc.c.deleted.is_(False),
-            ),
-        )
+        .join(loc, live_location(ref, loc))
         .join(
             c,
             and_(c.c.res_pk == loc.c.pk, c.c.resource_type == "Location", c.c.param == "near"),
