@@ -121,3 +121,20 @@ async def test_the_migration_fill_matches_the_hooks(app: tuple[Any, httpx.AsyncC
         kept = (await conn.execute(sites.service_sites.select())).all()
         rebuilt = (await conn.execute(sites.rows_of(None))).all()
     assert kept and sorted(map(tuple, kept), key=repr) == sorted(map(tuple, rebuilt), key=repr)
+
+
+async def test_reindex_rebuilds_the_sites(
+    app: tuple[Any, httpx.AsyncClient], database_url: str
+) -> None:
+    from closedloop.cli import _reindex
+
+    application, _ = app
+    server: FhirServer = application.state.fhir
+    async with server.db.write() as conn:
+        before = (await conn.execute(sites.service_sites.select())).all()
+        await conn.execute(sites.service_sites.delete())
+    assert before
+    await _reindex(Settings(database_url=database_url), create_app, ["HealthcareService"])
+    async with server.db.read() as conn:
+        after = (await conn.execute(sites.service_sites.select())).all()
+    assert sorted(map(tuple, after), key=repr) == sorted(map(tuple, before), key=repr)

@@ -52,6 +52,9 @@ async def _reindex(
             types or server.config.resource_types,
             progress=progress,
         )
+        for rebuild in server.config.derived_indexes:
+            async with server.db.write() as conn:
+                await rebuild(conn)
     print(file=sys.stderr)
     for rtype, n in counts.items():
         print(f"{rtype}: {n} resources reindexed")

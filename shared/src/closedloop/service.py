@@ -50,6 +50,7 @@ def create_service_app(
     capability_extensions: dict[str, list[dict[str, Any]]] | None = None,
     value_resolvers: dict[str, Callable[[str], str]] | None = None,
     planners: list[Planner] | None = None,
+    derived_indexes: list[Callable[[Any], Awaitable[None]]] | None = None,
 ) -> FastAPI:
     """``search_params`` adds to (or replaces, by code) the standard R4 search parameters."""
     config = FhirConfig(
@@ -60,6 +61,7 @@ def create_service_app(
         capability_extensions=dict(capability_extensions or {}),
         value_resolvers=dict(value_resolvers or {}),
         planners=list(planners or []),
+        derived_indexes=list(derived_indexes or []),
         max_body_bytes=settings.max_body_bytes,
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,

@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         migrations=MIGRATIONS,
         hooks=hooks,
         planners=[sites.planner],
+        derived_indexes=[sites.rebuild],
         search_params=search_params(settings.default_timezone, clock),
         value_resolvers={
             "near-postalcode": near_postalcode,

@@ -38,6 +38,9 @@ class FhirConfig:
     value_resolvers: dict[str, Callable[[str], str]] = field(default_factory=dict)
     # functions answering some search criteria their own way (``search.engine.Planner``)
     planners: list[Planner] = field(default_factory=list)
+    # tables a service derives from the index rows, rebuilt (in a write transaction) after a
+    # reindex, which writes index rows without firing hooks
+    derived_indexes: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
     # extensions to put on a type's CapabilityStatement entry (e.g. subscription topics)
     capability_extensions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 

@@ -130,6 +130,12 @@ def fill_statement() -> Any:
     return service_sites.insert().from_select(_columns(), rows_of(None))
 
 
+async def rebuild(conn: AsyncConnection) -> None:
+    """Every service's rows anew (after ``directory-api reindex``)."""
+    await conn.execute(delete(service_sites))
+    await conn.execute(fill_statement())
+
+
 async def _before_commit(_ctx: Any, uow: Any) -> None:
     services = {c.resource_id for c in uow.changes if c.resource_type == SERVICE}
     locations = {c.resource_id for c in uow.changes if c.resource_type == "Location"}
