@@ -136,12 +136,20 @@ class SearchEngine:
     def _where(self, q: SearchQuery, base_url: str) -> list[Any]:
         r = resources.c
         conds: list[Any] = [r.resource_type == q.resource_type, r.deleted.is_(False)]
-        criteria = q.criteria
-        for planner in self.planners:
-            criteria, planned = planner(q.resource_type, criteria, resources)
-            conds += planned
+        criteria, planned = self._plan(q)
+        conds += planned
         conds += [criterion_condition(c, q.resource_type, base_url) for c in criteria]
         return conds
+
+    def _plan(self, q: SearchQuery) -> tuple[list[Criterion], list[Any]]:
+        """(criteria left, conditions) after the service's planners, once per query."""
+        if q.planned is None:
+            criteria, conds = q.criteria, []
+            for planner in self.planners:
+                criteria, planned = planner(q.resource_type, criteria, resources)
+                conds += planned
+            q.planned = (criteria, conds)
+        return q.planned
 
     async def search(
         self,
@@ -250,7 +258,7 @@ class SearchEngine:
     def _planned(self, q: SearchQuery) -> bool:
         """Does a service planner answer some of the criteria? (Its SQL is its own business:
         such a search is never served from the shape cache.)"""
-        return any(planner(q.resource_type, q.criteria, resources)[1] for planner in self.planners)
+        return bool(self.planners) and bool(self._plan(q)[1])
 
     async def _run_plan(
         self, conn: AsyncConnection | None, plan: Plan, prepared: Prepared

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl
 
 from closedloop import errors
@@ -98,6 +99,11 @@ class SearchQuery:
     total: str | None = None
     cursor: str | None = None
     warnings: list[Issue] = field(default_factory=list)
+    # what the service's planners made of the criteria: (criteria left, their conditions),
+    # worked out once per query by the engine
+    planned: tuple[list[Criterion], list[Any]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
 
 def split_unescaped(value: str, sep: str) -> list[str]:
