@@ -26,6 +26,12 @@ def http_date(us: int) -> str:
     return format_datetime(to_datetime(us), usegmt=True)
 
 
+def to_us(value: datetime) -> int:
+    """An aware datetime as microseconds since the epoch (exact, no float rounding)."""
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
 def parse_instant(text: str) -> int | None:
     """Parse an ISO instant or dateTime (``Z`` or offset; date-only means midnight UTC)."""
     try:
@@ -34,5 +40,4 @@ def parse_instant(text: str) -> int | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return to_us(value)

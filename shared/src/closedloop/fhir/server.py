@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from closedloop import errors
 from closedloop.db.engine import Database
 from closedloop.fhir.search.definitions import SearchParam, SearchParamRegistry, load_standard
 from closedloop.fhir.search.engine import Planner, SearchEngine
@@ -75,3 +76,20 @@ class FhirServer:
 
     def supports(self, resource_type: str) -> bool:
         return resource_type in self.config.resource_types
+
+    def require_type(self, resource_type: str) -> None:
+        """404 for a type this service does not serve."""
+        if not self.supports(resource_type):
+            raise errors.not_found(
+                f"Resource type {resource_type!r} is not supported by this "
+                f"service (supported: {', '.join(self.config.resource_types)})",
+                cl_code="CL-1404",
+            )
+
+    def base_url(self, request_base: str) -> str:
+        """The FHIR base clients see: the configured public one, else the request's own base
+        (scheme://host[/root]) + ``/fhir``."""
+        configured = self.config.public_base_url
+        if configured:
+            return configured.rstrip("/")
+        return request_base.rstrip("/") + "/fhir"

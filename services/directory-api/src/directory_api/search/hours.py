@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from closedloop import errors
 from closedloop.db.localtime import local_minute_of_week, minute_of_week, zone
+from closedloop.fhir.instant import to_us
 from closedloop.fhir.storage.tables import INDEX_TABLES
 from sqlalchemy import ColumnElement, and_, exists, func, literal, not_, select
 
@@ -155,7 +156,7 @@ def open_condition_factory(default_timezone: str, clock: Clock = utc_now) -> Any
 
 def _closed_at(r: Any, resource_type: str, instant: datetime) -> ColumnElement[bool]:
     """A ``notAvailable.during`` period covers the instant (date rows are microseconds)."""
-    at = int((instant - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
+    at = to_us(instant)
     d = INDEX_TABLES["date"].alias()
     return exists().where(
         d.c.res_pk == r.c.pk,

@@ -16,8 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from closedloop.fhir.search.areas import containing
-from closedloop.fhir.search.geo import DISTANCE_EXT, Near, distance_km, parse_near, within
+from closedloop.fhir.search.areas import Point, containing
+from closedloop.fhir.search.geo import (
+    Near,
+    distance_extension,
+    distance_km,
+    parse_near,
+    within,
+)
 from closedloop.fhir.storage.tables import INDEX_TABLES, resources
 from sqlalchemy import ColumnElement, and_, case, func, literal, select, union
 
@@ -41,7 +47,7 @@ def _covered(near: Near, resource_type: str) -> Any:
     ref, loc = INDEX_TABLES["reference"].alias(), resources.alias()
     area = INDEX_TABLES["area"].alias()
     scope = and_(area.c.resource_type == "Location", area.c.param == "contains")
-    point = f"{near.latitude}|{near.longitude}"
+    point = Point(near.latitude, near.longitude)
     return (
         select(ref.c.res_pk)
         .join(loc, live_location(ref, loc))
@@ -49,7 +55,7 @@ def _covered(near: Near, resource_type: str) -> Any:
             ref.c.resource_type == resource_type,
             ref.c.param == "coverage-area",
             ref.c.target_type == "Location",
-            loc.c.pk.in_(containing(area, scope, point, "place")),
+            loc.c.pk.in_(containing(area, scope, point)),
         )
     )
 
@@ -86,17 +92,6 @@ def place_rank(value: str, r: Any, resource_type: str) -> Any:
 def describe_place(rank: Any) -> list[dict[str, Any]]:
     value = float(rank) if rank is not None else VIRTUAL_RANK
     if value < COVERAGE_RANK:
-        return [
-            {"url": MATCH_REASON_EXTENSION, "valueCode": "nearby"},
-            {
-                "url": DISTANCE_EXT,
-                "valueDistance": {
-                    "value": round(value, 3),
-                    "unit": "km",
-                    "system": "http://unitsofmeasure.org",
-                    "code": "km",
-                },
-            },
-        ]
+        return [{"url": MATCH_REASON_EXTENSION, "valueCode": "nearby"}, distance_extension(value)]
     reason = "coverage-area" if value < VIRTUAL_RANK else "virtual"
     return [{"url": MATCH_REASON_EXTENSION, "valueCode": reason}]

@@ -22,7 +22,6 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from closedloop import errors
 from closedloop.context import RequestContext
 from closedloop.fhir.rest.negotiation import check_format, fhir_response
 from closedloop.fhir.rest.prefer import parse_prefer
@@ -118,25 +117,16 @@ class FhirFastPath:
         return found
 
     def _base_url(self, scope: dict[str, Any], server: FhirServer, host: str | None) -> str:
-        configured = server.config.public_base_url
-        if configured:
-            return configured.rstrip("/")
+        """``server.base_url`` of the request's base, which is cached by what it depends on
+        (building a Starlette ``Request`` for it costs more than the rest of a read)."""
         key = (scope.get("scheme"), host, scope.get("server"), scope.get("app_root_path"))
         base = self._bases.get(key)
         if base is None:
-            base = str(Request(scope).base_url).rstrip("/") + "/fhir"
+            base = server.base_url(str(Request(scope).base_url))
             if len(self._bases) >= _BASE_CACHE_LIMIT:
                 self._bases.clear()
             self._bases[key] = base
         return base
-
-    def _check_type(self, server: FhirServer, resource_type: str) -> None:
-        if not server.supports(resource_type):
-            raise errors.not_found(
-                f"Resource type {resource_type!r} is not supported by this "
-                f"service (supported: {', '.join(server.config.resource_types)})",
-                cl_code="CL-1404",
-            )
 
     async def _context(
         self,
@@ -159,7 +149,7 @@ class FhirFastPath:
         """``routes.read`` without ``_format``/``_pretty`` (a read with a query string takes
         the full path)."""
         resource_type, resource_id = segments
-        self._check_type(server, resource_type)
+        server.require_type(resource_type)
         headers = self._headers(scope)
         await self._context(scope, server, headers, "read", resource_type)
         stored = await server.repo.read(resource_type, resource_id)
@@ -176,7 +166,7 @@ class FhirFastPath:
         if any(k in _RESULT_ONLY for k, _ in pairs):
             return None
         resource_type = segments[0]
-        self._check_type(server, resource_type)
+        server.require_type(resource_type)
         headers = self._headers(scope)
         ctx = await self._context(scope, server, headers, "search-type", resource_type)
         if server.hooks.has(HookPoint.BEFORE_SEARCH):

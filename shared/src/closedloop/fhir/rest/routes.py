@@ -40,10 +40,7 @@ def server_of(request: Request) -> FhirServer:
 
 
 def base_url(request: Request) -> str:
-    configured = server_of(request).config.public_base_url
-    if configured:
-        return configured.rstrip("/")
-    return str(request.base_url).rstrip("/") + "/fhir"
+    return server_of(request).base_url(str(request.base_url))
 
 
 async def context(request: Request, interaction: str, resource_type: str | None) -> RequestContext:
@@ -57,12 +54,7 @@ async def context(request: Request, interaction: str, resource_type: str | None)
 
 def check_type(request: Request, resource_type: str) -> FhirServer:
     server = server_of(request)
-    if not server.supports(resource_type):
-        raise errors.not_found(
-            f"Resource type {resource_type!r} is not supported by this "
-            f"service (supported: {', '.join(server.config.resource_types)})",
-            cl_code="CL-1404",
-        )
+    server.require_type(resource_type)
     return server
 
 

@@ -45,10 +45,9 @@ def parse_point(value: str, code: str = "contains") -> Point:
     return Point(lat, lon)
 
 
-def containing(t: Any, scope: ColumnElement[bool], value: str, code: str) -> Any:
+def containing(t: Any, scope: ColumnElement[bool], p: Point) -> Any:
     """``SELECT res_pk`` of the areas (rows of the ``sp_area`` alias ``t`` within ``scope``)
-    that contain the point ``value``."""
-    p = parse_point(value, code)
+    that contain the point ``p``."""
     crosses = and_(
         t.c.low <= p.latitude,
         t.c.high > p.latitude,

@@ -22,7 +22,7 @@ from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.search import paging
 from closedloop.fhir.search.compiled import UNKNOWN, Plan, Prepared, ShapeCache
 from closedloop.fhir.search.definitions import SearchParamRegistry
-from closedloop.fhir.search.geo import DISTANCE_EXT, Near, python_distance_km
+from closedloop.fhir.search.geo import Near, distance_extension, python_distance_km
 from closedloop.fhir.search.ordering import after, near_of, order_by, order_keys, rank_describer
 from closedloop.fhir.search.predicates import criterion_condition
 from closedloop.fhir.search.query import Criterion, SearchQuery, parse_pairs, parse_query
@@ -54,16 +54,7 @@ def _with_distance(mode: str, content: str, near: Near) -> str:
         km = python_distance_km(near, float(position["latitude"]), float(position["longitude"]))
     except (KeyError, TypeError, ValueError):
         return f'{{"mode":"{mode}"}}'
-    ext = {
-        "url": DISTANCE_EXT,
-        "valueDistance": {
-            "value": round(km, 3),
-            "unit": "km",
-            "system": "http://unitsofmeasure.org",
-            "code": "km",
-        },
-    }
-    return orjson.dumps({"mode": mode, "extension": [ext]}).decode()
+    return orjson.dumps({"mode": mode, "extension": [distance_extension(km)]}).decode()
 
 
 class SearchEngine:
@@ -206,7 +197,6 @@ class SearchEngine:
             fetched.reverse()
         rows = [Row(f[0], f[1], f[2], f[3], tuple(f[4:])) for f in fetched]
         describe = rank_describer(q)
-        described = (0, describe) if describe is not None else None  # the rank key is first
         has_next = more if not backwards else True
         has_prev = (cursor is not None and not backwards) or (backwards and more)
         next_cursor = (
@@ -222,7 +212,7 @@ class SearchEngine:
         elif q.include or q.revinclude:
             included = await self._includes(conn, q, rows)
         return self._bundle(
-            q, pairs, base_url, rows, included, total, next_cursor, prev_cursor, described
+            q, pairs, base_url, rows, included, total, next_cursor, prev_cursor, describe
         )
 
     async def _page(
@@ -461,7 +451,7 @@ class SearchEngine:
         total: int | None,
         next_cursor: str | None,
         prev_cursor: str | None,
-        described: tuple[int, Callable[[Any], list[dict[str, Any]]]] | None = None,
+        describe: Callable[[Any], list[dict[str, Any]]] | None = None,
     ) -> str:
         kept = [(k, v) for k, v in pairs if k != "_cursor"]
         link_base = f"{base_url}/{q.resource_type}"
@@ -478,7 +468,7 @@ class SearchEngine:
         if prev_cursor:
             links.append(link("previous", [("_cursor", prev_cursor)]))
         near = near_of(q)
-        entries = [self._entry(base_url, row, "match", q, near, described) for row in rows]
+        entries = [self._entry(base_url, row, "match", q, near, describe) for row in rows]
         entries += [self._entry(base_url, row, "include", q) for row in included]
         if q.warnings:
             entries.append(
@@ -500,8 +490,9 @@ class SearchEngine:
         mode: str,
         q: SearchQuery,
         near: Near | None = None,
-        described: tuple[int, Callable[[Any], list[dict[str, Any]]]] | None = None,
+        describe: Callable[[Any], list[dict[str, Any]]] | None = None,
     ) -> str:
+        """``describe`` turns a match's rank (its first sort key) into its search extensions."""
         content = row.content
         if q.elements or q.summary in ("true", "text", "data"):
             content = orjson.dumps(subset(orjson.loads(content), q.elements, q.summary)).decode()
@@ -509,7 +500,7 @@ class SearchEngine:
         search = f'{{"mode":"{mode}"}}'
         if near is not None:
             search = _with_distance(mode, row.content, near)
-        elif described is not None:
-            extensions = described[1](row.sort_key[described[0]])
+        elif describe is not None:
+            extensions = describe(row.sort_key[0])
             search = orjson.dumps({"mode": mode, "extension": extensions}).decode()
         return f'{{"fullUrl":{full_url},"resource":{content},"search":{search}}}'

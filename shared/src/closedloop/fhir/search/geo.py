@@ -59,6 +59,19 @@ def parse_near(value: str) -> Near:
     return Near(lat, lon, km)
 
 
+def distance_extension(km: float) -> dict[str, Any]:
+    """The ``location-distance`` extension of a search entry: how far the match is, in km."""
+    return {
+        "url": DISTANCE_EXT,
+        "valueDistance": {
+            "value": round(km, 3),
+            "unit": "km",
+            "system": "http://unitsofmeasure.org",
+            "code": "km",
+        },
+    }
+
+
 def distance_km(near: Near, lat: Any, lon: Any) -> Any:
     """SQL for the haversine distance (km) from ``near`` to the columns ``lat``/``lon``."""
     p1 = math.radians(near.latitude)

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, and_, exists, literal, not_, or_, select
 from closedloop import errors
 from closedloop.fhir.instant import now_us
 from closedloop.fhir.search import fulltext
-from closedloop.fhir.search.areas import containing
+from closedloop.fhir.search.areas import containing, parse_point
 from closedloop.fhir.search.geo import parse_near, within
 from closedloop.fhir.search.index.date import parse_date_range
 from closedloop.fhir.search.index.number import precision_range
@@ -231,7 +231,7 @@ def criterion_condition(
         values = [v for v in c.values if v != ""]
         if not values:
             raise _bad(f"Parameter {c.code} has no value")
-        return or_(*(r.c.pk.in_(containing(t, scope, v, c.code)) for v in values))
+        return or_(*(r.c.pk.in_(containing(t, scope, parse_point(v, c.code))) for v in values))
     builder = (
         _reference_factory(base_url, c.target_type)
         if c.type == "reference"
