@@ -8,7 +8,7 @@ from closedloop.hooks import Hooks
 from closedloop.service import create_service_app
 from fastapi import FastAPI
 
-from directory_api.geo.zipcodes import contains_postalcode, near_postalcode, place_postalcode
+from directory_api.geo.zipcodes import RESOLVERS
 from directory_api.resources import RESOURCE_TYPES, search_params
 from directory_api.search import sites
 from directory_api.search.hours import Clock, utc_now
@@ -31,9 +31,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         planners=[sites.planner],
         derived_indexes=[sites.rebuild],
         search_params=search_params(settings.default_timezone, clock),
-        value_resolvers={
-            "near-postalcode": near_postalcode,
-            "contains-postalcode": contains_postalcode,
-            "place-postalcode": place_postalcode,
-        },
+        value_resolvers=RESOLVERS,
     )

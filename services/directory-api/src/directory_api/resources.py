@@ -65,6 +65,18 @@ _BOUNDARY = f"Location.extension.where(url='{BOUNDARY_EXTENSION}').value"
 _BOTH = ("HealthcareService", "Location")
 
 
+def _area(code: str, description: str) -> SearchParam:
+    return SearchParam(
+        code=code,
+        type="special",
+        expression=_BOUNDARY,
+        base=("Location",),
+        url=f"{_BASE}/Location-{code}",
+        description=description,
+        kind="area",
+    )
+
+
 def _hours_params(default_timezone: str, clock: Clock) -> list[SearchParam]:
     return [
         SearchParam(
@@ -77,7 +89,6 @@ def _hours_params(default_timezone: str, clock: Clock) -> list[SearchParam]:
             "hoursOfOperation) in the listing's own time zone: open=now, "
             "open=2026-12-07T10:00:00-06:00 (that instant), or open=2026-12-07T10:00 (local "
             "wall time); a notAvailable period closes it; listings without hours never match",
-            kind="number",
             extract=extract_hours,
             condition=open_condition_factory(default_timezone, clock),
         ),
@@ -160,25 +171,15 @@ SEARCH_PARAMS = [
         "_content=food pantry",
         kind="text",
     ),
-    SearchParam(
-        code="contains",
-        type="special",
-        expression=_BOUNDARY,
-        base=("Location",),
-        url=f"{_BASE}/Location-contains",
-        description="Service areas whose boundary (location-boundary-geojson) contains the "
-        "point latitude|longitude; chain it from HealthcareService as coverage-area.contains",
-        kind="area",
+    _area(
+        "contains",
+        "Service areas whose boundary (location-boundary-geojson) contains the point "
+        "latitude|longitude; chain it from HealthcareService as coverage-area.contains",
     ),
-    SearchParam(
-        code="contains-postalcode",
-        type="special",
-        expression=_BOUNDARY,
-        base=("Location",),
-        url=f"{_BASE}/Location-contains-postalcode",
-        description="Service areas whose boundary contains a US ZIP code's centroid, e.g. "
+    _area(
+        "contains-postalcode",
+        "Service areas whose boundary contains a US ZIP code's centroid, e.g. "
         "contains-postalcode=60614; chain it as coverage-area.contains-postalcode",
-        kind="area",
     ),
     SearchParam(
         code="age",

@@ -1,8 +1,10 @@
 """US ZIP code -> centroid, from the ``zipcodes`` package (it ships the data; nothing is
-downloaded at run time). Used by ``near-postalcode=ZIP|distance|unit``."""
+downloaded at run time). Used by the ``*-postalcode`` parameters
+(``near-postalcode=ZIP|distance|unit`` and its ``contains``/``place`` siblings)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import zipcodes
@@ -30,21 +32,18 @@ def _point(code: str, zip_text: str) -> tuple[float, float]:
     return point
 
 
-def near_postalcode(value: str) -> str:
-    """``60614|10|mi`` -> ``41.9229|-87.6483|10|mi`` (the ``near`` form)."""
-    zip_code, _, rest = value.partition("|")
-    lat, lon = _point("near-postalcode", zip_code)
-    return f"{lat}|{lon}" + (f"|{rest}" if rest else "")
+def postalcode_resolver(code: str) -> Callable[[str], str]:
+    """The value resolver of ``code``: ``ZIP[|rest]`` -> ``latitude|longitude[|rest]``, the form
+    of the geo parameter it stands for (``60614|10|mi`` -> ``41.9229|-87.6483|10|mi`` for
+    ``near``; ``60614`` -> ``41.9229|-87.6483`` for ``contains``)."""
+
+    def resolve(value: str) -> str:
+        zip_code, _, rest = value.partition("|")
+        lat, lon = _point(code, zip_code)
+        return f"{lat}|{lon}" + (f"|{rest}" if rest else "")
+
+    return resolve
 
 
-def place_postalcode(value: str) -> str:
-    """``60614|10|mi`` -> ``41.9229|-87.6483|10|mi`` (the ``place`` form)."""
-    zip_code, _, rest = value.partition("|")
-    lat, lon = _point("place-postalcode", zip_code)
-    return f"{lat}|{lon}" + (f"|{rest}" if rest else "")
-
-
-def contains_postalcode(value: str) -> str:
-    """``60614`` -> ``41.9229|-87.6483`` (the ``contains`` form)."""
-    lat, lon = _point("contains-postalcode", value)
-    return f"{lat}|{lon}"
+POSTALCODE_PARAMS = ("near-postalcode", "contains-postalcode", "place-postalcode")
+RESOLVERS = {code: postalcode_resolver(code) for code in POSTALCODE_PARAMS}

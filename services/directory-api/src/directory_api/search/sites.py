@@ -51,6 +51,7 @@ service_sites = Table(
     Index("ix_sites_position", "latitude", "longitude", "service_pk"),
     Index("ix_sites_service", "service_pk"),
 )
+_COLUMNS = [c.name for c in service_sites.columns]
 
 
 def live_location(ref: Any, loc: Any) -> Any:
@@ -95,10 +96,6 @@ def rows_of(service_pks: Any | None) -> Any:
     return stmt if service_pks is None else stmt.where(ref.c.res_pk.in_(service_pks))
 
 
-def _columns() -> list[str]:
-    return ["service_pk", "location_pk", "system", "code", "latitude", "longitude"]
-
-
 async def refresh(conn: AsyncConnection, service_ids: set[str], location_ids: set[str]) -> None:
     """Rebuild the rows of these services and of every service naming these Locations."""
     r, ref = resources.c, sp_reference.c
@@ -122,12 +119,12 @@ async def refresh(conn: AsyncConnection, service_ids: set[str], location_ids: se
         return
     chosen = sorted(pks)
     await conn.execute(delete(service_sites).where(service_sites.c.service_pk.in_(chosen)))
-    await conn.execute(service_sites.insert().from_select(_columns(), rows_of(chosen)))
+    await conn.execute(service_sites.insert().from_select(_COLUMNS, rows_of(chosen)))
 
 
 def fill_statement() -> Any:
     """``INSERT ... SELECT`` of every service's rows (the migration fills the table with it)."""
-    return service_sites.insert().from_select(_columns(), rows_of(None))
+    return service_sites.insert().from_select(_COLUMNS, rows_of(None))
 
 
 async def rebuild(conn: AsyncConnection) -> None:
@@ -183,18 +180,18 @@ def planner(
 ) -> tuple[list[Criterion], list[Any]]:
     if resource_type != SERVICE:
         return criteria, []
-    near_c = next((c for c in criteria if _near_chain(c) is not None), None)
-    if near_c is None:
+    found = next(((c, n) for c in criteria if (n := _near_chain(c)) is not None), None)
+    if found is None:
         return criteria, []
-    inner = _near_chain(near_c)
-    assert inner is not None
+    near_c, inner = found
     s = service_sites.c
     where: list[Any] = [
         or_(*(within(parse_near(v), s.latitude, s.longitude) for v in inner.values if v))
     ]
-    category_c = next((c for c in criteria if _category_values(c) is not None), None)
-    if category_c is not None:
-        pairs = _category_values(category_c) or []
+    category = next(((c, v) for c in criteria if (v := _category_values(c)) is not None), None)
+    category_c = category[0] if category is not None else None
+    if category is not None:
+        pairs = category[1]
         where.append(
             or_(
                 *(
