@@ -13,9 +13,34 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 from closedloop.testing import DEFAULT_POSTGRES, postgres_database, running_service
+from sqlalchemy import event
+
+
+async def explain_search(server: Any, resource_type: str, query: str, base_url: str) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) each SELECT the engine runs for a search, captured from the
+    in-process ``server`` (a FhirServer built like the service's): the plans of the real SQL."""
+    captured: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            captured.append((statement, params))
+
+    engine = server.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        await server.search.search(resource_type, parse_qsl(query), base_url=base_url)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    async with server.db.read() as conn:
+        for statement, params in captured:
+            print(f"\n-- {resource_type}?{query}\n{statement}\n-- params {params}")
+            plan = await conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
+            print("\n".join(row[0] for row in plan))
 
 
 @asynccontextmanager

@@ -28,15 +28,14 @@ import time
 from asyncio.subprocess import PIPE
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
 from closedloop.testing import load_script
-from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import postgres_url, running_service, wrk_available, wrk_load
+from _harness import explain_search, postgres_url, running_service, wrk_available, wrk_load
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = ROOT / "scripts" / "generate_demo_directory.py"
@@ -145,33 +144,12 @@ async def check(client: httpx.AsyncClient, base: str) -> str:
 
 
 async def explain(db_url: str, query: str) -> None:
-    """EXPLAIN ANALYZE each statement the engine runs for the search, captured from an
-    in-process engine built like the service's, so the plans are those of the real SQL."""
     from directory_api.app import create_app
     from directory_api.settings import Settings
 
     app = create_app(Settings(database_url=db_url))
     async with app.router.lifespan_context(app):
-        server = app.state.fhir
-        captured: list[tuple[str, Any]] = []
-
-        def capture(_c: Any, _cur: Any, stmt: str, params: Any, _ctx: Any, _many: bool) -> None:
-            if stmt.lstrip().upper().startswith("SELECT"):
-                captured.append((stmt, params))
-
-        engine = server.db.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", capture)
-        try:
-            await server.search.search(
-                "HealthcareService", parse_qsl(query), base_url="http://bench/fhir"
-            )
-        finally:
-            event.remove(engine, "before_cursor_execute", capture)
-        async with server.db.read() as conn:
-            for statement, params in captured:
-                print(f"\n-- HealthcareService?{query}\n{statement}\n-- params {params}")
-                plan = await conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
-                print("\n".join(row[0] for row in plan))
+        await explain_search(app.state.fhir, "HealthcareService", query, "http://bench/fhir")
 
 
 async def main() -> None:

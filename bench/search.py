@@ -17,16 +17,15 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
 import orjson
 from closedloop.fhir.instant import format_instant
-from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import postgres_url, running_service, wrk_available, wrk_load
+from _harness import explain_search, postgres_url, running_service, wrk_available, wrk_load
 from load_data import IDENTIFIER_SYSTEM, LoadPlan, load, referral_server, task
 from raw_endpoint import running_raw_endpoint
 
@@ -99,24 +98,9 @@ async def check(client: httpx.AsyncClient, url: str) -> str:
 
 
 async def explain(db_url: str, resource_type: str, query: str, base_url: str) -> None:
-    """EXPLAIN ANALYZE each statement the engine runs for a search, captured from an in-process
-    engine built like the service's, so the plans are those of the real SQL."""
     server = referral_server(db_url, pool_size=2)
-    captured: list[tuple[str, Any]] = []
-
-    def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            captured.append((statement, params))
-
-    event.listen(server.db.engine.sync_engine, "before_cursor_execute", capture)
     try:
-        await server.search.search(resource_type, parse_qsl(query), base_url=base_url)
-        event.remove(server.db.engine.sync_engine, "before_cursor_execute", capture)
-        async with server.db.read() as conn:
-            for statement, params in captured:
-                print(f"\n-- {resource_type}?{query}\n{statement}\n-- params {params}")
-                plan = await conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
-                print("\n".join(row[0] for row in plan))
+        await explain_search(server, resource_type, query, base_url)
     finally:
         await server.db.dispose()
 
