@@ -10,6 +10,7 @@ a ``urn:uuid:`` in the Bundle is rewritten to ``Type/id``. A batch runs each ent
 from __future__ import annotations
 
 import base64
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,10 +21,13 @@ import orjson
 from closedloop import errors
 from closedloop.context import RequestContext
 from closedloop.errors import FhirError, Issue, information, operation_outcome
+from closedloop.fhir.rest.guards import check_escapes
 from closedloop.fhir.rest.prefer import Preferences, parse_etag
 from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.records import StoredResource, WriteResult
 from closedloop.fhir.storage.repository import UnitOfWork
+
+log = logging.getLogger("closedloop.errors")
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified"}
@@ -96,6 +100,15 @@ def _parse_entries(bundle: Any) -> tuple[str, list[Entry]]:
                 (f"Bundle.entry[{i}].request",),
                 cl_code="CL-4403",
             )
+        texts = (("fullUrl", e.get("fullUrl")), ("request.ifNoneExist", req.get("ifNoneExist")))
+        texts += (("request.ifMatch", req.get("ifMatch")),)
+        for name, value in texts:
+            if value is not None and not isinstance(value, str):
+                raise errors.invalid(
+                    f"Bundle.entry[{i}].{name} must be a string",
+                    (f"Bundle.entry[{i}].{name}",),
+                    cl_code="CL-4403",
+                )
         method = req["method"]
         resource = e.get("resource")
         if method in ("POST", "PUT") and not isinstance(resource, dict):
@@ -115,7 +128,62 @@ def _parse_entries(bundle: Any) -> tuple[str, list[Entry]]:
                 req.get("ifMatch"),
             )
         )
+    _refuse_duplicate_full_urls(entries)
     return kind, entries
+
+
+def _refuse_duplicate_full_urls(entries: list[Entry]) -> None:
+    """Every fullUrl names one entry (invariant bdl-7): with two, a reference to it would
+    silently go to whichever was processed last."""
+    seen: dict[str, int] = {}
+    for entry in entries:
+        if not isinstance(entry.full_url, str):
+            continue
+        first = seen.setdefault(entry.full_url, entry.index)
+        if first != entry.index:
+            raise errors.invalid(
+                f"Bundle.entry[{entry.index}].fullUrl {entry.full_url!r} is also the fullUrl "
+                f"of Bundle.entry[{first}]: each entry needs its own",
+                (f"Bundle.entry[{entry.index}].fullUrl",),
+                cl_code="CL-4407",
+            )
+
+
+_URN_PREFIXES = ("urn:uuid:", "urn:oid:")
+
+
+def _refuse_unresolved_urns(entries: list[Entry]) -> None:
+    """A ``urn:uuid:``/``urn:oid:`` reference names an entry of this Bundle and nothing else
+    (http://hl7.org/fhir/R4/bundle.html#references): one that names no entry a transaction
+    creates or updates could never be resolved, so the transaction is refused (422) rather
+    than storing a reference to nowhere. Relative and absolute references to resources not in
+    the Bundle are taken as they are, like on a plain create: the server does not enforce
+    referential integrity (they may live on another server, or be created later)."""
+    targets = {
+        e.full_url
+        for e in entries
+        if e.full_url and (e.method == "POST" or (e.method == "PUT" and "?" not in e.url))
+    }
+    for entry in entries:
+        if entry.method not in ("POST", "PUT") or not isinstance(entry.resource, dict):
+            continue
+        stack: list[Any] = [entry.resource]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, list):
+                stack.extend(node)
+                continue
+            if not isinstance(node, dict):
+                continue
+            ref = node.get("reference")
+            if isinstance(ref, str) and ref.startswith(_URN_PREFIXES) and ref not in targets:
+                raise errors.unprocessable(
+                    f"Bundle.entry[{entry.index}] refers to {ref}, which is the fullUrl of no "
+                    "entry that this transaction creates or updates",
+                    (f"Bundle.entry[{entry.index}].resource",),
+                    cl_code="CL-4408",
+                )
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
 
 
 def _rewrite(value: Any, ids: dict[str, str]) -> Any:
@@ -175,6 +243,7 @@ class BundleProcessor:
 
     def _split(self, url: str) -> tuple[str, str | None, str | None]:
         """``Type/id?query`` -> (type, id, query); the type must be served here."""
+        check_escapes(url.encode("utf-8", "surrogatepass"), "request.url")
         path, _, query = url.partition("?")
         if path.startswith(self.ctx.base_url + "/"):
             path = path[len(self.ctx.base_url) + 1 :]
@@ -190,6 +259,7 @@ class BundleProcessor:
     async def _prepare_post(self, uow: UnitOfWork, entry: Entry, ids: dict[str, str]) -> None:
         rtype, _, _ = self._split(entry.url)
         if entry.if_none_exist:
+            check_escapes(entry.if_none_exist.encode("utf-8", "surrogatepass"), "ifNoneExist")
             criteria = _rewrite_url(entry.if_none_exist, ids)
             found = await self.repo.match_locked(uow.conn, rtype, criteria)
             if len(found) > 1:
@@ -280,6 +350,7 @@ class BundleProcessor:
         }
 
     async def transaction(self, entries: list[Entry]) -> list[dict[str, Any]]:
+        _refuse_unresolved_urns(entries)
         ids: dict[str, str] = {}
         results: dict[int, dict[str, Any]] = {}
         ordered = sorted(entries, key=lambda e: _ORDER[e.method])
@@ -316,6 +387,14 @@ class BundleProcessor:
                     out.append(await self._run(uow, entry, {}))
             except FhirError as exc:
                 out.append({"response": {"status": _status(exc.status), "outcome": exc.outcome}})
+            except Exception as exc:  # only this entry fails; its work was rolled back
+                log.error(
+                    "unhandled error in a batch entry",
+                    exc_info=exc,
+                    extra={"request_id": self.ctx.request_id, "entry": entry.index},
+                )
+                failed = errors.internal(self.ctx.request_id)
+                out.append({"response": {"status": _status(500), "outcome": failed.outcome}})
         return out
 
 

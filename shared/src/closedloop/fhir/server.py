@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from closedloop import errors
 from closedloop.db.engine import Database
@@ -18,6 +19,10 @@ from closedloop.fhir.search.engine import Planner, SearchEngine
 from closedloop.fhir.storage.indexer import Indexer
 from closedloop.fhir.storage.repository import Repository
 from closedloop.hooks import Hooks
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "testserver"})
+"""Host names trusted by default: loopback ones, and the name in-process test clients send
+(not a resolvable name, so a link on it sends nobody elsewhere)."""
 
 Operation = Callable[..., Awaitable[Any]]
 """A $operation handler: (request, resource_type, resource_id | None) -> Response."""
@@ -32,6 +37,10 @@ class FhirConfig:
     default_count: int = 50
     max_count: int = 1000
     public_base_url: str | None = None  # e.g. https://referrals.example.org/fhir
+    # Without a public base: the Host names a request's own base is trusted for (links), and
+    # the base every other request gets (``FhirServer.base_url``)
+    trusted_hosts: frozenset[str] = LOOPBACK_HOSTS
+    default_base_url: str = "http://127.0.0.1:8080/fhir"
     software_name: str = "Closed Loop"
     operations: dict[str, Operation] = field(default_factory=dict)
     # search parameter code -> function turning its value into what the index understands
@@ -87,9 +96,17 @@ class FhirServer:
             )
 
     def base_url(self, request_base: str) -> str:
-        """The FHIR base clients see: the configured public one, else the request's own base
-        (scheme://host[/root]) + ``/fhir``."""
+        """The FHIR base clients see in ``Location``, ``fullUrl`` and paging links: the
+        configured public one; else the request's own base (scheme://host[/root]) + ``/fhir``
+        when its Host is a trusted name; else the default base. A client-supplied Host never
+        puts a name of its choosing into links (Host header injection)."""
         configured = self.config.public_base_url
         if configured:
             return configured.rstrip("/")
-        return request_base.rstrip("/") + "/fhir"
+        try:
+            host = (urlsplit(request_base).hostname or "").lower()
+        except ValueError:  # a Host that is not a host name ("[x")
+            host = ""
+        if host in self.config.trusted_hosts:
+            return request_base.rstrip("/") + "/fhir"
+        return self.config.default_base_url
