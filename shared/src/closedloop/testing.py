@@ -234,6 +234,30 @@ async def assert_every_listed_parameter_works(
     return tried
 
 
+@asynccontextmanager
+async def serving(app: Any, settings: Any) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn in this process exactly as ``serve`` does (the config of
+    ``closedloop.cli.server_config``: keep-alive timeout, no access log), on
+    ``settings.host``/``settings.port``; yield its base URL. For tests about the server and
+    its connections (keep-alive, slow clients) with an app a test builds itself."""
+    import uvicorn
+
+    from closedloop.cli import server_config
+
+    server = uvicorn.Server(server_config(app, settings))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # raises what stopped it
+                raise RuntimeError("the server stopped before it started")
+            await asyncio.sleep(0.01)
+        yield f"http://{settings.host}:{settings.port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
 class Receiver:
     """A real HTTP server on a loopback port that records what is POSTed to it (JSON bodies
     and headers). ``fail_with`` makes it answer that status instead, to play a receiver that is
