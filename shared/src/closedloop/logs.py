@@ -21,27 +21,47 @@ _DATA_BEARING = ("sqlalchemy", "asyncpg", "sqlite3", "aiosqlite", "pydantic", "p
 WITHHELD = "(message withheld: it may quote stored data)"
 
 
-def _withhold_data(te: traceback.TracebackException) -> None:
+def _withheld_text(exc: BaseException) -> str:
+    """What is safe to say about a data-bearing exception: a failed statement's SQL (its
+    parameters are never in it) and the driver's SQLSTATE."""
+    text = WITHHELD
+    statement = getattr(exc, "statement", None)
+    if isinstance(statement, str):
+        text = f"[SQL: {statement[:1000]}] {text}"
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if isinstance(state, str):
+        text = f"(SQLSTATE {state}) {text}"
+    return text
+
+
+def _withhold_data(te: traceback.TracebackException, exc: BaseException) -> None:
     seen: set[int] = set()
-    stack = [te]
+    stack: list[tuple[Any, BaseException | None]] = [(te, exc)]
     while stack:
-        cur = stack.pop()
+        cur, value = stack.pop()
         if id(cur) in seen:
             continue
         seen.add(id(cur))
         module = getattr(cur.exc_type, "__module__", "") or ""
         if module.split(".")[0] in _DATA_BEARING:
-            cur._str = WITHHELD  # the text format() prints after the type name
+            cur._str = _withheld_text(value) if value is not None else WITHHELD
             if hasattr(cur, "__notes__"):
                 cur.__notes__ = None
-        stack.extend(x for x in (cur.__cause__, cur.__context__) if x is not None)
-        stack.extend(getattr(cur, "exceptions", None) or ())
+        for te_next, next_value in (
+            (cur.__cause__, getattr(value, "__cause__", None)),
+            (cur.__context__, getattr(value, "__context__", None)),
+        ):
+            if te_next is not None:
+                stack.append((te_next, next_value))
+        for i, sub in enumerate(getattr(cur, "exceptions", None) or ()):
+            subs = getattr(value, "exceptions", None) or ()
+            stack.append((sub, subs[i] if i < len(subs) else None))
 
 
 def format_exception_safely(exc_info: Any) -> str:
     """A traceback with the messages of data-bearing exceptions (``_DATA_BEARING``) withheld."""
     te = traceback.TracebackException(*exc_info)
-    _withhold_data(te)
+    _withhold_data(te, exc_info[1])
     return "".join(te.format()).rstrip("\n")
 
 
