@@ -100,9 +100,12 @@ def _parse_entries(bundle: Any) -> tuple[str, list[Entry]]:
                 (f"Bundle.entry[{i}].request",),
                 cl_code="CL-4403",
             )
-        texts = (("fullUrl", e.get("fullUrl")), ("request.ifNoneExist", req.get("ifNoneExist")))
-        texts += (("request.ifMatch", req.get("ifMatch")),)
-        for name, value in texts:
+        texts = {
+            "fullUrl": e.get("fullUrl"),
+            "request.ifNoneExist": req.get("ifNoneExist"),
+            "request.ifMatch": req.get("ifMatch"),
+        }
+        for name, value in texts.items():
             if value is not None and not isinstance(value, str):
                 raise errors.invalid(
                     f"Bundle.entry[{i}].{name} must be a string",
