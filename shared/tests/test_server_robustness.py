@@ -222,14 +222,20 @@ async def test_http_level_errors_get_an_operation_outcome(server: tuple[str, int
 async def test_what_the_http_parser_refuses_never_reaches_the_app(
     server: tuple[str, int],
 ) -> None:
-    """uvicorn's HTTP parser (httptools/llhttp) refuses a method outside its list (``FOO``)
-    and a request line over about 64 KB with a plain-text 400 and closes the connection: the
-    app cannot answer those. Methods it knows (PROPFIND, ...) reach the app and get a 405
-    OperationOutcome with Allow, and URLs between 8 KB and its limit a 414 (above)."""
-    for method, target in (("FOO", "/fhir/Patient"), ("GET", "/fhir/Patient?x=" + "a" * 100_000)):
+    """uvicorn's HTTP parser (httptools/llhttp) refuses a method outside its list (``FOO``),
+    a request line over about 64 KB and unescaped bytes in the URL that are not ASCII with a
+    plain-text 400 and closes the connection: the app cannot answer those. Methods it knows
+    (PROPFIND, ...) reach the app and get a 405 OperationOutcome with Allow, and URLs between
+    8 KB and its limit a 414 (above)."""
+    for method, target in (
+        ("FOO", "/fhir/Patient"),
+        ("GET", "/fhir/Patient?x=" + "a" * 100_000),
+        ("GET", "/fhir/Patient?name=\xff\xfe"),  # raw bytes that are not ASCII
+    ):
         conn = await connect(server)
         try:
-            reply = await conn.request(method, target)
+            await conn.send(f"{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode("latin-1"))
+            reply = await conn.reply()
             assert reply.status == 400
             assert await conn.closed_by_server(timeout=3)
         finally:

@@ -105,22 +105,13 @@ def check_url(scope: dict[str, Any]) -> None:
     raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
     query: bytes = scope.get("query_string", b"")
     if len(raw_path) + len(query) > MAX_URL_BYTES:
-        raise errors.FhirError(
-            414,
-            [
-                errors.Issue(
-                    "error",
-                    "too-costly",
-                    f"The URL is longer than {MAX_URL_BYTES} bytes: "
-                    "send long searches as POST [type]/_search",
-                    (),
-                    "CL-1414",
-                )
-            ],
+        raise errors.uri_too_long(
+            f"The URL is longer than {MAX_URL_BYTES} bytes: "
+            "send long searches as POST [type]/_search"
         )
-    if b"%" in raw_path or b"\x00" in raw_path or "\x00" in scope["path"]:
+    if b"%" in raw_path or not raw_path.isascii() or "\x00" in scope["path"]:
         check_escapes(raw_path, "URL path")
-    if query and (b"%" in query or b"\x00" in query):
+    if query and (b"%" in query or not query.isascii()):
         check_escapes(query, "query string")
     for key, value in scope.get("headers", ()):
         if key == b"if-none-exist" and b"%" in value:
@@ -145,20 +136,7 @@ class RequestGuard:
 
 
 def body_timeout(seconds: float) -> errors.FhirError:
-    err = errors.FhirError(
-        408,
-        [
-            errors.Issue(
-                "error",
-                "timeout",
-                f"The request body did not arrive within {seconds:g} seconds",
-                (),
-                "CL-1408",
-            )
-        ],
-    )
-    err.headers["Connection"] = "close"
-    return err
+    return errors.request_timeout(f"The request body did not arrive within {seconds:g} seconds")
 
 
 class BodyDeadline:
