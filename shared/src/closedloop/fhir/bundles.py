@@ -155,38 +155,42 @@ def _refuse_duplicate_full_urls(entries: list[Entry]) -> None:
 _URN_PREFIXES = ("urn:uuid:", "urn:oid:")
 
 
-def _refuse_unresolved_urns(entries: list[Entry]) -> None:
-    """A ``urn:uuid:``/``urn:oid:`` reference names an entry of this Bundle and nothing else
-    (http://hl7.org/fhir/R4/bundle.html#references): one that names no entry a transaction
-    creates or updates could never be resolved, so the transaction is refused (422) rather
-    than storing a reference to nowhere. Relative and absolute references to resources not in
-    the Bundle are taken as they are, like on a plain create: the server does not enforce
-    referential integrity (they may live on another server, or be created later)."""
-    targets = {
+def _refuse_unresolved_urns(entry: Entry, targets: set[str], kind: str) -> None:
+    """A ``urn:uuid:``/``urn:oid:`` reference names an entry of its Bundle and nothing else
+    (http://hl7.org/fhir/R4/bundle.html#references): one naming no entry that the transaction
+    creates or updates (``targets``; none in a batch, whose entries never refer to each other)
+    could never be resolved, so the entry is refused (422) rather than storing a reference to
+    nowhere. Relative and absolute references to resources not in the Bundle are taken as they
+    are, like on a plain create: the server does not enforce referential integrity (the target
+    may live on another server, or be created later)."""
+    if entry.method not in ("POST", "PUT") or not isinstance(entry.resource, dict):
+        return
+    stack: list[Any] = [entry.resource]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        ref = node.get("reference")
+        if isinstance(ref, str) and ref.startswith(_URN_PREFIXES) and ref not in targets:
+            raise errors.unprocessable(
+                f"Bundle.entry[{entry.index}] refers to {ref}, which is the fullUrl of no "
+                f"entry that this {kind} creates or updates",
+                (f"Bundle.entry[{entry.index}].resource",),
+                cl_code="CL-4408",
+            )
+        stack.extend(v for v in node.values() if isinstance(v, dict | list))
+
+
+def _urn_targets(entries: list[Entry]) -> set[str]:
+    """The fullUrls a transaction's references may name: those of its creates and updates."""
+    return {
         e.full_url
         for e in entries
         if e.full_url and (e.method == "POST" or (e.method == "PUT" and "?" not in e.url))
     }
-    for entry in entries:
-        if entry.method not in ("POST", "PUT") or not isinstance(entry.resource, dict):
-            continue
-        stack: list[Any] = [entry.resource]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, list):
-                stack.extend(node)
-                continue
-            if not isinstance(node, dict):
-                continue
-            ref = node.get("reference")
-            if isinstance(ref, str) and ref.startswith(_URN_PREFIXES) and ref not in targets:
-                raise errors.unprocessable(
-                    f"Bundle.entry[{entry.index}] refers to {ref}, which is the fullUrl of no "
-                    "entry that this transaction creates or updates",
-                    (f"Bundle.entry[{entry.index}].resource",),
-                    cl_code="CL-4408",
-                )
-            stack.extend(v for v in node.values() if isinstance(v, dict | list))
 
 
 def _rewrite(value: Any, ids: dict[str, str]) -> Any:
@@ -353,7 +357,9 @@ class BundleProcessor:
         }
 
     async def transaction(self, entries: list[Entry]) -> list[dict[str, Any]]:
-        _refuse_unresolved_urns(entries)
+        targets = _urn_targets(entries)
+        for entry in entries:
+            _refuse_unresolved_urns(entry, targets, "transaction")
         ids: dict[str, str] = {}
         results: dict[int, dict[str, Any]] = {}
         ordered = sorted(entries, key=lambda e: _ORDER[e.method])
@@ -384,6 +390,7 @@ class BundleProcessor:
         out = []
         for entry in entries:
             try:
+                _refuse_unresolved_urns(entry, set(), "batch")
                 async with self.repo.unit_of_work(self.ctx) as uow:
                     if entry.method == "POST":
                         await self._prepare_post(uow, entry, {})

@@ -321,6 +321,14 @@ async def test_a_transaction_refuses_urn_references_to_no_entry(
     assert missing in r.json()["issue"][0]["diagnostics"]
     assert "Bundle.entry[1].resource" in r.json()["issue"][0]["expression"]
     assert await count(client, f"Patient?family={family}") == 0
+    # in a batch, entries never refer to each other: only that entry fails
+    bundle["type"] = "batch"
+    r = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
+    assert r.status_code == 200, r.text
+    entries = r.json()["entry"]
+    assert [e["response"]["status"] for e in entries] == ["201 Created", "422"]
+    outcome = entries[1]["response"]["outcome"]
+    assert outcome["issue"][0]["details"]["coding"][0]["code"] == "CL-4408"
 
 
 async def test_a_transaction_takes_references_outside_the_bundle_as_they_are(
