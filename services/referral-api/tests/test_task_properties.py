@@ -12,7 +12,7 @@ the IG diagram written out below independently of ``workflow.task_states``:
   from a non-final status) and keeps its kind;
 - a deletion follows only a ``draft`` referral Task and nothing follows a deletion.
 
-``TASK_PROPERTY_EXAMPLES`` sets the examples per database (default 60, a few seconds). There
+``TASK_PROPERTY_EXAMPLES`` sets the examples per database (default 50, a few seconds). There
 is no shrinking (see the settings): a failure shows its draws and the offending history.
 """
 
@@ -74,7 +74,7 @@ MOVES = {
 STARTS = {"draft", "requested"}
 DELETABLE = {"draft"}
 
-EXAMPLES = int(os.environ.get("TASK_PROPERTY_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("TASK_PROPERTY_EXAMPLES", "50"))
 
 
 @pytest.fixture(scope="module")
