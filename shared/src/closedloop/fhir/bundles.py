@@ -13,7 +13,7 @@ import base64
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 import orjson
@@ -241,6 +241,15 @@ def _write_response(result: WriteResult | None, prefs: Preferences, base: str) -
     return out
 
 
+class EntryTarget(NamedTuple):
+    """What an entry's ``request.url`` names."""
+
+    rtype: str
+    rid: str | None
+    version: int | None
+    query: str | None
+
+
 class BundleProcessor:
     def __init__(self, server: FhirServer, ctx: RequestContext, prefs: Preferences) -> None:
         self.server = server
@@ -248,8 +257,10 @@ class BundleProcessor:
         self.ctx = ctx
         self.prefs = prefs
 
-    def _split(self, url: str) -> tuple[str, str | None, str | None]:
-        """``Type/id?query`` -> (type, id, query); the type must be served here."""
+    def _split(self, url: str, method: str) -> EntryTarget:
+        """``Type``, ``Type/id`` or (GET only) ``Type/id/_history/vid``, each with an optional
+        ``?query``; the type must be served here. Any other shape is refused rather than read
+        as its first two segments (``PUT Task/x/_history/2`` must not update ``Task/x``)."""
         check_escapes(url.encode("utf-8", "surrogatepass"), "request.url")
         path, _, query = url.partition("?")
         if path.startswith(self.ctx.base_url + "/"):
@@ -261,10 +272,24 @@ class BundleProcessor:
                 f"Resource type {rtype!r} is not supported by this service", cl_code="CL-1404"
             )
         rid = parts[1] if len(parts) > 1 and parts[1] else None
-        return rtype, rid, query or None
+        version = None
+        if len(parts) == 4 and parts[2] == "_history" and method == "GET":
+            if not (parts[3].isascii() and parts[3].isdigit() and len(parts[3]) <= 18):
+                raise errors.invalid(
+                    f"request.url: version {parts[3][:40]!r} is not a version number",
+                    cl_code="CL-2405",
+                )
+            version = int(parts[3])
+        elif len(parts) > 2:
+            raise errors.invalid(
+                f"request.url {url[:200]!r}: a {method} entry takes Type, Type/id or "
+                "Type?criteria" + (", or Type/id/_history/vid" if method == "GET" else ""),
+                cl_code="CL-2405",
+            )
+        return EntryTarget(rtype, rid, version, query or None)
 
     async def _prepare_post(self, uow: UnitOfWork, entry: Entry, ids: dict[str, str]) -> None:
-        rtype, _, _ = self._split(entry.url)
+        rtype = self._split(entry.url, entry.method).rtype
         if entry.if_none_exist:
             check_escapes(entry.if_none_exist.encode("utf-8", "surrogatepass"), "ifNoneExist")
             criteria = _rewrite_url(entry.if_none_exist, ids)
@@ -282,8 +307,8 @@ class BundleProcessor:
             ids[entry.full_url] = f"{rtype}/{entry.assigned_id}"
 
     async def _run(self, uow: UnitOfWork, entry: Entry, ids: dict[str, str]) -> dict[str, Any]:
-        url = _rewrite_url(entry.url, ids)
-        rtype, rid, query = self._split(url)
+        target = self._split(_rewrite_url(entry.url, ids), entry.method)
+        rtype, rid, query = target.rtype, target.rid, target.query
         resource: Any = _rewrite(entry.resource, ids) if entry.resource is not None else None
         if_match = parse_etag(entry.if_match)
         if entry.method == "POST":
@@ -329,11 +354,10 @@ class BundleProcessor:
                 await self.repo.conditional_delete(uow, rtype, query)
                 return {"response": {"status": _status(204)}}
             raise errors.invalid("DELETE needs Type/id or Type?criteria", cl_code="CL-2403")
-        return await self._get(uow, rtype, rid, query, url)
+        return await self._get(uow, target)
 
-    async def _get(
-        self, uow: UnitOfWork, rtype: str, rid: str | None, query: str | None, url: str
-    ) -> dict[str, Any]:
+    async def _get(self, uow: UnitOfWork, target: EntryTarget) -> dict[str, Any]:
+        rtype, rid, query = target.rtype, target.rid, target.query
         if rid is None or rid == "_search":
             text = await self.server.search.search(
                 rtype,
@@ -342,9 +366,8 @@ class BundleProcessor:
                 conn=uow.conn,
             )
             return {"resource": orjson.Fragment(text), "response": {"status": _status(200)}}
-        parts = url.split("?")[0].split("/")
-        if len(parts) == 4 and parts[2] == "_history" and parts[3].isdigit():
-            stored = await self.repo.vread(rtype, rid, int(parts[3]))
+        if target.version is not None:
+            stored = await self.repo.vread(rtype, rid, target.version)
         else:
             stored = await self.repo.read(rtype, rid, uow.conn)
         return {
