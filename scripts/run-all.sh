@@ -22,6 +22,11 @@ if [ "${DEMO_DIRECTORY:-1}" != "0" ]; then
     2>>.data/directory-api.log || echo "demo directory import failed (see .data/directory-api.log)"
 fi
 
+# Only referral-api may post events to the notifier: both get one shared secret, random per run
+# unless NOTIFIER_EVENTS_TOKEN is set (REFERRAL_API_EVENT_SINK_TOKEN follows it).
+export NOTIFIER_EVENTS_TOKEN="${NOTIFIER_EVENTS_TOKEN:-$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')}"
+export REFERRAL_API_EVENT_SINK_TOKEN="${REFERRAL_API_EVENT_SINK_TOKEN:-$NOTIFIER_EVENTS_TOKEN}"
+
 for svc in referral-api directory-api notifier; do
   $UV run --frozen "$svc" serve 2>>".data/$svc.log" &
   pids+=($!)

@@ -16,6 +16,7 @@ from notifier.channels.email import SmtpSender
 from notifier.channels.sms import SmsSender
 from notifier.delivery.channels import Channels
 from notifier.delivery.worker import DeliveryWorker
+from notifier.intake.auth import EventSenders
 from notifier.intake.router import router as intake_router
 from notifier.resources import INTERNAL_TYPES, RESOURCE_TYPES
 from notifier.settings import Settings
@@ -42,9 +43,11 @@ async def publish_topics(server: FhirServer) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     policy = endpoint_policy(settings)
+    event_senders = EventSenders(settings.events_token)
 
     async def startup(app: FastAPI, server: FhirServer) -> None:
         app.state.endpoints = policy
+        event_senders.warn_if_unconfigured()
         app.state.focus_base = settings.referral_url.rstrip("/")
         SubscriptionLifecycle(server, policy).install()
         await publish_topics(server)
@@ -97,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.delivery.stop()
         await app.state.http.aclose()
 
-    return create_service_app(
+    app = create_service_app(
         name="notifier",
         settings=settings,
         resource_types=RESOURCE_TYPES,
@@ -111,3 +114,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Subscription": [{"url": CANONICAL_EXT, "valueCanonical": url} for url in TOPICS]
         },
     )
+    app.state.event_senders = event_senders
+    return app
