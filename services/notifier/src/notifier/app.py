@@ -17,7 +17,7 @@ from notifier.delivery.channels import Channels
 from notifier.delivery.worker import DeliveryWorker
 from notifier.intake.auth import EventSenders
 from notifier.intake.router import router as intake_router
-from notifier.resources import INTERNAL_TYPES, RESOURCE_TYPES
+from notifier.resources import INTERNAL_TYPES, READ_ONLY_TYPES, RESOURCE_TYPES
 from notifier.settings import Settings
 from notifier.subscriptions.guarded_http import guarded_client
 from notifier.subscriptions.lifecycle import SubscriptionLifecycle
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         settings=settings,
         resource_types=RESOURCE_TYPES,
         internal_types=INTERNAL_TYPES,
+        read_only_types=READ_ONLY_TYPES,
         migrations=MIGRATIONS,
         routers=[intake_router],
         on_startup=[startup],
