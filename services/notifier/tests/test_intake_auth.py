@@ -14,7 +14,7 @@ from closedloop.testing import Receiver, app_client
 from notifier.app import create_app
 from notifier.settings import Settings
 
-from .test_subscriptions import EVENTS_TOKEN, params, subscribe, task_event
+from .test_subscriptions import EVENTS_TOKEN, FHIR_JSON, params, subscribe, task_event
 
 
 def settings(database_url: str, **extra: object) -> Settings:
@@ -101,3 +101,43 @@ async def test_without_a_configured_secret_every_event_is_refused(
                 assert "NOTIFIER_EVENTS_TOKEN" in diagnostics(r)
     warnings = [r for r in caplog.records if "NOTIFIER_EVENTS_TOKEN" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def events_recorded(bundle: dict) -> tuple[int, str]:
+    """How many notification bundles the $events answer holds, and the subscription's event
+    count."""
+    status = bundle["entry"][0]["resource"]["parameter"]
+    count = next(p for p in status if p["name"] == "events-since-subscription-start")
+    return len(bundle["entry"]), str(count.get("valueString") or count.get("valueInteger64"))
+
+
+class TestNoOtherWayIn:
+    """The notifier's FHIR API cannot stand in for the intake: the mirrored Task and
+    ServiceRequest are not served (not even in a batch), and ``$events`` only reads."""
+
+    async def test_mirrored_types_are_not_writable(self, client: httpx.AsyncClient) -> None:
+        task = task_event("t-spoof", "completed", 1, interaction="create")["resource"]
+        fhir = {"Content-Type": "application/fhir+json"}
+        assert (await client.post("/fhir/Task", json=task, headers=fhir)).status_code == 404
+        assert (await client.put("/fhir/Task/t-spoof", json=task, headers=fhir)).status_code == 404
+        batch = {
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [{"resource": task, "request": {"method": "PUT", "url": "Task/t-spoof"}}],
+        }
+        r = await client.post("/fhir", json=batch, headers=fhir)
+        assert r.json()["entry"][0]["response"]["status"].startswith("404")
+
+    async def test_events_operation_records_nothing(self, client: httpx.AsyncClient) -> None:
+        async with Receiver() as rx:
+            sub = await subscribe(client, rx)
+            parameters = {
+                "resourceType": "Parameters",
+                "parameter": [{"name": "eventsSinceNumber", "valueString": "1"}],
+            }
+            url = f"/fhir/Subscription/{sub['id']}/$events"
+            before = events_recorded((await client.get(url)).json())
+            r = await client.post(url, json=parameters, headers=FHIR_JSON)
+            assert r.status_code == 200, r.text
+            assert events_recorded((await client.get(url)).json()) == before
+            assert len(rx.received) == 1  # the handshake only

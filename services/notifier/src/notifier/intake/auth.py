@@ -9,6 +9,7 @@ subscribers are notified of.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 
@@ -26,12 +27,16 @@ def _refused(status: int, code: str, text: str, cl_code: str) -> errors.FhirErro
     return errors.FhirError(status, [errors.Issue("error", code, text, (), cl_code)], headers)
 
 
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
 class EventSenders:
     """The configured secret, and the check of one request against it."""
 
     def __init__(self, token: SecretStr | None) -> None:
         secret = token.get_secret_value() if token is not None else ""
-        self._secret = secret.encode() if secret else None
+        self._secret = _digest(secret) if secret else None
 
     def warn_if_unconfigured(self) -> None:
         if self._secret is None:
@@ -50,8 +55,9 @@ class EventSenders:
                 "CL-8412",
             )
         scheme, _, token = (authorization or "").partition(" ")
-        # compare_digest even for a wrong scheme: the time taken says nothing about the secret
-        matches = hmac.compare_digest(token.strip().encode(), self._secret)
+        # digests of equal length, compared even for a wrong scheme: the time taken says
+        # nothing about the secret, not even its length
+        matches = hmac.compare_digest(_digest(token.strip()), self._secret)
         if scheme.lower() != "bearer" or not matches:
             raise _refused(
                 401,
