@@ -103,12 +103,15 @@ async def database_url(backend: str, postgres_admin_url: str) -> AsyncIterator[s
 
 @asynccontextmanager
 async def app_client(
-    app: Any, base_url: str = "http://testserver"
+    app: Any, base_url: str = "http://testserver", headers: dict[str, str] | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client talking to ``app`` in process, with its lifespan (migrations) run."""
+    """An httpx client talking to ``app`` in process, with its lifespan (migrations) run;
+    ``headers`` go with every request (e.g. a service's credentials)."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url=base_url, headers=headers
+        ) as client:
             yield client
 
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from closedloop import errors
 from closedloop.db.engine import Database
+from closedloop.fhir import read_only
 from closedloop.fhir.search.definitions import SearchParam, SearchParamRegistry, load_standard
 from closedloop.fhir.search.engine import Planner, SearchEngine
 from closedloop.fhir.storage.indexer import Indexer
@@ -32,6 +33,7 @@ Operation = Callable[..., Awaitable[Any]]
 class FhirConfig:
     resource_types: list[str]  # served over REST
     internal_types: list[str] = field(default_factory=list)  # stored and searchable, not served
+    read_only_types: list[str] = field(default_factory=list)  # served for reading only
     extra_search_params: list[SearchParam] = field(default_factory=list)
     max_body_bytes: int = 5 * 1024 * 1024
     default_count: int = 50
@@ -66,6 +68,7 @@ class FhirServer:
         self.db = db
         self.config = config
         self.hooks = hooks or Hooks()
+        read_only.install(self.hooks, config.read_only_types)
         stored = [*config.resource_types, *config.internal_types]
         params = list(standard_params if standard_params is not None else load_standard(stored))
         self.registry = SearchParamRegistry([*params, *config.extra_search_params])

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from closedloop import errors
 from closedloop.fhir.search.engine import SearchEngine
 
+from notifier.subscriptions.contacts import check_contact
 from notifier.subscriptions.ssrf import EndpointPolicy
 from notifier.topics import TOPICS, Topic
 
@@ -117,6 +118,7 @@ def read_spec(
         raise bad("An email channel needs a mailto: endpoint", "Subscription.channel.endpoint")
     elif ctype == "sms" and not endpoint.startswith("tel:"):
         raise bad("An sms channel needs a tel: endpoint", "Subscription.channel.endpoint")
+    check_contact(ctype, endpoint)  # one address or number, no control characters
     payload = str(_value(_ext(channel_el.get("_payload"), PAYLOAD_EXT)) or "id-only")
     if payload not in PAYLOADS:
         raise bad(
