@@ -65,6 +65,9 @@ def create_service_app(
         max_body_bytes=settings.max_body_bytes,
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
+        max_search_values=settings.max_search_values,
+        max_search_parameters=settings.max_search_parameters,
+        search_timeout_ms=settings.statement_timeout_ms,
         public_base_url=settings.public_base_url,
         software_name=f"Closed Loop {name}",
     )

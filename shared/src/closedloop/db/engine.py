@@ -170,11 +170,22 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads. On PostgreSQL it runs in autocommit: a read needs no
-        BEGIN/ROLLBACK round trips (each statement still sees one consistent snapshot)."""
+        BEGIN/ROLLBACK round trips (each statement still sees one consistent snapshot).
+
+        A read cancelled midway (a time limit, a client gone) stops on the database too:
+        asyncpg sends PostgreSQL a cancel request itself; SQLite's statement, which runs on
+        aiosqlite's thread whatever happens to the awaiting task, is interrupted here."""
         async with self.engine.connect() as conn:
             if self.engine.dialect.name == "postgresql":
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
+                yield conn
+                return
+            try:
+                yield conn
+            except asyncio.CancelledError:
+                raw = await conn.get_raw_connection()
+                await raw.driver_connection.interrupt()
+                raise
 
     @asynccontextmanager
     async def driver(self) -> AsyncIterator[Any]:

@@ -17,6 +17,7 @@ from closedloop.context import RequestContext
 from closedloop.fhir.bundles import process_bundle
 from closedloop.fhir.instant import parse_instant
 from closedloop.fhir.rest.capability import capability_statement
+from closedloop.fhir.rest.disconnect import unless_disconnected
 from closedloop.fhir.rest.history import history_bundle
 from closedloop.fhir.rest.negotiation import (
     check_output_format,
@@ -29,10 +30,12 @@ from closedloop.fhir.rest.negotiation import (
 )
 from closedloop.fhir.rest.prefer import parse_etag, preferences
 from closedloop.fhir.rest.responses import read_response, write_response
+from closedloop.fhir.search.limits import shown, whole_number
 from closedloop.fhir.server import FhirServer
 from closedloop.hooks import HookPoint
 
 _RESULT_ONLY = {"_format", "_pretty"}
+_MAX_VERSION = 2**31 - 1  # resources.version_id is an INTEGER
 
 
 def server_of(request: Request) -> FhirServer:
@@ -67,9 +70,10 @@ def _query_pairs(request: Request) -> list[tuple[str, str]]:
 
 
 def _version(text: str) -> int:
-    if not text.isdigit():
-        raise errors.not_found(f"Version {text!r} is not known", cl_code="CL-1405")
-    return int(text)
+    try:
+        return whole_number("version", text, maximum=_MAX_VERSION)
+    except errors.FhirError:  # no such version: a number the database cannot even hold
+        raise errors.not_found(f"Version {shown(text)} is not known", cl_code="CL-1405") from None
 
 
 # -- system level -----------------------------------------------------------------------------
@@ -122,9 +126,10 @@ async def _search(request: Request, resource_type: str, pairs: list[tuple[str, s
     server = check_type(request, resource_type)
     ctx = await context(request, "search-type", resource_type)
     await server.hooks.fire(HookPoint.BEFORE_SEARCH, ctx, resource_type, pairs)
-    text = await server.search.search(
+    search = server.search.search(
         resource_type, pairs, base_url=ctx.base_url, strict=preferences(request).strict
     )
+    text = await unless_disconnected(request.receive, search)
     return fhir_response(text, indent=pretty(request))
 
 
@@ -248,14 +253,12 @@ async def _history(
             )
     count = 100
     if "_count" in params:
-        if not params["_count"].isdigit():
-            raise errors.invalid("_count must be a whole number", cl_code="CL-1421")
-        count = min(int(params["_count"]), server.config.max_count)
+        count = min(
+            whole_number("_count", params["_count"], cl_code="CL-1421"), server.config.max_count
+        )
     before: int | None = None
     if "_before_seq" in params:
-        if not params["_before_seq"].isdigit():
-            raise errors.invalid("_before_seq must be a whole number", cl_code="CL-1422")
-        before = int(params["_before_seq"])
+        before = whole_number("_before_seq", params["_before_seq"], cl_code="CL-1422")
     rows = await server.repo.history(resource_type, resource_id, since, count + 1, before)
     body = history_bundle(rows, count, request, base_url(request))
     return fhir_response(body, indent=pretty(request))
