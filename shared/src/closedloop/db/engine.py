@@ -12,8 +12,9 @@ import asyncio
 import math
 import re
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,31 @@ _MATH = (
     ("radians", math.radians, 1),
 )
 _DOLLAR_PARAM = re.compile(r"\$\d+")
+
+
+_INTERRUPTIBLE: ContextVar[tuple[set[Callable[[], None]], ...]] = ContextVar(
+    "closedloop_interruptible", default=()
+)
+
+
+@contextmanager
+def interruptible() -> Iterator[Callable[[], None]]:
+    """A scope whose running SQLite statements (``Database.read``) the yielded function stops.
+
+    Call it from outside the task (a timer, a watcher) just before cancelling the task: the
+    statement then ends at once instead of when it is done.
+    """
+    scope: set[Callable[[], None]] = set()
+    token = _INTERRUPTIBLE.set((*_INTERRUPTIBLE.get(), scope))
+
+    def interrupt() -> None:
+        for stop in list(scope):
+            stop()
+
+    try:
+        yield interrupt
+    finally:
+        _INTERRUPTIBLE.reset(token)
 
 
 def is_postgres(url_or_engine: str | AsyncEngine | AsyncConnection) -> bool:
@@ -172,20 +198,29 @@ class Database:
         """A connection for reads. On PostgreSQL it runs in autocommit: a read needs no
         BEGIN/ROLLBACK round trips (each statement still sees one consistent snapshot).
 
-        A read cancelled midway (a time limit, a client gone) stops on the database too:
-        asyncpg sends PostgreSQL a cancel request itself; SQLite's statement, which runs on
-        aiosqlite's thread whatever happens to the awaiting task, is interrupted here."""
+        A read inside ``interruptible()`` can be stopped on the database too: asyncpg sends
+        PostgreSQL a cancel request itself when the task is cancelled; SQLite's statement runs
+        on aiosqlite's thread whatever happens to the awaiting task (and SQLAlchemy, closing
+        the cancelled connection, would wait for it), so its connection registers an interrupt
+        the scope's owner calls before cancelling."""
         async with self.engine.connect() as conn:
             if self.engine.dialect.name == "postgresql":
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 yield conn
                 return
+            scopes = _INTERRUPTIBLE.get()
+            if not scopes:
+                yield conn
+                return
+            raw = await conn.get_raw_connection()
+            interrupt = raw.driver_connection._conn.interrupt  # thread-safe in sqlite3
+            for scope in scopes:
+                scope.add(interrupt)
             try:
                 yield conn
-            except asyncio.CancelledError:
-                raw = await conn.get_raw_connection()
-                await raw.driver_connection.interrupt()
-                raise
+            finally:
+                for scope in scopes:
+                    scope.discard(interrupt)
 
     @asynccontextmanager
     async def driver(self) -> AsyncIterator[Any]:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from closedloop import errors
+from closedloop.db.engine import interruptible
 
 T = TypeVar("T")
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -41,11 +42,17 @@ async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
             return
         if running:  # the same loop runs both: no await between the work ending and this
             gone = True
+            interrupt()  # SQLite's statement stops now, not when it is done
             task.cancel()
 
-    watcher = asyncio.get_running_loop().create_task(watch())
     try:
-        return await work
+        with interruptible() as interrupt:
+            watcher = asyncio.get_running_loop().create_task(watch())
+            try:
+                return await work
+            finally:
+                running = False
+                watcher.cancel()
     except asyncio.CancelledError:
         if gone and task.uncancel() == 0:
             raise errors.FhirError(
@@ -61,6 +68,3 @@ async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
                 ],
             ) from None
         raise
-    finally:
-        running = False
-        watcher.cancel()

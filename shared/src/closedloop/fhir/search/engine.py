@@ -14,10 +14,11 @@ from urllib.parse import urlencode
 
 import orjson
 from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from closedloop import errors
-from closedloop.db.engine import Database
+from closedloop.db.engine import Database, interruptible
 from closedloop.errors import operation_outcome
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.search import limits, paging
@@ -178,7 +179,24 @@ class SearchEngine:
         it, the running statement is cancelled on the database (asyncpg sends PostgreSQL a
         cancel request; ``Database.read`` interrupts SQLite) and the answer is a 503."""
         q = self.parse(resource_type, pairs, strict=strict)
-        deadline = asyncio.timeout(self.timeout_ms / 1000)
+        loop = asyncio.get_running_loop()
+        when = loop.time() + self.timeout_ms / 1000
+        deadline = asyncio.timeout_at(when)
+        with interruptible() as interrupt:
+            timer = loop.call_at(when, interrupt)  # stops SQLite before the task is cancelled
+            try:
+                return await self._search(q, pairs, base_url, conn, deadline)
+            finally:
+                timer.cancel()
+
+    async def _search(
+        self,
+        q: SearchQuery,
+        pairs: list[tuple[str, str]],
+        base_url: str,
+        conn: AsyncConnection | None,
+        deadline: asyncio.Timeout,
+    ) -> str:
         try:
             async with deadline:
                 if conn is None and self.db.postgres and not self._counts(q):
@@ -188,6 +206,10 @@ class SearchEngine:
                         return await self._run(c, q, pairs, base_url)
                 return await self._run(conn, q, pairs, base_url)
         except TimeoutError:
+            if deadline.expired():
+                raise limits.timed_out(self.timeout_ms) from None
+            raise
+        except DBAPIError:  # SQLite interrupted a moment before the task's cancel
             if deadline.expired():
                 raise limits.timed_out(self.timeout_ms) from None
             raise
