@@ -212,8 +212,8 @@ class Database:
             if not scopes:
                 yield conn
                 return
-            raw = await conn.get_raw_connection()
-            interrupt = raw.driver_connection._conn.interrupt  # thread-safe in sqlite3
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            interrupt = driver._conn.interrupt  # aiosqlite's sqlite3 connection: thread-safe
             for scope in scopes:
                 scope.add(interrupt)
             try:

@@ -8,7 +8,6 @@ URL and time limit from the environment, so a test can serve it from a real uvic
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 

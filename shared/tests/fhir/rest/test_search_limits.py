@@ -186,7 +186,7 @@ async def test_forged_cursors_are_400(client: httpx.AsyncClient, how: str, sort:
         forge(good, d="sideways"),
         forge(good, k="abc"),
         forge(good, k=[]),
-        forge(good, k=key + [1]),
+        forge(good, k=[*key, 1]),
         forge(good, k=[2**70] * len(key)),
         forge(good, k=[-(2**70)] * len(key)),
         forge(good, k=[{"a": 1}] * len(key)),

@@ -11,14 +11,14 @@ SQLite).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
 
 from closedloop import errors
 from closedloop.db.engine import interruptible
 
 T = TypeVar("T")
-Receive = Callable[[], Awaitable[dict[str, Any]]]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 CLIENT_CLOSED = 499  # nginx's status for "client closed request": only the access log sees it
 
