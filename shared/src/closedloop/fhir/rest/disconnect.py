@@ -21,6 +21,7 @@ T = TypeVar("T")
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 CLIENT_CLOSED = 499  # nginx's status for "client closed request": only the access log sees it
+_WATCH_AFTER = 0.05  # seconds: work done sooner never pays for a watcher task (~25 µs)
 
 
 async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
@@ -31,7 +32,9 @@ async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
     """
     task = asyncio.current_task()
     assert task is not None
+    loop = asyncio.get_running_loop()
     running, gone = True, False
+    watcher: asyncio.Task[None] | None = None
 
     async def watch() -> None:
         nonlocal gone
@@ -45,14 +48,20 @@ async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
             interrupt()  # SQLite's statement stops now, not when it is done
             task.cancel()
 
+    def start_watching() -> None:
+        nonlocal watcher
+        watcher = loop.create_task(watch())
+
     try:
         with interruptible() as interrupt:
-            watcher = asyncio.get_running_loop().create_task(watch())
+            later = loop.call_later(_WATCH_AFTER, start_watching)
             try:
                 return await work
             finally:
                 running = False
-                watcher.cancel()
+                later.cancel()
+                if watcher is not None:
+                    watcher.cancel()
     except asyncio.CancelledError:
         if gone and task.uncancel() == 0:
             raise errors.FhirError(

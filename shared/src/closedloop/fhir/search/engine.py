@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 
 import orjson
 from sqlalchemy import Select, func, select, tuple_
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from closedloop import errors
@@ -179,40 +178,36 @@ class SearchEngine:
         it, the running statement is cancelled on the database (asyncpg sends PostgreSQL a
         cancel request; ``Database.read`` interrupts SQLite) and the answer is a 503."""
         q = self.parse(resource_type, pairs, strict=strict)
-        loop = asyncio.get_running_loop()
-        when = loop.time() + self.timeout_ms / 1000
-        deadline = asyncio.timeout_at(when)
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            interrupt()  # SQLite's statement stops now, not when it is done
+            task.cancel()
+
         with interruptible() as interrupt:
-            timer = loop.call_at(when, interrupt)  # stops SQLite before the task is cancelled
+            timer = asyncio.get_running_loop().call_later(self.timeout_ms / 1000, expire)
             try:
-                return await self._search(q, pairs, base_url, conn, deadline)
+                return await self._search(q, pairs, base_url, conn)
+            except asyncio.CancelledError:
+                if expired and task.uncancel() == 0:
+                    raise limits.timed_out(self.timeout_ms) from None
+                raise
             finally:
                 timer.cancel()
 
     async def _search(
-        self,
-        q: SearchQuery,
-        pairs: list[tuple[str, str]],
-        base_url: str,
-        conn: AsyncConnection | None,
-        deadline: asyncio.Timeout,
+        self, q: SearchQuery, pairs: list[tuple[str, str]], base_url: str, conn: Any
     ) -> str:
-        try:
-            async with deadline:
-                if conn is None and self.db.postgres and not self._counts(q):
-                    return await self._run(None, q, pairs, base_url)  # on the driver, below
-                if conn is None:
-                    async with self.db.read() as c:
-                        return await self._run(c, q, pairs, base_url)
-                return await self._run(conn, q, pairs, base_url)
-        except TimeoutError:
-            if deadline.expired():
-                raise limits.timed_out(self.timeout_ms) from None
-            raise
-        except DBAPIError:  # SQLite interrupted a moment before the task's cancel
-            if deadline.expired():
-                raise limits.timed_out(self.timeout_ms) from None
-            raise
+        if conn is None and self.db.postgres and not self._counts(q):
+            return await self._run(None, q, pairs, base_url)  # on the driver, below
+        if conn is None:
+            async with self.db.read() as c:
+                return await self._run(c, q, pairs, base_url)
+        return await self._run(conn, q, pairs, base_url)
 
     @staticmethod
     def _counts(q: SearchQuery) -> bool:
