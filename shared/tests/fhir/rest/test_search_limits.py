@@ -139,6 +139,16 @@ async def test_vread_of_a_huge_version_is_404(client: httpx.AsyncClient) -> None
     outcome(await client.get(f"/fhir/Patient/{pid}/_history/{HUGE}"), 404, "not-found")
 
 
+@pytest.mark.parametrize("etag", [f'W/"{HUGE}"'.encode(), b'W/"\xb2"'])
+async def test_if_match_beyond_64_bits_or_not_ascii(client: httpx.AsyncClient, etag: bytes) -> None:
+    r = await client.get("/fhir/Patient?family=Bo")
+    patient = r.json()["entry"][0]["resource"]
+    headers = {**FHIR_JSON, "If-Match": etag}
+    r = await client.put(f"/fhir/Patient/{patient['id']}", json=patient, headers=headers)
+    assert r.status_code in (400, 412), r.text
+    assert r.json()["resourceType"] == "OperationOutcome"
+
+
 @pytest.mark.parametrize("value", [HUGE, f"-{HUGE}", "1e400", f"gt{HUGE}", f"ap{HUGE}"])
 async def test_huge_numbers_in_number_params_never_fail(
     client: httpx.AsyncClient, value: str
