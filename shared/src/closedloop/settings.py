@@ -24,7 +24,7 @@ class ServiceSettings(BaseSettings):
     max_page_size: int = 1000
     # one search: parameters plus comma-separated values, and parameters alone (each is one
     # more join for the database to plan); more is refused with a 400
-    max_search_values: int = Field(400, ge=1, le=900)  # SQLite parses at most ~1000 ORs
+    max_search_values: int = Field(400, ge=1, le=5000)  # SQLite binds at most 32766 values
     max_search_parameters: int = Field(64, ge=1)
     # a search running longer is cancelled on the database and answered with a 503
     statement_timeout_ms: int = Field(10_000, ge=1)

@@ -174,9 +174,10 @@ class SearchEngine:
         strict: bool = False,
         conn: AsyncConnection | None = None,
     ) -> str:
-        """The searchset Bundle as text. The search runs under the engine's time limit: past
-        it, the running statement is cancelled on the database (asyncpg sends PostgreSQL a
-        cancel request; ``Database.read`` interrupts SQLite) and the answer is a 503."""
+        """The searchset Bundle as text, within the engine's time limit: past it, the running
+        statement is stopped on the database (SQLite interrupted through ``interruptible``,
+        then the task cancelled, on which asyncpg sends PostgreSQL a cancel request) and the
+        answer is a 503 ``too-costly`` OperationOutcome."""
         q = self.parse(resource_type, pairs, strict=strict)
         task = asyncio.current_task()
         assert task is not None
