@@ -278,6 +278,11 @@ class TestDelivery:
             ]
             assert nums == ["2", "3"]
             assert params(ev)["type"][0]["valueCode"] == "query-event"
+            for name in ("eventsSinceNumber", "eventsUntilNumber"):  # beyond 64 bits: a 400
+                for bad in ("9" * 30, "%C2%B2"):
+                    r = await client.get(f"/fhir/Subscription/{sub['id']}/$events?{name}={bad}")
+                    assert r.status_code == 400, r.text
+                    assert r.json()["issue"][0]["code"] == "invalid"
 
     async def test_signed_bodies(self, client: httpx.AsyncClient) -> None:
         async with Receiver() as rx:

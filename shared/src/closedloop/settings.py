@@ -6,6 +6,7 @@ defaults are safe for a laptop: SQLite files under ``.data/`` and loopback addre
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,4 +28,10 @@ class ServiceSettings(BaseSettings):
     keep_alive_timeout: int = 5  # seconds an idle keep-alive connection stays open
     default_page_size: int = 50
     max_page_size: int = 1000
+    # one search: parameters plus comma-separated values, and parameters alone (each is one
+    # more join for the database to plan); more is refused with a 400
+    max_search_values: int = Field(400, ge=1, le=5000)  # SQLite binds at most 32766 values
+    max_search_parameters: int = Field(64, ge=1)
+    # a search running longer is cancelled on the database and answered with a 503
+    statement_timeout_ms: int = Field(10_000, ge=1)
     log_level: str = "INFO"

@@ -10,6 +10,7 @@ from closedloop import errors
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.rest.negotiation import fhir_response, pretty, read_body
 from closedloop.fhir.rest.routes import check_type, context
+from closedloop.fhir.search.limits import whole_number
 from fastapi import Request, Response
 from sqlalchemy import select
 
@@ -89,9 +90,7 @@ def _number(pairs: list[tuple[str, str]], name: str) -> int | None:
     values = [v for k, v in pairs if k == name]
     if not values:
         return None
-    if not values[0].isdigit():
-        raise errors.invalid(f"{name} must be a whole number", cl_code="CL-8421")
-    return int(values[0])
+    return whole_number(name, values[0], cl_code="CL-8421")
 
 
 async def events(request: Request, resource_type: str, resource_id: str | None) -> Response:

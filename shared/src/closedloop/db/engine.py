@@ -12,8 +12,9 @@ import asyncio
 import math
 import re
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,31 @@ _MATH = (
     ("radians", math.radians, 1),
 )
 _DOLLAR_PARAM = re.compile(r"\$\d+")
+
+
+_INTERRUPTIBLE: ContextVar[tuple[set[Callable[[], None]], ...]] = ContextVar(
+    "closedloop_interruptible", default=()
+)
+
+
+@contextmanager
+def interruptible() -> Iterator[Callable[[], None]]:
+    """A scope whose running SQLite statements (``Database.read``) the yielded function stops.
+
+    Call it from outside the task (a timer, a watcher) just before cancelling the task: the
+    statement then ends at once instead of when it is done.
+    """
+    scope: set[Callable[[], None]] = set()
+    token = _INTERRUPTIBLE.set((*_INTERRUPTIBLE.get(), scope))
+
+    def interrupt() -> None:
+        for stop in list(scope):
+            stop()
+
+    try:
+        yield interrupt
+    finally:
+        _INTERRUPTIBLE.reset(token)
 
 
 def is_postgres(url_or_engine: str | AsyncEngine | AsyncConnection) -> bool:
@@ -170,11 +196,31 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads. On PostgreSQL it runs in autocommit: a read needs no
-        BEGIN/ROLLBACK round trips (each statement still sees one consistent snapshot)."""
+        BEGIN/ROLLBACK round trips (each statement still sees one consistent snapshot).
+
+        A read inside ``interruptible()`` can be stopped on the database too: asyncpg sends
+        PostgreSQL a cancel request itself when the task is cancelled; SQLite's statement runs
+        on aiosqlite's thread whatever happens to the awaiting task (and SQLAlchemy, closing
+        the cancelled connection, would wait for it), so its connection registers an interrupt
+        the scope's owner calls before cancelling."""
         async with self.engine.connect() as conn:
             if self.engine.dialect.name == "postgresql":
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
+                yield conn
+                return
+            scopes = _INTERRUPTIBLE.get()
+            if not scopes:
+                yield conn
+                return
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            interrupt = driver._conn.interrupt  # aiosqlite's sqlite3 connection: thread-safe
+            for scope in scopes:
+                scope.add(interrupt)
+            try:
+                yield conn
+            finally:
+                for scope in scopes:
+                    scope.discard(interrupt)
 
     @asynccontextmanager
     async def driver(self) -> AsyncIterator[Any]:

@@ -23,6 +23,7 @@ from closedloop.context import RequestContext
 from closedloop.errors import FhirError, Issue, information, operation_outcome
 from closedloop.fhir.rest.guards import check_escapes
 from closedloop.fhir.rest.prefer import Preferences, parse_etag
+from closedloop.fhir.search.limits import version_number
 from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.records import StoredResource, WriteResult
 from closedloop.fhir.storage.repository import UnitOfWork
@@ -274,12 +275,7 @@ class BundleProcessor:
         rid = parts[1] if len(parts) > 1 and parts[1] else None
         version = None
         if len(parts) == 4 and parts[2] == "_history" and method == "GET":
-            if not (parts[3].isascii() and parts[3].isdigit() and len(parts[3]) <= 18):
-                raise errors.invalid(
-                    f"request.url: version {parts[3][:40]!r} is not a version number",
-                    cl_code="CL-2405",
-                )
-            version = int(parts[3])
+            version = version_number(parts[3])
         elif len(parts) > 2:
             raise errors.invalid(
                 f"request.url {url[:200]!r}: a {method} entry takes Type, Type/id or "

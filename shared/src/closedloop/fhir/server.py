@@ -17,6 +17,11 @@ from closedloop.db.engine import Database
 from closedloop.fhir import read_only
 from closedloop.fhir.search.definitions import SearchParam, SearchParamRegistry, load_standard
 from closedloop.fhir.search.engine import Planner, SearchEngine
+from closedloop.fhir.search.limits import (
+    DEFAULT_MAX_PARAMETERS,
+    DEFAULT_MAX_VALUES,
+    DEFAULT_TIMEOUT_MS,
+)
 from closedloop.fhir.storage.indexer import Indexer
 from closedloop.fhir.storage.repository import Repository
 from closedloop.hooks import Hooks
@@ -38,6 +43,9 @@ class FhirConfig:
     max_body_bytes: int = 5 * 1024 * 1024
     default_count: int = 50
     max_count: int = 1000
+    max_search_values: int = DEFAULT_MAX_VALUES
+    max_search_parameters: int = DEFAULT_MAX_PARAMETERS
+    search_timeout_ms: int = DEFAULT_TIMEOUT_MS
     public_base_url: str | None = None  # e.g. https://referrals.example.org/fhir
     # Without a public base: the Host names a request's own base is trusted for (links), and
     # the base every other request gets (``FhirServer.base_url``)
@@ -77,6 +85,9 @@ class FhirServer:
             self.registry,
             default_count=config.default_count,
             max_count=config.max_count,
+            max_values=config.max_search_values,
+            max_parameters=config.max_search_parameters,
+            timeout_ms=config.search_timeout_ms,
             value_resolvers=config.value_resolvers,
             planners=config.planners,
         )

@@ -222,6 +222,7 @@ async def test_entry_urls_of_another_shape_are_refused_not_cut_short(
     r = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
     assert r.status_code == 200, r.text
     statuses = [e["response"]["status"] for e in r.json()["entry"]]
-    assert [s.split()[0] for s in statuses] == ["400"] * 5 + ["200"], statuses
+    # a version the database cannot hold is not known, as on a direct vread
+    assert [s.split()[0] for s in statuses] == ["400"] * 3 + ["404"] * 2 + ["200"], statuses
     stored = (await client.get(f"/fhir/Patient/{pid}")).json()
     assert stored["active"] is True and stored["meta"]["versionId"] == "1"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from closedloop import errors
+from closedloop.fhir.search.limits import shown
 from closedloop.fhir.storage.tables import INDEX_TABLES
 from sqlalchemy import ColumnElement, and_, exists, not_, or_
 
@@ -17,11 +18,15 @@ LOW_PARAM = "age-low"
 HIGH_PARAM = "age-high"
 
 
+_MAX_AGE = 1000  # years: far beyond any range a service states, well inside a float's integers
+
+
 def parse_age(value: str) -> int:
     text = value.strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()) or len(text) > 4 or int(text) > _MAX_AGE:
         raise errors.invalid(
-            f"age must be a whole number of years (0 or more), not {value!r}", cl_code="CL-9410"
+            f"age must be a whole number of years from 0 to {_MAX_AGE}, not {shown(value)}",
+            cl_code="CL-9410",
         )
     return int(text)
 

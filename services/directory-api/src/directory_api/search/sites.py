@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from closedloop.fhir.search.geo import parse_near, within
+from closedloop.fhir.search.predicates import any_of
 from closedloop.fhir.search.query import Criterion
 from closedloop.fhir.storage.tables import KEY, resources, sp_coords, sp_reference, sp_token
 from closedloop.hooks import HookPoint, Hooks
@@ -186,7 +187,7 @@ def planner(
     near_c, inner = found
     s = service_sites.c
     where: list[Any] = [
-        or_(*(within(parse_near(v), s.latitude, s.longitude) for v in inner.values if v))
+        any_of([within(parse_near(v), s.latitude, s.longitude) for v in inner.values if v])
     ]
     category = next(((c, v) for c in criteria if (v := _category_values(c)) is not None), None)
     category_c = category[0] if category is not None else None

@@ -17,12 +17,14 @@ handler like an error from a route.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
 from closedloop.context import RequestContext
+from closedloop.fhir.rest.disconnect import Receive, unless_disconnected
 from closedloop.fhir.rest.negotiation import check_format, fhir_response
 from closedloop.fhir.rest.prefer import parse_prefer
 from closedloop.fhir.rest.responses import read_response
@@ -82,9 +84,9 @@ class FhirFastPath:
             if segments[1] in _SUB or segments[1].startswith("$"):
                 response = None
             else:
-                response = await self._guarded(self._read, scope, server, segments)
+                response = await self._guarded(scope, self._read(scope, server, segments))
         elif len(segments) == 1 and segments[0] not in _SYSTEM:
-            response = await self._guarded(self._search, scope, server, segments)
+            response = await self._guarded(scope, self._search(scope, receive, server, segments))
         else:
             response = None
         if response is None:
@@ -92,11 +94,9 @@ class FhirFastPath:
         else:
             await response(scope, receive, send)
 
-    async def _guarded(
-        self, handler: Any, scope: dict[str, Any], server: FhirServer, segments: list[str]
-    ) -> Any:
+    async def _guarded(self, scope: dict[str, Any], handling: Awaitable[Any]) -> Any:
         try:
-            return await handler(scope, server, segments)
+            return await handling
         except Exception as exc:
             # What the exception middleware would do: the app's handler for the error's class
             # (FhirError -> OperationOutcome); the rest goes on to the server-error handler.
@@ -158,9 +158,12 @@ class FhirFastPath:
             return fhir_response(None, 304, {"ETag": stored.etag})
         return read_response(stored, False)
 
-    async def _search(self, scope: dict[str, Any], server: FhirServer, segments: list[str]) -> Any:
+    async def _search(
+        self, scope: dict[str, Any], receive: Receive, server: FhirServer, segments: list[str]
+    ) -> Any:
         """``routes.search_type``; a query with ``_format`` or ``_pretty`` takes the full
-        path (returns None before any check or hook has run)."""
+        path (returns None before any check or hook has run). The search stops if the client
+        disconnects."""
         query: bytes = scope.get("query_string", b"")
         pairs = parse_qsl(query.decode(), keep_blank_values=True) if query else []
         if any(k in _RESULT_ONLY for k, _ in pairs):
@@ -171,10 +174,10 @@ class FhirFastPath:
         ctx = await self._context(scope, server, headers, "search-type", resource_type)
         if server.hooks.has(HookPoint.BEFORE_SEARCH):
             await server.hooks.fire(HookPoint.BEFORE_SEARCH, ctx, resource_type, pairs)
-        text = await server.search.search(
+        search = server.search.search(
             resource_type,
             pairs,
             base_url=ctx.base_url,
             strict=parse_prefer(headers.get(b"prefer", "")).strict,
         )
-        return fhir_response(text)
+        return fhir_response(await unless_disconnected(receive, search))

@@ -42,7 +42,7 @@ def parse_etag(value: str | None) -> int | None:
     if text.startswith("W/"):
         text = text[2:]
     text = text.strip('"')
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # isdigit alone admits "²", which int refuses
         raise errors.invalid(
             f'If-Match {value!r} is not a version ETag like W/"3"', cl_code="CL-1412"
         )

@@ -17,6 +17,7 @@ from closedloop.context import RequestContext
 from closedloop.fhir.bundles import process_bundle
 from closedloop.fhir.instant import parse_instant
 from closedloop.fhir.rest.capability import capability_statement
+from closedloop.fhir.rest.disconnect import unless_disconnected
 from closedloop.fhir.rest.guards import check_escapes
 from closedloop.fhir.rest.history import history_bundle
 from closedloop.fhir.rest.negotiation import (
@@ -30,6 +31,7 @@ from closedloop.fhir.rest.negotiation import (
 )
 from closedloop.fhir.rest.prefer import parse_etag, preferences
 from closedloop.fhir.rest.responses import read_response, write_response
+from closedloop.fhir.search.limits import version_number, whole_number
 from closedloop.fhir.server import FhirServer
 from closedloop.hooks import HookPoint
 
@@ -65,12 +67,6 @@ def _query_pairs(request: Request) -> list[tuple[str, str]]:
         for k, v in parse_qsl(request.url.query, keep_blank_values=True)
         if k not in _RESULT_ONLY
     ]
-
-
-def _version(text: str) -> int:
-    if not text.isdigit():
-        raise errors.not_found(f"Version {text!r} is not known", cl_code="CL-1405")
-    return int(text)
 
 
 # -- system level -----------------------------------------------------------------------------
@@ -124,9 +120,10 @@ async def _search(request: Request, resource_type: str, pairs: list[tuple[str, s
     server = check_type(request, resource_type)
     ctx = await context(request, "search-type", resource_type)
     await server.hooks.fire(HookPoint.BEFORE_SEARCH, ctx, resource_type, pairs)
-    text = await server.search.search(
+    search = server.search.search(
         resource_type, pairs, base_url=ctx.base_url, strict=preferences(request).strict
     )
+    text = await unless_disconnected(request.receive, search)
     return fhir_response(text, indent=pretty(request))
 
 
@@ -192,7 +189,7 @@ async def history_instance(request: Request, resource_type: str, resource_id: st
 async def vread(request: Request, resource_type: str, resource_id: str, version: str) -> Response:
     server = check_type(request, resource_type)
     await context(request, "vread", resource_type)
-    stored = await server.repo.vread(resource_type, resource_id, _version(version))
+    stored = await server.repo.vread(resource_type, resource_id, version_number(version))
     return read_response(stored, pretty(request))
 
 
@@ -250,14 +247,12 @@ async def _history(
             )
     count = 100
     if "_count" in params:
-        if not params["_count"].isdigit():
-            raise errors.invalid("_count must be a whole number", cl_code="CL-1421")
-        count = min(int(params["_count"]), server.config.max_count)
+        count = min(
+            whole_number("_count", params["_count"], cl_code="CL-1421"), server.config.max_count
+        )
     before: int | None = None
     if "_before_seq" in params:
-        if not params["_before_seq"].isdigit():
-            raise errors.invalid("_before_seq must be a whole number", cl_code="CL-1422")
-        before = int(params["_before_seq"])
+        before = whole_number("_before_seq", params["_before_seq"], cl_code="CL-1422")
     rows = await server.repo.history(resource_type, resource_id, since, count + 1, before)
     body = history_bundle(rows, count, request, base_url(request))
     return fhir_response(body, indent=pretty(request))

@@ -6,6 +6,7 @@ on this path unless ``_elements``/``_summary`` asks for a subset.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,16 +17,22 @@ from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from closedloop import errors
-from closedloop.db.engine import Database
+from closedloop.db.engine import Database, interruptible
 from closedloop.errors import operation_outcome
 from closedloop.fhir.instant import format_instant, now_us
-from closedloop.fhir.search import paging
+from closedloop.fhir.search import limits, paging
 from closedloop.fhir.search.compiled import UNKNOWN, Plan, Prepared, ShapeCache
 from closedloop.fhir.search.definitions import SearchParamRegistry
 from closedloop.fhir.search.geo import Near, distance_extension, python_distance_km
 from closedloop.fhir.search.ordering import after, near_of, order_by, order_keys, rank_describer
 from closedloop.fhir.search.predicates import criterion_condition
-from closedloop.fhir.search.query import Criterion, SearchQuery, parse_pairs, parse_query
+from closedloop.fhir.search.query import (
+    Criterion,
+    SearchQuery,
+    check_size,
+    parse_pairs,
+    parse_query,
+)
 from closedloop.fhir.search.subsets import subset
 from closedloop.fhir.storage.tables import resources, sp_reference
 
@@ -57,6 +64,15 @@ def _with_distance(mode: str, content: str, near: Near) -> str:
     return orjson.dumps({"mode": mode, "extension": [distance_extension(km)]}).decode()
 
 
+def _value_type(expr: Any) -> type | None:
+    """The Python type of a sort key's values (None when its SQL type does not say)."""
+    try:
+        python_type = expr.type.python_type
+    except NotImplementedError:
+        return None
+    return python_type if python_type in (int, float, str) else None
+
+
 class SearchEngine:
     def __init__(
         self,
@@ -65,6 +81,9 @@ class SearchEngine:
         *,
         default_count: int = 50,
         max_count: int = 1000,
+        max_values: int = limits.DEFAULT_MAX_VALUES,
+        max_parameters: int = limits.DEFAULT_MAX_PARAMETERS,
+        timeout_ms: int = limits.DEFAULT_TIMEOUT_MS,
         value_resolvers: dict[str, Callable[[str], str]] | None = None,
         planners: list[Planner] | None = None,
     ) -> None:
@@ -73,12 +92,16 @@ class SearchEngine:
         self.registry = registry
         self.default_count = default_count
         self.max_count = max_count
+        self.max_values = max_values
+        self.max_parameters = max_parameters
+        self.timeout_ms = timeout_ms
         self.value_resolvers = dict(value_resolvers or {})
         self.shapes = ShapeCache(db.engine.dialect)
 
     def parse(
         self, resource_type: str, pairs: list[tuple[str, str]], *, strict: bool = False
     ) -> SearchQuery:
+        check_size(pairs, self.max_values, self.max_parameters)
         q = parse_query(
             resource_type,
             pairs,
@@ -151,7 +174,35 @@ class SearchEngine:
         strict: bool = False,
         conn: AsyncConnection | None = None,
     ) -> str:
+        """The searchset Bundle as text, within the engine's time limit: past it, the running
+        statement is stopped on the database (SQLite interrupted through ``interruptible``,
+        then the task cancelled, on which asyncpg sends PostgreSQL a cancel request) and the
+        answer is a 503 ``too-costly`` OperationOutcome."""
         q = self.parse(resource_type, pairs, strict=strict)
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            interrupt()  # SQLite's statement stops now, not when it is done
+            task.cancel()
+
+        with interruptible() as interrupt:
+            timer = asyncio.get_running_loop().call_later(self.timeout_ms / 1000, expire)
+            try:
+                return await self._search(q, pairs, base_url, conn)
+            except asyncio.CancelledError:
+                if expired and task.uncancel() == 0:
+                    raise limits.timed_out(self.timeout_ms) from None
+                raise
+            finally:
+                timer.cancel()
+
+    async def _search(
+        self, q: SearchQuery, pairs: list[tuple[str, str]], base_url: str, conn: Any
+    ) -> str:
         if conn is None and self.db.postgres and not self._counts(q):
             return await self._run(None, q, pairs, base_url)  # on the driver, below
         if conn is None:
@@ -182,8 +233,12 @@ class SearchEngine:
         if q.summary == "count":
             return self._bundle(q, pairs, base_url, [], [], total, None, None)
         count = self.default_count if q.count is None else q.count
+        search = paging.fingerprint(q.resource_type, pairs) if q.cursor else ""
         try:
             cursor = paging.decode(q.cursor) if q.cursor else None
+            if cursor is not None:
+                keys = order_keys(q, self.db.postgres)
+                paging.check(cursor, search, [_value_type(k.expr) for k in keys])
         except errors.FhirError:
             # the errors a search reports before a bad cursor: its criteria's, its sort's
             self._where(q, base_url)
@@ -199,11 +254,17 @@ class SearchEngine:
         describe = rank_describer(q)
         has_next = more if not backwards else True
         has_prev = (cursor is not None and not backwards) or (backwards and more)
+        if rows and has_next and not search:
+            search = paging.fingerprint(q.resource_type, pairs)
         next_cursor = (
-            paging.encode(paging.Cursor("next", rows[-1].sort_key)) if rows and has_next else None
+            paging.encode(paging.Cursor("next", rows[-1].sort_key, search))
+            if rows and has_next
+            else None
         )
         prev_cursor = (
-            paging.encode(paging.Cursor("prev", rows[0].sort_key)) if rows and has_prev else None
+            paging.encode(paging.Cursor("prev", rows[0].sort_key, search))
+            if rows and has_prev
+            else None
         )
         included: list[Row] = []
         if (q.include or q.revinclude) and conn is None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, literal, not_, or_, select
+from sqlalchemy import Boolean, ColumnElement, and_, exists, literal, not_, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from closedloop import errors
 from closedloop.fhir.instant import now_us
@@ -35,6 +37,35 @@ KIND_OF_TYPE = {
     "uri": "uri",
     "special": "coords",
 }
+
+
+_FLAT_OR = 32
+
+
+class _Parenthesised(ColumnElement[bool]):
+    """``(inner)`` as written: SQLAlchemy flattens a nested OR (and drops a ``Grouping``)."""
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [("inner", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, inner: ColumnElement[bool]) -> None:
+        self.inner = inner
+
+
+@compiles(_Parenthesised)
+def _parenthesised(element: _Parenthesised, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.inner, **kw)})"
+
+
+def any_of(conditions: list[Any]) -> ColumnElement[bool]:
+    """The OR of ``conditions``. A long list nests as a balanced tree of parenthesised halves:
+    SQLite parses a flat ``a OR b OR ...`` into a tree as deep as the list and refuses one
+    deeper than 1000 ("Expression tree is too large"); halves keep it logarithmic."""
+    if len(conditions) <= _FLAT_OR:
+        return or_(*conditions)
+    half = len(conditions) // 2
+    return or_(_Parenthesised(any_of(conditions[:half])), _Parenthesised(any_of(conditions[half:])))
 
 
 def _like_escape(text: str) -> str:
@@ -212,12 +243,12 @@ def criterion_condition(
         cond = r.c.id.in_(ids)
         return not_(cond) if c.modifier == "not" else cond
     if c.code == "_lastUpdated":
-        return or_(*(date_condition(v, r.c.last_updated, r.c.last_updated) for v in c.values))
+        return any_of([date_condition(v, r.c.last_updated, r.c.last_updated) for v in c.values])
     if c.param is not None and c.param.condition is not None and c.modifier is None:
         custom = [v for v in c.values if v != ""]
         if not custom:
             raise _bad(f"Parameter {c.code} has no value")
-        return or_(*(c.param.condition(v, r, resource_type) for v in custom))
+        return any_of([c.param.condition(v, r, resource_type) for v in custom])
     kind = c.param.kind if c.param is not None and c.param.kind else KIND_OF_TYPE.get(c.type)
     if kind is None or c.param is None:
         raise errors.not_supported(f"Searching by {c.code} ({c.type}) is not supported")
@@ -231,7 +262,7 @@ def criterion_condition(
         values = [v for v in c.values if v != ""]
         if not values:
             raise _bad(f"Parameter {c.code} has no value")
-        return or_(*(r.c.pk.in_(containing(t, scope, parse_point(v, c.code))) for v in values))
+        return any_of([r.c.pk.in_(containing(t, scope, parse_point(v, c.code))) for v in values])
     builder = (
         _reference_factory(base_url, c.target_type)
         if c.type == "reference"
@@ -247,7 +278,7 @@ def criterion_condition(
     if not values:
         raise _bad(f"Parameter {c.code} has no value")
     modifier = None if c.modifier == "not" else c.modifier
-    matches = or_(*(builder(t, v, modifier) for v in values))
+    matches = any_of([builder(t, v, modifier) for v in values])
     sub = select(t.c.res_pk).where(scope, matches)
     return r.c.pk.not_in(sub) if c.modifier == "not" else r.c.pk.in_(sub)
 

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from closedloop import errors
 from closedloop.errors import Issue
+from closedloop.fhir.search import limits
 from closedloop.fhir.search.definitions import SearchParam
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
@@ -152,20 +153,34 @@ def _bad(text: str, code: str = "CL-3400") -> errors.FhirError:
     return errors.invalid(text, cl_code=code)
 
 
-def _positive_int(name: str, value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise _bad(f"{name} must be a whole number, not {value!r}") from None
-    if n < 0:
-        raise _bad(f"{name} must not be negative")
-    return n
-
-
 ParamLookup = Callable[[str], dict[str, SearchParam]]
 """resource type -> its search parameters (``SearchParamRegistry.for_type``)."""
 
 _MAX_CHAIN = 3
+
+
+def check_size(pairs: list[tuple[str, str]], max_values: int, max_parameters: int) -> None:
+    """Refuse a search with more than ``max_values`` parameters and comma-separated values in
+    all, or more than ``max_parameters`` parameters (each one more join to plan)."""
+    if len(pairs) > max_parameters:
+        raise limits.too_costly(
+            f"This search has {len(pairs)} parameters; at most {max_parameters} are allowed "
+            "in one search (the server's MAX_SEARCH_PARAMETERS setting)",
+            400,
+            "CL-3460",
+        )
+    total = 0
+    for _name, value in pairs:
+        total += len(split_values(value)) if "," in value else 1
+        if total > max_values:
+            counted = sum(len(split_values(v)) for _, v in pairs)
+            raise limits.too_costly(
+                f"This search has {counted} values (parameters and their comma-separated "
+                f"values); at most {max_values} are allowed in one search (the server's "
+                "MAX_SEARCH_VALUES setting)",
+                400,
+                "CL-3461",
+            )
 
 
 class UnknownParameter(Exception):
@@ -289,7 +304,7 @@ def _result_param(
     q: SearchQuery, name: str, value: str, params: dict[str, SearchParam], max_count: int
 ) -> None:
     if name == "_count":
-        q.count = min(_positive_int("_count", value), max_count)
+        q.count = min(limits.whole_number("_count", value), max_count)
     elif name == "_sort":
         for key in (v.strip() for v in value.split(",") if v.strip()):
             desc = key.startswith("-")
