@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from notifier import operations
 from notifier.channels.email import SmtpSender
+from notifier.channels.setup import channel_setup
 from notifier.channels.sms import SmsSender
 from notifier.delivery.channels import Channels
 from notifier.delivery.worker import DeliveryWorker
@@ -42,11 +43,12 @@ async def publish_topics(server: FhirServer) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     policy = endpoint_policy(settings)
+    setup = channel_setup(settings)
 
     async def startup(app: FastAPI, server: FhirServer) -> None:
         app.state.endpoints = policy
         app.state.focus_base = settings.referral_url.rstrip("/")
-        SubscriptionLifecycle(server, policy).install()
+        SubscriptionLifecycle(server, policy, setup).install()
         await publish_topics(server)
         http = httpx.AsyncClient(follow_redirects=False)
         app.state.http = http
@@ -59,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 starttls=settings.smtp_starttls,
                 from_addr=settings.smtp_from,
             )
-            if settings.smtp_host
+            if settings.smtp_host and "email" not in setup.missing
             else None
         )
         sms = (
@@ -70,11 +72,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.sms_from or "",
                 http,
             )
-            if settings.sms_api_url
+            if settings.sms_api_url and "sms" not in setup.missing
             else None
         )
         channels = Channels(
-            http, policy, settings.referral_url.rstrip("/"), settings.app_url, email, sms
+            http, policy, settings.referral_url.rstrip("/"), settings.app_url, email, sms, setup
         )
         app.state.delivery = None
         if settings.delivery_enabled:
