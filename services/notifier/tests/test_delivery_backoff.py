@@ -14,8 +14,8 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
-from closedloop.fhir.instant import now_us
 import pytest
+from closedloop.fhir.instant import now_us
 from closedloop.testing import Receiver, app_client, database_url_for
 from fastapi import FastAPI
 from notifier.app import create_app
