@@ -6,7 +6,7 @@ xact_rollback) and how fast its log grows, first right after the events are queu
 the backoff has settled.
 
     uv run python bench/notifier_idle.py [--subscriptions 100] [--events 5]
-        [--settle 90] [--window 30]
+        [--settle 90] [--window 30] [--log-level WARNING]
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ async def transactions(admin: asyncpg.Connection, database: str) -> int:
 
 
 @asynccontextmanager
-async def notifier(db: str, log: Path) -> AsyncIterator[str]:
+async def notifier(db: str, log: Path, level: str) -> AsyncIterator[str]:
     """The notifier as a real process, its log (stderr) going to ``log``: a pipe nobody reads
     would fill up and stop it."""
     os.environ["CLOSEDLOOP_SERVICE_LOGS"] = "1"  # running_service: inherit our stderr...
@@ -82,6 +82,7 @@ async def notifier(db: str, log: Path) -> AsyncIterator[str]:
             {
                 "NOTIFIER_ALLOW_LOOPBACK_ENDPOINTS": "true",
                 "NOTIFIER_REFERRAL_URL": f"http://127.0.0.1:{free_port()}/fhir",
+                "NOTIFIER_LOG_LEVEL": level,
             },
         )
         base = await service.__aenter__()
@@ -151,6 +152,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=5, help="queued events per subscription")
     parser.add_argument("--settle", type=float, default=90.0, help="seconds of backoff first")
     parser.add_argument("--window", type=float, default=30.0, help="seconds measured")
+    parser.add_argument("--log-level", default="WARNING", help="the notifier's LOG_LEVEL")
     args = parser.parse_args()
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(postgres_url())
@@ -159,7 +161,7 @@ async def main() -> None:
         admin = await asyncpg.connect(admin_url)
         stack.push_async_callback(admin.close)
         log = Path(tempfile.mkdtemp(prefix="notifier-idle-")) / "notifier.log"
-        base = await stack.enter_async_context(notifier(db, log))
+        base = await stack.enter_async_context(notifier(db, log, args.log_level))
         pid = child_pid("notifier")
         client = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
         # the receiver answers the handshakes, then goes away: its port is closed

@@ -224,6 +224,8 @@ async def test_existing_subscription_on_an_unconfigured_channel_goes_to_error(
             await asyncio.sleep(1.5)
         assert counted[0] < 30, f"{counted[0]} statements in 1.5 s for an errored subscription"
         assert all(r.attempts == 0 for r in await events_of(app, sub_id))
+        events = await client.get(f"/fhir/Subscription/{sub_id}/$events")
+        assert events.status_code == 200 and len(events.json()["entry"]) == 1 + 3
         restart = {**sub, "status": "active"}
         restart.pop("error")
         r = await client.put(f"/fhir/Subscription/{sub_id}", json=restart, headers=FHIR_JSON)
