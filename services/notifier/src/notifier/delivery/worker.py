@@ -100,8 +100,8 @@ class DeliveryWorker:
         while not self._stopping:
             try:
                 if not checked_channels:
+                    checked_channels = True  # once: a failure here is not retried in a loop
                     await self._stop_unconfigured()
-                    checked_channels = True
                 due, next_due = await self._due()
                 for sub_id in due:
                     if self._stopping:
@@ -241,11 +241,12 @@ class DeliveryWorker:
             for sub_id in ids:
                 try:
                     stored = await self.server.repo.read("Subscription", sub_id)
-                except FhirError:
-                    continue
-                problem = self.channels.setup.problem(channel_type(orjson.loads(stored.content)))
-                if problem:
-                    await self._set_status(sub_id, "error", unusable(problem))
+                    sub = orjson.loads(stored.content or "{}")
+                    problem = self.channels.setup.problem(channel_type(sub))
+                    if problem:
+                        await self._set_status(sub_id, "error", unusable(problem))
+                except Exception as exc:  # that one is checked again before it is sent
+                    self._log_failure("checking a channel failed", exc, subscription=sub_id)
             after = ids[-1]
 
     # -- one subscription ------------------------------------------------------------------
