@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import statistics
 import sys
 import time
@@ -46,12 +47,16 @@ async def main() -> None:
         ref_db = await stack.enter_async_context(postgres_url())
         not_db = await stack.enter_async_context(postgres_url())
         port = free_port()
+        token = secrets.token_urlsafe(32)  # referral-api's secret for the notifier's intake
         referral = await stack.enter_async_context(
             running_service(
                 "referral_api",
                 "REFERRAL_API_",
                 ref_db,
-                {"REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{port}/events"},
+                {
+                    "REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{port}/events",
+                    "REFERRAL_API_EVENT_SINK_TOKEN": token,
+                },
             )
         )
         notifier = await stack.enter_async_context(
@@ -63,6 +68,7 @@ async def main() -> None:
                     "NOTIFIER_ALLOW_LOOPBACK_ENDPOINTS": "true",
                     "NOTIFIER_REFERRAL_URL": f"{referral}/fhir",
                     "NOTIFIER_DELIVERY_POLL_SECONDS": "0.05",
+                    "NOTIFIER_EVENTS_TOKEN": token,
                 },
                 port=port,
             )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -68,7 +69,7 @@ async def transactions(admin: asyncpg.Connection, database: str) -> int:
 
 
 @asynccontextmanager
-async def notifier(db: str, log: Path, level: str) -> AsyncIterator[str]:
+async def notifier(db: str, log: Path, level: str, token: str) -> AsyncIterator[str]:
     """The notifier as a real process, its log (stderr) going to ``log``: a pipe nobody reads
     would fill up and stop it."""
     os.environ["CLOSEDLOOP_SERVICE_LOGS"] = "1"  # running_service: inherit our stderr...
@@ -83,6 +84,7 @@ async def notifier(db: str, log: Path, level: str) -> AsyncIterator[str]:
                 "NOTIFIER_ALLOW_LOOPBACK_ENDPOINTS": "true",
                 "NOTIFIER_REFERRAL_URL": f"http://127.0.0.1:{free_port()}/fhir",
                 "NOTIFIER_LOG_LEVEL": level,
+                "NOTIFIER_EVENTS_TOKEN": token,  # what referral-api would send to the intake
             },
         )
         base = await service.__aenter__()
@@ -161,7 +163,8 @@ async def main() -> None:
         admin = await asyncpg.connect(admin_url)
         stack.push_async_callback(admin.close)
         log = Path(tempfile.mkdtemp(prefix="notifier-idle-")) / "notifier.log"
-        base = await stack.enter_async_context(notifier(db, log, args.log_level))
+        token = secrets.token_urlsafe(32)
+        base = await stack.enter_async_context(notifier(db, log, args.log_level, token))
         pid = child_pid("notifier")
         client = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
         # the receiver answers the handshakes, then goes away: its port is closed
@@ -179,7 +182,11 @@ async def main() -> None:
                 await asyncio.sleep(0.1)
         task_id = f"t-{uuid.uuid4().hex[:8]}"
         for version in range(1, args.events + 1):
-            r = await client.post(f"{base}/events", json=task_event(task_id, version))
+            r = await client.post(
+                f"{base}/events",
+                json=task_event(task_id, version),
+                headers={"Authorization": f"Bearer {token}"},
+            )
             assert r.status_code == 200 and r.json()["matched"] == args.subscriptions, r.text
         print(
             f"notifier on PostgreSQL: {args.subscriptions} rest-hook subscriptions to a closed "

@@ -1,9 +1,27 @@
 #!/usr/bin/env bash
-# Start referral-api, directory-api and notifier on SQLite files under .data/; Ctrl-C stops all.
+# Start referral-api, directory-api and notifier on SQLite files under .data/ (CLOSEDLOOP_DATA_DIR);
+# Ctrl-C stops all. Each service listens on its *_PORT (8081-8083 by default); the URLs the
+# services use to reach each other follow those ports unless set explicitly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p .data
-UV=$(command -v uv 2>/dev/null || echo "python3 -m uv")
+UV="${UV:-$(command -v uv 2>/dev/null || echo "python3 -m uv")}"  # uv run sets UV to itself
+
+DATA="${CLOSEDLOOP_DATA_DIR:-.data}"
+mkdir -p "$DATA"
+export REFERRAL_API_PORT="${REFERRAL_API_PORT:-8081}"
+export DIRECTORY_API_PORT="${DIRECTORY_API_PORT:-8082}"
+export NOTIFIER_PORT="${NOTIFIER_PORT:-8083}"
+export REFERRAL_API_DATABASE_URL="${REFERRAL_API_DATABASE_URL:-sqlite:///$DATA/referral-api.db}"
+export DIRECTORY_API_DATABASE_URL="${DIRECTORY_API_DATABASE_URL:-sqlite:///$DATA/directory-api.db}"
+export NOTIFIER_DATABASE_URL="${NOTIFIER_DATABASE_URL:-sqlite:///$DATA/notifier.db}"
+export REFERRAL_API_DIRECTORY_URL="${REFERRAL_API_DIRECTORY_URL:-http://127.0.0.1:$DIRECTORY_API_PORT/fhir}"
+export REFERRAL_API_NOTIFIER_URL="${REFERRAL_API_NOTIFIER_URL:-http://127.0.0.1:$NOTIFIER_PORT}"
+export REFERRAL_API_EVENT_SINK_URL="${REFERRAL_API_EVENT_SINK_URL-http://127.0.0.1:$NOTIFIER_PORT/events}"
+export NOTIFIER_REFERRAL_URL="${NOTIFIER_REFERRAL_URL:-http://127.0.0.1:$REFERRAL_API_PORT/fhir}"
+# Only referral-api may post events to the notifier: both get one shared secret, random per run
+# unless NOTIFIER_EVENTS_TOKEN is set (REFERRAL_API_EVENT_SINK_TOKEN follows it).
+export NOTIFIER_EVENTS_TOKEN="${NOTIFIER_EVENTS_TOKEN:-$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')}"
+export REFERRAL_API_EVENT_SINK_TOKEN="${REFERRAL_API_EVENT_SINK_TOKEN:-$NOTIFIER_EVENTS_TOKEN}"
 
 pids=()
 stop() {
@@ -17,28 +35,31 @@ trap stop INT TERM EXIT
 # A synthetic demo directory (scripts/generate_demo_directory.py) loaded into directory-api;
 # the import is idempotent, so it runs on every start. DEMO_DIRECTORY=0 turns it off.
 if [ "${DEMO_DIRECTORY:-1}" != "0" ]; then
-  [ -f .data/demo-directory.json ] || $UV run --frozen python scripts/generate_demo_directory.py --output .data/demo-directory.json
-  $UV run --frozen directory-api import-hsds .data/demo-directory.json --source demo --no-progress \
-    2>>.data/directory-api.log || echo "demo directory import failed (see .data/directory-api.log)"
+  [ -f "$DATA/demo-directory.json" ] || $UV run --frozen python scripts/generate_demo_directory.py --output "$DATA/demo-directory.json"
+  $UV run --frozen directory-api import-hsds "$DATA/demo-directory.json" --source demo --no-progress \
+    2>>"$DATA/directory-api.log" || echo "demo directory import failed (see $DATA/directory-api.log)"
 fi
 
 for svc in referral-api directory-api notifier; do
-  $UV run --frozen "$svc" serve 2>>".data/$svc.log" &
+  $UV run --frozen "$svc" serve 2>>"$DATA/$svc.log" &
   pids+=($!)
 done
 
-for port in 8081 8082 8083; do
-  for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+for svc_port in "referral-api:$REFERRAL_API_PORT" "directory-api:$DIRECTORY_API_PORT" "notifier:$NOTIFIER_PORT"; do
+  svc="${svc_port%%:*}" port="${svc_port##*:}"
+  ready=0
+  for _ in $(seq 1 150); do
+    if curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then ready=1; break; fi
     sleep 0.2
   done
+  [ "$ready" = 1 ] || echo "$svc is not answering on port $port yet (see $DATA/$svc.log)"
 done
 
 cat <<TXT
-Closed Loop is running (logs in .data/*.log):
-  referral-api   http://127.0.0.1:8081/fhir   (metadata: /fhir/metadata, API docs: /docs)
-  directory-api  http://127.0.0.1:8082/fhir
-  notifier       http://127.0.0.1:8083/fhir
+Closed Loop is running (logs in $DATA/*.log):
+  referral-api   http://127.0.0.1:$REFERRAL_API_PORT/fhir   (metadata: /fhir/metadata, API docs: /docs)
+  directory-api  http://127.0.0.1:$DIRECTORY_API_PORT/fhir
+  notifier       http://127.0.0.1:$NOTIFIER_PORT/fhir
 Press Ctrl-C to stop.
 TXT
 wait

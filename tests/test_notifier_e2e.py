@@ -6,6 +6,7 @@ a notifier restart."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from contextlib import AsyncExitStack
 
@@ -16,6 +17,7 @@ FHIR = {"Content-Type": "application/fhir+json"}
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
 TASK_CODE = {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]}
 SDOHCC = "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
+EVENTS_TOKEN = secrets.token_urlsafe(32)  # the notifier takes events only with this secret
 
 
 def numbers(rx: Receiver) -> list[int]:
@@ -91,6 +93,7 @@ async def test_notifications_survive_a_down_receiver_and_a_notifier_restart(
             "NOTIFIER_RETRY_INITIAL_SECONDS": "0.1",
             "NOTIFIER_RETRY_MAX_SECONDS": "0.5",
             "NOTIFIER_DELIVERY_POLL_SECONDS": "0.1",
+            "NOTIFIER_EVENTS_TOKEN": EVENTS_TOKEN,
         }
         referral = await stack.enter_async_context(
             running_service(
@@ -100,6 +103,7 @@ async def test_notifications_survive_a_down_receiver_and_a_notifier_restart(
                 {
                     "REFERRAL_API_DIRECTORY_URL": f"{directory}/fhir",
                     "REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{notifier_port}/events",
+                    "REFERRAL_API_EVENT_SINK_TOKEN": EVENTS_TOKEN,
                     "REFERRAL_API_EVENT_RETRY_MAX_SECONDS": "0.5",
                 },
             )
@@ -220,7 +224,10 @@ async def test_patient_email_in_spanish(postgres_admin_url: str) -> None:
                     "referral_api",
                     "REFERRAL_API_",
                     dbs[0],
-                    {"REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{notifier_port}/events"},
+                    {
+                        "REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{notifier_port}/events",
+                        "REFERRAL_API_EVENT_SINK_TOKEN": EVENTS_TOKEN,
+                    },
                 )
             )
             notifier = await stack.enter_async_context(
@@ -233,6 +240,7 @@ async def test_patient_email_in_spanish(postgres_admin_url: str) -> None:
                         "NOTIFIER_SMTP_HOST": "127.0.0.1",
                         "NOTIFIER_SMTP_PORT": str(smtp_port),
                         "NOTIFIER_DELIVERY_POLL_SECONDS": "0.1",
+                        "NOTIFIER_EVENTS_TOKEN": EVENTS_TOKEN,
                     },
                     port=notifier_port,
                 )

@@ -45,3 +45,48 @@ async def test_request_log_has_id_and_no_phi(
     assert access[0]["status"] == 201
     leaks = [line for line in lines if secret_name in line or secret_mrn in line]
     assert leaks == []
+
+
+async def test_a_database_error_logs_no_parameters_or_bodies(
+    caplog: pytest.LogCaptureFixture, database_url: str
+) -> None:
+    """A write whose SQL fails (here a before-commit hook writing the body to a table that is
+    not there, as an outbox would) answers a 500 OperationOutcome; at DEBUG, no log line holds
+    the body: SQLAlchemy's error message carries no parameters, the traceback withholds the
+    driver's message, and the drivers' and SQLAlchemy's own debug logs stay quiet."""
+    from closedloop.hooks import HookPoint, Hooks
+    from sqlalchemy import text
+
+    marker = "Zmarker-4711-Hausmann"
+    hooks = Hooks()
+
+    async def outbox_to_nowhere(_ctx: object, uow: object) -> None:
+        for change in uow.changes:  # type: ignore[attr-defined]
+            await uow.conn.execute(  # type: ignore[attr-defined]
+                text("INSERT INTO no_such_outbox (body) VALUES (:body)"),
+                {"body": orjson.dumps(change.resource).decode()},
+            )
+
+    hooks.register(HookPoint.BEFORE_COMMIT, outbox_to_nowhere)
+    app = create_service_app(
+        name="log-test",
+        settings=ServiceSettings(database_url=database_url),
+        resource_types=["Patient"],
+        migrations=MIGRATIONS,
+        hooks=hooks,
+    )
+    with caplog.at_level(logging.DEBUG):
+        async with app_client(app) as client:
+            r = await client.post(
+                "/fhir/Patient",
+                json={"resourceType": "Patient", "name": [{"family": marker}]},
+                headers={"Content-Type": "application/fhir+json"},
+            )
+            assert r.status_code == 500
+            assert r.json()["issue"][0]["details"]["coding"][0]["code"] == "CL-0500"
+            assert marker not in r.text
+    formatter = JsonFormatter("log-test")
+    lines = [formatter.format(record) for record in caplog.records]
+    errors = [line for line in lines if '"msg":"unhandled error"' in line]
+    assert errors and "no_such_outbox" in errors[0]  # the error is logged, with its statement
+    assert [line for line in lines if marker in line] == []

@@ -24,7 +24,7 @@ from notifier.subscriptions.tables import notification_events, subscription_stat
 from sqlalchemy import event, select
 
 from .test_people import people_subscription
-from .test_subscriptions import FHIR_JSON, subscription, task_event
+from .test_subscriptions import EVENTS_AUTH, EVENTS_TOKEN, FHIR_JSON, subscription, task_event
 
 SMTP_SET = {"smtp_host": "127.0.0.1", "smtp_port": 9}  # configured; nobody needs to answer
 
@@ -43,6 +43,7 @@ def settings(database_url: str, **extra: Any) -> Settings:
         "retry_initial_seconds": 0.5,
         "retry_max_seconds": 2.0,
         "referral_url": "http://referrals.test/fhir",
+        "events_token": EVENTS_TOKEN,
     }  # the default poll period (0.5 s): what an idle worker costs is part of the test
     return Settings(**{**values, **extra})
 
@@ -50,7 +51,7 @@ def settings(database_url: str, **extra: Any) -> Settings:
 @asynccontextmanager
 async def notifier(cfg: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_app(cfg)
-    async with app_client(app) as client:
+    async with app_client(app, headers=EVENTS_AUTH) as client:
         yield app, client
 
 
@@ -175,12 +176,12 @@ async def test_a_subscription_that_fails_to_process_backs_off(db_url: str) -> No
             raise RuntimeError("a bug in a channel")
 
         app.state.delivery.channels.send = broken_send
-        await queue_events(client, 2)
+        await queue_events(client, 2)  # each new event makes it due at once: new work
         for _ in range(250):
-            if (await state_of(app, sub_id)).failures >= 1:
+            state = await state_of(app, sub_id)
+            if state.failures >= 1 and state.next_due_at > now_us():
                 break
             await asyncio.sleep(0.02)
-        state = await state_of(app, sub_id)
         assert state.failures >= 1 and state.next_due_at > now_us()
         assert state.lease_holder is None  # released with its backoff, for any process
         with statements(app) as counted:

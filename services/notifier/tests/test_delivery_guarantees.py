@@ -12,7 +12,14 @@ from closedloop.testing import Receiver, app_client
 from notifier.app import create_app
 from notifier.settings import Settings
 
-from .test_subscriptions import FHIR_JSON, params, subscription, task_event
+from .test_subscriptions import (
+    EVENTS_AUTH,
+    EVENTS_TOKEN,
+    FHIR_JSON,
+    params,
+    subscription,
+    task_event,
+)
 
 
 def settings(database_url: str, **extra: object) -> Settings:
@@ -23,12 +30,16 @@ def settings(database_url: str, **extra: object) -> Settings:
         "retry_max_seconds": 0.2,
         "delivery_poll_seconds": 0.05,
         "referral_url": "http://referrals.test/fhir",
+        "events_token": EVENTS_TOKEN,
     }
     return Settings(**{**values, **extra})
 
 
 async def test_heartbeats(database_url: str) -> None:
-    async with Receiver() as rx, app_client(create_app(settings(database_url))) as client:
+    async with (
+        Receiver() as rx,
+        app_client(create_app(settings(database_url)), headers=EVENTS_AUTH) as client,
+    ):
         body = subscription(
             rx.url,
             extension=[
@@ -49,8 +60,12 @@ async def test_heartbeats(database_url: str) -> None:
 async def test_two_instances_send_each_event_once(database_url: str) -> None:
     async with AsyncExitStack() as stack:
         rx = await stack.enter_async_context(Receiver())
-        a = await stack.enter_async_context(app_client(create_app(settings(database_url))))
-        b = await stack.enter_async_context(app_client(create_app(settings(database_url))))
+        a = await stack.enter_async_context(
+            app_client(create_app(settings(database_url)), headers=EVENTS_AUTH)
+        )
+        b = await stack.enter_async_context(
+            app_client(create_app(settings(database_url)), headers=EVENTS_AUTH)
+        )
         r = await a.post("/fhir/Subscription", json=subscription(rx.url), headers=FHIR_JSON)
         assert r.status_code == 201
         await rx.wait_for(1)
@@ -70,7 +85,7 @@ async def test_two_instances_send_each_event_once(database_url: str) -> None:
 
 async def test_too_old_goes_to_error_and_keeps_events(database_url: str) -> None:
     cfg = settings(database_url, max_event_age_hours=0.3 / 3600)  # 0.3 s of retries
-    async with Receiver() as rx, app_client(create_app(cfg)) as client:
+    async with Receiver() as rx, app_client(create_app(cfg), headers=EVENTS_AUTH) as client:
         r = await client.post("/fhir/Subscription", json=subscription(rx.url), headers=FHIR_JSON)
         sid = r.json()["id"]
         await rx.wait_for(1)

@@ -19,7 +19,7 @@ from notifier.subscriptions.spec import MAX_FILTER_CRITERIA, MAX_FILTER_VALUES
 from notifier.subscriptions.tables import subscription_state
 from sqlalchemy import select, update
 
-from .test_subscriptions import FHIR_JSON, subscription, task_event
+from .test_subscriptions import EVENTS_AUTH, EVENTS_TOKEN, FHIR_JSON, subscription, task_event
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +31,10 @@ async def notifier(database_url: str) -> AsyncIterator[tuple[FastAPI, httpx.Asyn
         retry_max_seconds=0.2,
         delivery_poll_seconds=0.05,
         referral_url="http://referrals.test/fhir",
+        events_token=EVENTS_TOKEN,
     )
     app = create_app(settings)
-    async with app_client(app) as client:
+    async with app_client(app, headers=EVENTS_AUTH) as client:
         yield app, client
 
 

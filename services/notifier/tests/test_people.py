@@ -21,7 +21,7 @@ from notifier.channels.sms import phone
 from notifier.messages.templates import MessageContext, language_of, render
 from notifier.settings import Settings
 
-from .test_subscriptions import FHIR_JSON, subscription, task_event
+from .test_subscriptions import EVENTS_AUTH, EVENTS_TOKEN, FHIR_JSON, subscription, task_event
 
 SMS_API = "https://sms.example.test"
 
@@ -59,8 +59,9 @@ async def client(database_url: str, smtp: tuple[Inbox, int]) -> AsyncIterator[ht
         retry_initial_seconds=0.05,
         referral_url=f"http://127.0.0.1:{free_port()}/fhir",
         app_url="https://app.closedloop.test",
+        events_token=EVENTS_TOKEN,
     )
-    async with app_client(create_app(settings)) as c:
+    async with app_client(create_app(settings), headers=EVENTS_AUTH) as c:
         yield c
 
 

@@ -20,6 +20,8 @@ from notifier.settings import Settings
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
 TASK_TOPIC = "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task"
+EVENTS_TOKEN = "test-events-secret"  # what referral-api would send (NOTIFIER_EVENTS_TOKEN)
+EVENTS_AUTH = {"Authorization": f"Bearer {EVENTS_TOKEN}"}
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +33,9 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
         retry_max_seconds=0.2,
         delivery_poll_seconds=0.05,
         referral_url="http://referrals.test/fhir",
+        events_token=EVENTS_TOKEN,
     )
-    async with app_client(create_app(settings)) as c:
+    async with app_client(create_app(settings), headers=EVENTS_AUTH) as c:
         yield c
 
 

@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack
 
 import httpx
 from closedloop.testing import Receiver, app_client
+from pydantic import SecretStr
 from referral_api.app import create_app
 from referral_api.settings import Settings
 
@@ -107,3 +108,15 @@ async def test_two_instances_never_deliver_twice(database_url: str) -> None:
         for body in bodies:
             assert body["versionId"] > seen.get(body["resourceId"], 0)
             seen[body["resourceId"]] = body["versionId"]
+
+
+async def test_events_carry_the_sink_token(database_url: str) -> None:
+    """The notifier only takes events with its secret (NOTIFIER_EVENTS_TOKEN): every post
+    carries it as a bearer token."""
+    async with Receiver() as rx:
+        cfg = settings(database_url, rx.url)
+        cfg.event_sink_token = SecretStr("s3")
+        async with app_client(create_app(cfg)) as c:
+            await walk(c)
+            await wait_events(rx, 4)
+    assert {headers["authorization"] for headers, _ in rx.received} == {"Bearer s3"}

@@ -57,7 +57,7 @@ async def test_supporting_info_and_output(client: httpx.AsyncClient) -> None:
         client,
         {
             "resourceType": "Task",
-            "status": "completed",
+            "status": "requested",
             "intent": "order",
             "code": {
                 "coding": [

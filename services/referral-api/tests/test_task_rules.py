@@ -82,3 +82,13 @@ def test_the_owner_changes_only_status_reason_and_output() -> None:
         ts.ACTORS,
         role_of,
     )
+
+
+def test_only_the_requester_creates() -> None:
+    clinic = RequestContext(subject="u1", organization="Organization/clinic")
+    cbo = RequestContext(subject="u2", organization="Organization/cbo")
+    ts.check_creator(clinic, TASK, ts.ACTORS, role_of)
+    ts.check_creator(RequestContext(), TASK, ts.ACTORS, role_of)
+    with pytest.raises(FhirError) as err:
+        ts.check_creator(cbo, TASK, ts.ACTORS, role_of)
+    assert err.value.status == 403

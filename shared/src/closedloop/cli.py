@@ -22,15 +22,23 @@ from closedloop.settings import ServiceSettings
 Command = Callable[[argparse.Namespace, ServiceSettings], None]
 
 
-def _serve(name: str, settings: ServiceSettings, create_app: Callable[[Any], FastAPI]) -> None:
-    configure_logging(name, settings.log_level)
-    uvicorn.run(
-        create_app(settings),
+def server_config(app: Any, settings: ServiceSettings) -> uvicorn.Config:
+    """How every service runs under uvicorn: our JSON logs, no access log (it logs query
+    strings), and idle keep-alive connections closed after ``keep_alive_timeout`` seconds
+    (a body that trickles in is cut off by ``guards.BodyDeadline``)."""
+    return uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
+        timeout_keep_alive=settings.keep_alive_timeout,
     )
+
+
+def _serve(name: str, settings: ServiceSettings, create_app: Callable[[Any], FastAPI]) -> None:
+    configure_logging(name, settings.log_level)
+    uvicorn.Server(server_config(create_app(settings), settings)).run()
 
 
 async def _reindex(

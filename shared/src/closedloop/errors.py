@@ -126,6 +126,17 @@ def too_large(text: str) -> FhirError:
     return _error(413, "too-costly", text, "CL-0413")
 
 
+def request_timeout(text: str) -> FhirError:
+    """408: the request did not arrive in time; the connection is closed after the answer."""
+    err = _error(408, "timeout", text, "CL-1408")
+    err.headers["Connection"] = "close"
+    return err
+
+
+def uri_too_long(text: str) -> FhirError:
+    return _error(414, "too-costly", text, "CL-1414")
+
+
 def forbidden(text: str) -> FhirError:
     return _error(403, "forbidden", text, "CL-0403")
 

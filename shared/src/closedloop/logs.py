@@ -6,12 +6,63 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import traceback
 import uuid
 from typing import Any
 
 import orjson
 
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+# Exceptions whose messages can quote the data they failed on (a database driver's "invalid
+# input ... 'value'", a statement's parameters, a model's input): their type and traceback are
+# logged, their message never is.
+_DATA_BEARING = ("sqlalchemy", "asyncpg", "sqlite3", "aiosqlite", "pydantic", "pydantic_core")
+WITHHELD = "(message withheld: it may quote stored data)"
+
+
+def _withheld_text(exc: BaseException) -> str:
+    """What is safe to say about a data-bearing exception: a failed statement's SQL (its
+    parameters are never in it) and the driver's SQLSTATE."""
+    text = WITHHELD
+    statement = getattr(exc, "statement", None)
+    if isinstance(statement, str):
+        text = f"[SQL: {statement[:1000]}] {text}"
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if isinstance(state, str):
+        text = f"(SQLSTATE {state}) {text}"
+    return text
+
+
+def _withhold_data(te: traceback.TracebackException, exc: BaseException) -> None:
+    seen: set[int] = set()
+    stack: list[tuple[Any, BaseException | None]] = [(te, exc)]
+    while stack:
+        cur, value = stack.pop()
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        module = getattr(cur.exc_type, "__module__", "") or ""
+        if module.split(".")[0] in _DATA_BEARING:
+            cur._str = _withheld_text(value) if value is not None else WITHHELD
+            if hasattr(cur, "__notes__"):
+                cur.__notes__ = None
+        for te_next, next_value in (
+            (cur.__cause__, getattr(value, "__cause__", None)),
+            (cur.__context__, getattr(value, "__context__", None)),
+        ):
+            if te_next is not None:
+                stack.append((te_next, next_value))
+        for i, sub in enumerate(getattr(cur, "exceptions", None) or ()):
+            subs = getattr(value, "exceptions", None) or ()
+            stack.append((sub, subs[i] if i < len(subs) else None))
+
+
+def format_exception_safely(exc_info: Any) -> str:
+    """A traceback with the messages of data-bearing exceptions (``_DATA_BEARING``) withheld."""
+    te = traceback.TracebackException(*exc_info)
+    _withhold_data(te, exc_info[1])
+    return "".join(te.format()).rstrip("\n")
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,13 +81,16 @@ class JsonFormatter(logging.Formatter):
         }
         out.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            out["exc"] = format_exception_safely(record.exc_info)
         return orjson.dumps(out, default=str).decode()
 
 
 def quiet_url_loggers() -> None:
-    """httpx and httpcore log every URL at INFO, query string included (PHI): keep them quiet."""
-    for name in ("httpx", "httpcore"):
+    """Loggers that write PHI below WARNING are kept at WARNING, whatever LOG_LEVEL says:
+    httpx and httpcore log every URL at INFO, query string included; SQLAlchemy logs statements
+    with their parameters and result rows (resource bodies), aiosqlite every call with its SQL
+    parameters at DEBUG."""
+    for name in ("httpx", "httpcore", "sqlalchemy", "aiosqlite"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

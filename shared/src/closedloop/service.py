@@ -2,8 +2,9 @@
 
 A service passes its settings, the resource types it serves and its migrations folder; this
 module adds what every service has: JSON request logs with request ids, OperationOutcome error
-handlers, ``/healthz`` (the process is up) and ``/readyz`` (its database answers), and migrations
-applied at start-up.
+handlers (no error ever escapes to the server), guards against hostile URLs and slow bodies,
+``/healthz`` (the process is up) and ``/readyz`` (its database answers), and migrations applied
+at start-up.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from closedloop.db import create_database, upgrade_to_head
 from closedloop.fhir.operations import OPERATIONS
 from closedloop.fhir.rest.dispatch import fhir_routes
 from closedloop.fhir.rest.fast import FhirFastPath
+from closedloop.fhir.rest.guards import BodyDeadline, ContainErrors, RequestGuard
 from closedloop.fhir.rest.handlers import add_exception_handlers
 from closedloop.fhir.search.definitions import SearchParam
 from closedloop.fhir.search.engine import Planner
-from closedloop.fhir.server import FhirConfig, FhirServer, Operation
+from closedloop.fhir.server import LOOPBACK_HOSTS, FhirConfig, FhirServer, Operation
 from closedloop.hooks import Hooks
 from closedloop.logs import RequestLogMiddleware, quiet_url_loggers
 from closedloop.settings import ServiceSettings
@@ -32,6 +34,32 @@ from closedloop.settings import ServiceSettings
 log = logging.getLogger("closedloop.service")
 
 Startup = Callable[[FastAPI, FhirServer], Awaitable[None]]
+
+_ANY_ADDRESS = {"", "0.0.0.0", "::"}
+
+
+class ServiceApp(FastAPI):
+    """FastAPI with ``ContainErrors`` outside Starlette's own error middleware (which re-raises
+    every unexpected error to the server, and uvicorn then drops the connection)."""
+
+    def build_middleware_stack(self) -> Any:
+        return ContainErrors(super().build_middleware_stack())
+
+
+def trusted_hosts(settings: ServiceSettings) -> frozenset[str]:
+    """Loopback names, the bind address unless it is a wildcard, and ``TRUSTED_HOSTS``."""
+    listed = {h.strip().lower() for h in settings.trusted_hosts.split(",") if h.strip()}
+    own = set() if settings.host in _ANY_ADDRESS else {settings.host.lower().strip("[]")}
+    return LOOPBACK_HOSTS | own | listed
+
+
+def default_base_url(settings: ServiceSettings) -> str:
+    """The base of links for a request whose Host is not trusted: the bind address (loopback
+    for a wildcard bind; set PUBLIC_BASE_URL behind a proxy)."""
+    host = "127.0.0.1" if settings.host in _ANY_ADDRESS else settings.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}/fhir"
 
 
 def create_service_app(
@@ -46,6 +74,7 @@ def create_service_app(
     on_shutdown: list[Startup] | None = None,
     search_params: list[SearchParam] | None = None,
     internal_types: list[str] | None = None,
+    read_only_types: list[str] | None = None,
     operations: dict[str, Operation] | None = None,
     capability_extensions: dict[str, list[dict[str, Any]]] | None = None,
     value_resolvers: dict[str, Callable[[str], str]] | None = None,
@@ -57,6 +86,7 @@ def create_service_app(
         resource_types=resource_types,
         extra_search_params=list(search_params or []),
         internal_types=list(internal_types or []),
+        read_only_types=list(read_only_types or []),
         operations={**OPERATIONS, **(operations or {})},
         capability_extensions=dict(capability_extensions or {}),
         value_resolvers=dict(value_resolvers or {}),
@@ -66,6 +96,8 @@ def create_service_app(
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
         public_base_url=settings.public_base_url,
+        trusted_hosts=trusted_hosts(settings),
+        default_base_url=default_base_url(settings),
         software_name=f"Closed Loop {name}",
     )
 
@@ -87,7 +119,7 @@ def create_service_app(
             await db.dispose()
 
     quiet_url_loggers()
-    app = FastAPI(
+    app = ServiceApp(
         title=f"Closed Loop {name}",
         lifespan=lifespan,
         docs_url="/docs",
@@ -96,6 +128,10 @@ def create_service_app(
     )
     add_exception_handlers(app)
     app.add_middleware(FhirFastPath)  # inside the request log: it sees the request id
+    app.add_middleware(
+        BodyDeadline, read_timeout=settings.body_read_timeout, total_timeout=settings.body_timeout
+    )
+    app.add_middleware(RequestGuard)
     app.add_middleware(RequestLogMiddleware)
 
     @app.get("/healthz", include_in_schema=False)

@@ -18,7 +18,13 @@ class ServiceSettings(BaseSettings):
     public_base_url: str | None = (
         None  # the FHIR base clients see; derived from the request if unset
     )
+    # Host names (comma-separated) whose requests may get links on their own base when
+    # PUBLIC_BASE_URL is unset; others get links on http://HOST:PORT (``FhirServer.base_url``)
+    trusted_hosts: str = ""
     max_body_bytes: int = 5 * 1024 * 1024
+    body_read_timeout: float = 10.0  # seconds to wait for each chunk of a request body
+    body_timeout: float = 60.0  # seconds for a whole request body (408 beyond)
+    keep_alive_timeout: int = 5  # seconds an idle keep-alive connection stays open
     default_page_size: int = 50
     max_page_size: int = 1000
     log_level: str = "INFO"

@@ -103,12 +103,15 @@ async def database_url(backend: str, postgres_admin_url: str) -> AsyncIterator[s
 
 @asynccontextmanager
 async def app_client(
-    app: Any, base_url: str = "http://testserver"
+    app: Any, base_url: str = "http://testserver", headers: dict[str, str] | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client talking to ``app`` in process, with its lifespan (migrations) run."""
+    """An httpx client talking to ``app`` in process, with its lifespan (migrations) run;
+    ``headers`` go with every request (e.g. a service's credentials)."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url=base_url, headers=headers
+        ) as client:
             yield client
 
 
@@ -232,6 +235,30 @@ async def assert_every_listed_parameter_works(
                 failures.append(f"{resource['type']}?{name}={value}: {r.status_code} {r.text}")
     assert not failures, "\n".join(failures)
     return tried
+
+
+@asynccontextmanager
+async def serving(app: Any, settings: Any) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn in this process exactly as ``serve`` does (the config of
+    ``closedloop.cli.server_config``: keep-alive timeout, no access log), on
+    ``settings.host``/``settings.port``; yield its base URL. For tests about the server and
+    its connections (keep-alive, slow clients) with an app a test builds itself."""
+    import uvicorn
+
+    from closedloop.cli import server_config
+
+    server = uvicorn.Server(server_config(app, settings))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # raises what stopped it
+                raise RuntimeError("the server stopped before it started")
+            await asyncio.sleep(0.01)
+        yield f"http://{settings.host}:{settings.port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 class Receiver:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 from closedloop.context import SYSTEM
 from closedloop.fhir.server import FhirServer
 from closedloop.service import create_service_app
@@ -17,20 +16,22 @@ from notifier.channels.setup import channel_setup
 from notifier.channels.sms import SmsSender
 from notifier.delivery.channels import Channels
 from notifier.delivery.worker import DeliveryWorker
+from notifier.intake.auth import EventSenders
 from notifier.intake.router import router as intake_router
-from notifier.resources import INTERNAL_TYPES, RESOURCE_TYPES
+from notifier.resources import INTERNAL_TYPES, READ_ONLY_TYPES, RESOURCE_TYPES
 from notifier.settings import Settings
+from notifier.subscriptions.guarded_http import guarded_client
 from notifier.subscriptions.lifecycle import SubscriptionLifecycle
-from notifier.subscriptions.ssrf import EndpointPolicy
+from notifier.subscriptions.ssrf import EndpointPolicy, Resolver, system_resolver
 from notifier.topics import CANONICAL_EXT, TOPICS, basic_resource
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def endpoint_policy(settings: Settings) -> EndpointPolicy:
+def endpoint_policy(settings: Settings, resolver: Resolver = system_resolver) -> EndpointPolicy:
     hosts = frozenset(h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip())
     return EndpointPolicy(
-        hosts, settings.allow_loopback_endpoints, settings.allow_private_endpoints
+        hosts, settings.allow_loopback_endpoints, settings.allow_private_endpoints, resolver
     )
 
 
@@ -40,17 +41,22 @@ async def publish_topics(server: FhirServer) -> None:
             await server.repo.update(uow, "Basic", topic.id, basic_resource(topic))
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, resolver: Resolver | None = None) -> FastAPI:
+    """``resolver`` replaces the system's DNS for the SSRF guard (tests play DNS with it)."""
     settings = settings or Settings()
-    policy = endpoint_policy(settings)
+    policy = endpoint_policy(settings, resolver or system_resolver)
     setup = channel_setup(settings)
+    event_senders = EventSenders(settings.events_token)
 
     async def startup(app: FastAPI, server: FhirServer) -> None:
         app.state.endpoints = policy
+        event_senders.warn_if_unconfigured()
         app.state.focus_base = settings.referral_url.rstrip("/")
         SubscriptionLifecycle(server, policy, setup).install()
         await publish_topics(server)
-        http = httpx.AsyncClient(follow_redirects=False)
+        # subscribers' endpoints are judged at connect time; the configured services are not
+        trusted = [url for url in (settings.referral_url, settings.sms_api_url) if url]
+        http = guarded_client(policy, trusted)
         app.state.http = http
         email = (
             SmtpSender(
@@ -99,11 +105,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.delivery.stop()
         await app.state.http.aclose()
 
-    return create_service_app(
+    app = create_service_app(
         name="notifier",
         settings=settings,
         resource_types=RESOURCE_TYPES,
         internal_types=INTERNAL_TYPES,
+        read_only_types=READ_ONLY_TYPES,
         migrations=MIGRATIONS,
         routers=[intake_router],
         on_startup=[startup],
@@ -113,3 +120,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Subscription": [{"url": CANONICAL_EXT, "valueCanonical": url} for url in TOPICS]
         },
     )
+    app.state.event_senders = event_senders
+    return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from closedloop.settings import ServiceSettings
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 
@@ -13,6 +14,9 @@ class Settings(ServiceSettings):
     port: int = 8083
     referral_url: str = "http://127.0.0.1:8081/fhir"  # referral-api FHIR base (focus URLs)
     app_url: str | None = None  # the web app, for links in emails and texts
+    # the shared secret referral-api sends with its events (Authorization: Bearer ...); unset:
+    # POST /events refuses everything
+    events_token: SecretStr | None = None
     # delivery
     max_event_age_hours: float = 24.0  # retry this long, then the subscription goes to error
     retry_initial_seconds: float = 1.0

@@ -3,6 +3,7 @@ SDOH Clinical Care rules, the directory check of referral targets and the event 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from referral_api.settings import Settings
 from referral_api.targets import DirectoryTargets
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger("referral_api")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,11 +32,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rules.install(server, DirectoryTargets(settings.directory_url, directory))
         app.state.dispatcher = None
         if settings.event_sink_url:
+            token = settings.event_sink_token
+            if token is None:
+                log.warning(
+                    "REFERRAL_API_EVENT_SINK_TOKEN is not set: the notifier refuses events "
+                    "without it, so they wait in the outbox"
+                )
             dispatcher = OutboxDispatcher(
                 server.db,
                 settings.event_sink_url,
                 service_client(settings.event_sink_timeout),
                 max_backoff=settings.event_retry_max_seconds,
+                token=token.get_secret_value() if token else None,
             )
             app.state.dispatcher = dispatcher
 

@@ -46,23 +46,59 @@ def role_of(ctx: RequestContext, task: dict[str, Any]) -> set[str]:
     return roles
 
 
+def machine_of(task: dict[str, Any]) -> task_states.Machine | None:
+    """The state machine a Task follows: referral (code fulfill), patient, or none."""
+    if task_referral.applies(task):
+        return task_states.REFERRAL
+    if task_patient.applies(task):
+        return task_states.PATIENT
+    return None
+
+
 async def enforce_task_states(ctx: RequestContext, change: Change) -> None:
     if change.resource_type != "Task" or change.previous is None or change.resource is None:
         return
     before, after = change.previous, change.resource
+    machine = machine_of(before)
+    if machine_of(after) is not machine:
+        raise task_states.kind_changed(machine, machine_of(after))
+    if machine is None:
+        return
     old, new = str(before.get("status")), str(after.get("status"))
-    if task_referral.applies(before) or task_referral.applies(after):
-        task_states.check_move(old, new, task_states.REFERRAL_MOVES, "referral")
-        task_states.check_actor(ctx, before, after, task_states.ACTORS, role_of)
-    elif task_patient.applies(before) or task_patient.applies(after):
-        task_states.check_move(old, new, task_states.PATIENT_MOVES, "patient")
-        task_states.check_actor(ctx, before, after, task_states.PATIENT_ACTORS, role_of)
+    task_states.check_move(old, new, machine.moves, machine.kind)
+    task_states.check_actor(ctx, before, after, machine.actors, role_of)
+
+
+async def enforce_task_start(ctx: RequestContext, change: Change) -> None:
+    """Creation, conditional creation and re-creation (a PUT to a deleted id) pass the state
+    machine too: a Task begins in a start status, and a deleted Task's id stays retired."""
+    if change.resource_type != "Task" or change.resource is None:
+        return
+    if change.version_id > 1:  # a create whose history continues: the id was deleted
+        raise task_states.retired_id(change.resource_id)
+    machine = machine_of(change.resource)
+    if machine is None:
+        return
+    task_states.check_start(str(change.resource.get("status")), machine.starts, machine.kind)
+    task_states.check_creator(ctx, change.resource, machine.actors, role_of)
+
+
+async def guard_task_delete(_ctx: RequestContext, change: Change) -> None:
+    """A referral Task is deleted only while a draft (see ``workflow.task_states``)."""
+    if change.resource_type != "Task" or change.previous is None:
+        return
+    machine = machine_of(change.previous)
+    if machine is not None:
+        status = str(change.previous.get("status"))
+        task_states.check_delete(status, machine.deletable, machine.kind)
 
 
 def install(server: FhirServer, targets: DirectoryTargets) -> None:
     hooks = server.hooks
     hooks.register(HookPoint.VALIDATE, check_profiles)
+    hooks.register(HookPoint.BEFORE_CREATE, enforce_task_start)
     hooks.register(HookPoint.BEFORE_UPDATE, enforce_task_states)
+    hooks.register(HookPoint.BEFORE_DELETE, guard_task_delete)
     hooks.register(HookPoint.BEFORE_CREATE, targets.check)
     hooks.register(HookPoint.BEFORE_UPDATE, targets.check)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from closedloop.settings import ServiceSettings
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 
@@ -17,4 +18,6 @@ class Settings(ServiceSettings):
     # Where the outbox dispatcher POSTs referral events ("" turns delivery off; events wait)
     event_sink_url: str = "http://127.0.0.1:8083/events"
     event_sink_timeout: float = 5.0
+    # the secret the sink expects (Authorization: Bearer ...): the notifier's NOTIFIER_EVENTS_TOKEN
+    event_sink_token: SecretStr | None = None
     event_retry_max_seconds: float = 30.0  # cap of the backoff between delivery attempts

@@ -265,7 +265,9 @@ def create_database(url: str, pool_size: int = 20) -> Database:
         # A fixed pool: overflow connections are opened and closed per burst, each paying a
         # new PostgreSQL session and losing its prepared statements (it halved read throughput)
         kwargs.update(pool_size=pool_size, max_overflow=0, pool_pre_ping=False)
-    engine = create_async_engine(url, **kwargs)
+    # hide_parameters: a database error never carries the statement's values (resource bodies,
+    # PHI) into its message, and so into logs
+    engine = create_async_engine(url, hide_parameters=True, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
         return Database(engine=engine, url=url)

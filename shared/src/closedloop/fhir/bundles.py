@@ -10,9 +10,10 @@ a ``urn:uuid:`` in the Bundle is rewritten to ``Type/id``. A batch runs each ent
 from __future__ import annotations
 
 import base64
+import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 import orjson
@@ -20,10 +21,13 @@ import orjson
 from closedloop import errors
 from closedloop.context import RequestContext
 from closedloop.errors import FhirError, Issue, information, operation_outcome
+from closedloop.fhir.rest.guards import check_escapes
 from closedloop.fhir.rest.prefer import Preferences, parse_etag
 from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.records import StoredResource, WriteResult
 from closedloop.fhir.storage.repository import UnitOfWork
+
+log = logging.getLogger("closedloop.errors")
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified"}
@@ -96,6 +100,18 @@ def _parse_entries(bundle: Any) -> tuple[str, list[Entry]]:
                 (f"Bundle.entry[{i}].request",),
                 cl_code="CL-4403",
             )
+        texts = {
+            "fullUrl": e.get("fullUrl"),
+            "request.ifNoneExist": req.get("ifNoneExist"),
+            "request.ifMatch": req.get("ifMatch"),
+        }
+        for name, value in texts.items():
+            if value is not None and not isinstance(value, str):
+                raise errors.invalid(
+                    f"Bundle.entry[{i}].{name} must be a string",
+                    (f"Bundle.entry[{i}].{name}",),
+                    cl_code="CL-4403",
+                )
         method = req["method"]
         resource = e.get("resource")
         if method in ("POST", "PUT") and not isinstance(resource, dict):
@@ -115,7 +131,66 @@ def _parse_entries(bundle: Any) -> tuple[str, list[Entry]]:
                 req.get("ifMatch"),
             )
         )
+    _refuse_duplicate_full_urls(entries)
     return kind, entries
+
+
+def _refuse_duplicate_full_urls(entries: list[Entry]) -> None:
+    """Every fullUrl names one entry (invariant bdl-7): with two, a reference to it would
+    silently go to whichever was processed last."""
+    seen: dict[str, int] = {}
+    for entry in entries:
+        if not isinstance(entry.full_url, str):
+            continue
+        first = seen.setdefault(entry.full_url, entry.index)
+        if first != entry.index:
+            raise errors.invalid(
+                f"Bundle.entry[{entry.index}].fullUrl {entry.full_url!r} is also the fullUrl "
+                f"of Bundle.entry[{first}]: each entry needs its own",
+                (f"Bundle.entry[{entry.index}].fullUrl",),
+                cl_code="CL-4407",
+            )
+
+
+_URN_PREFIXES = ("urn:uuid:", "urn:oid:")
+
+
+def _refuse_unresolved_urns(entry: Entry, targets: set[str], kind: str) -> None:
+    """A ``urn:uuid:``/``urn:oid:`` reference names an entry of its Bundle and nothing else
+    (http://hl7.org/fhir/R4/bundle.html#references): one naming no entry that the transaction
+    creates or updates (``targets``; none in a batch, whose entries never refer to each other)
+    could never be resolved, so the entry is refused (422) rather than storing a reference to
+    nowhere. Relative and absolute references to resources not in the Bundle are taken as they
+    are, like on a plain create: the server does not enforce referential integrity (the target
+    may live on another server, or be created later)."""
+    if entry.method not in ("POST", "PUT") or not isinstance(entry.resource, dict):
+        return
+    stack: list[Any] = [entry.resource]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        ref = node.get("reference")
+        if isinstance(ref, str) and ref.startswith(_URN_PREFIXES) and ref not in targets:
+            raise errors.unprocessable(
+                f"Bundle.entry[{entry.index}] refers to {ref}, which is the fullUrl of no "
+                f"entry that this {kind} creates or updates",
+                (f"Bundle.entry[{entry.index}].resource",),
+                cl_code="CL-4408",
+            )
+        stack.extend(v for v in node.values() if isinstance(v, dict | list))
+
+
+def _urn_targets(entries: list[Entry]) -> set[str]:
+    """The fullUrls a transaction's references may name: those of its creates and updates."""
+    return {
+        e.full_url
+        for e in entries
+        if e.full_url and (e.method == "POST" or (e.method == "PUT" and "?" not in e.url))
+    }
 
 
 def _rewrite(value: Any, ids: dict[str, str]) -> Any:
@@ -166,6 +241,15 @@ def _write_response(result: WriteResult | None, prefs: Preferences, base: str) -
     return out
 
 
+class EntryTarget(NamedTuple):
+    """What an entry's ``request.url`` names."""
+
+    rtype: str
+    rid: str | None
+    version: int | None
+    query: str | None
+
+
 class BundleProcessor:
     def __init__(self, server: FhirServer, ctx: RequestContext, prefs: Preferences) -> None:
         self.server = server
@@ -173,8 +257,11 @@ class BundleProcessor:
         self.ctx = ctx
         self.prefs = prefs
 
-    def _split(self, url: str) -> tuple[str, str | None, str | None]:
-        """``Type/id?query`` -> (type, id, query); the type must be served here."""
+    def _split(self, url: str, method: str) -> EntryTarget:
+        """``Type``, ``Type/id`` or (GET only) ``Type/id/_history/vid``, each with an optional
+        ``?query``; the type must be served here. Any other shape is refused rather than read
+        as its first two segments (``PUT Task/x/_history/2`` must not update ``Task/x``)."""
+        check_escapes(url.encode("utf-8", "surrogatepass"), "request.url")
         path, _, query = url.partition("?")
         if path.startswith(self.ctx.base_url + "/"):
             path = path[len(self.ctx.base_url) + 1 :]
@@ -185,11 +272,26 @@ class BundleProcessor:
                 f"Resource type {rtype!r} is not supported by this service", cl_code="CL-1404"
             )
         rid = parts[1] if len(parts) > 1 and parts[1] else None
-        return rtype, rid, query or None
+        version = None
+        if len(parts) == 4 and parts[2] == "_history" and method == "GET":
+            if not (parts[3].isascii() and parts[3].isdigit() and len(parts[3]) <= 18):
+                raise errors.invalid(
+                    f"request.url: version {parts[3][:40]!r} is not a version number",
+                    cl_code="CL-2405",
+                )
+            version = int(parts[3])
+        elif len(parts) > 2:
+            raise errors.invalid(
+                f"request.url {url[:200]!r}: a {method} entry takes Type, Type/id or "
+                "Type?criteria" + (", or Type/id/_history/vid" if method == "GET" else ""),
+                cl_code="CL-2405",
+            )
+        return EntryTarget(rtype, rid, version, query or None)
 
     async def _prepare_post(self, uow: UnitOfWork, entry: Entry, ids: dict[str, str]) -> None:
-        rtype, _, _ = self._split(entry.url)
+        rtype = self._split(entry.url, entry.method).rtype
         if entry.if_none_exist:
+            check_escapes(entry.if_none_exist.encode("utf-8", "surrogatepass"), "ifNoneExist")
             criteria = _rewrite_url(entry.if_none_exist, ids)
             found = await self.repo.match_locked(uow.conn, rtype, criteria)
             if len(found) > 1:
@@ -205,8 +307,8 @@ class BundleProcessor:
             ids[entry.full_url] = f"{rtype}/{entry.assigned_id}"
 
     async def _run(self, uow: UnitOfWork, entry: Entry, ids: dict[str, str]) -> dict[str, Any]:
-        url = _rewrite_url(entry.url, ids)
-        rtype, rid, query = self._split(url)
+        target = self._split(_rewrite_url(entry.url, ids), entry.method)
+        rtype, rid, query = target.rtype, target.rid, target.query
         resource: Any = _rewrite(entry.resource, ids) if entry.resource is not None else None
         if_match = parse_etag(entry.if_match)
         if entry.method == "POST":
@@ -252,11 +354,10 @@ class BundleProcessor:
                 await self.repo.conditional_delete(uow, rtype, query)
                 return {"response": {"status": _status(204)}}
             raise errors.invalid("DELETE needs Type/id or Type?criteria", cl_code="CL-2403")
-        return await self._get(uow, rtype, rid, query, url)
+        return await self._get(uow, target)
 
-    async def _get(
-        self, uow: UnitOfWork, rtype: str, rid: str | None, query: str | None, url: str
-    ) -> dict[str, Any]:
+    async def _get(self, uow: UnitOfWork, target: EntryTarget) -> dict[str, Any]:
+        rtype, rid, query = target.rtype, target.rid, target.query
         if rid is None or rid == "_search":
             text = await self.server.search.search(
                 rtype,
@@ -265,9 +366,8 @@ class BundleProcessor:
                 conn=uow.conn,
             )
             return {"resource": orjson.Fragment(text), "response": {"status": _status(200)}}
-        parts = url.split("?")[0].split("/")
-        if len(parts) == 4 and parts[2] == "_history" and parts[3].isdigit():
-            stored = await self.repo.vread(rtype, rid, int(parts[3]))
+        if target.version is not None:
+            stored = await self.repo.vread(rtype, rid, target.version)
         else:
             stored = await self.repo.read(rtype, rid, uow.conn)
         return {
@@ -280,6 +380,9 @@ class BundleProcessor:
         }
 
     async def transaction(self, entries: list[Entry]) -> list[dict[str, Any]]:
+        targets = _urn_targets(entries)
+        for entry in entries:
+            _refuse_unresolved_urns(entry, targets, "transaction")
         ids: dict[str, str] = {}
         results: dict[int, dict[str, Any]] = {}
         ordered = sorted(entries, key=lambda e: _ORDER[e.method])
@@ -310,12 +413,21 @@ class BundleProcessor:
         out = []
         for entry in entries:
             try:
+                _refuse_unresolved_urns(entry, set(), "batch")
                 async with self.repo.unit_of_work(self.ctx) as uow:
                     if entry.method == "POST":
                         await self._prepare_post(uow, entry, {})
                     out.append(await self._run(uow, entry, {}))
             except FhirError as exc:
                 out.append({"response": {"status": _status(exc.status), "outcome": exc.outcome}})
+            except Exception as exc:  # only this entry fails; its work was rolled back
+                log.error(
+                    "unhandled error in a batch entry",
+                    exc_info=exc,
+                    extra={"request_id": self.ctx.request_id, "entry": entry.index},
+                )
+                failed = errors.internal(self.ctx.request_id)
+                out.append({"response": {"status": _status(500), "outcome": failed.outcome}})
         return out
 
 

@@ -10,14 +10,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from closedloop import errors
 from closedloop.db.engine import Database
+from closedloop.fhir import read_only
 from closedloop.fhir.search.definitions import SearchParam, SearchParamRegistry, load_standard
 from closedloop.fhir.search.engine import Planner, SearchEngine
 from closedloop.fhir.storage.indexer import Indexer
 from closedloop.fhir.storage.repository import Repository
 from closedloop.hooks import Hooks
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "testserver"})
+"""Host names trusted by default: loopback ones, and the name in-process test clients send
+(not a resolvable name, so a link on it sends nobody elsewhere)."""
 
 Operation = Callable[..., Awaitable[Any]]
 """A $operation handler: (request, resource_type, resource_id | None) -> Response."""
@@ -27,11 +33,16 @@ Operation = Callable[..., Awaitable[Any]]
 class FhirConfig:
     resource_types: list[str]  # served over REST
     internal_types: list[str] = field(default_factory=list)  # stored and searchable, not served
+    read_only_types: list[str] = field(default_factory=list)  # served for reading only
     extra_search_params: list[SearchParam] = field(default_factory=list)
     max_body_bytes: int = 5 * 1024 * 1024
     default_count: int = 50
     max_count: int = 1000
     public_base_url: str | None = None  # e.g. https://referrals.example.org/fhir
+    # Without a public base: the Host names a request's own base is trusted for (links), and
+    # the base every other request gets (``FhirServer.base_url``)
+    trusted_hosts: frozenset[str] = LOOPBACK_HOSTS
+    default_base_url: str = "http://127.0.0.1:8080/fhir"
     software_name: str = "Closed Loop"
     operations: dict[str, Operation] = field(default_factory=dict)
     # search parameter code -> function turning its value into what the index understands
@@ -57,6 +68,7 @@ class FhirServer:
         self.db = db
         self.config = config
         self.hooks = hooks or Hooks()
+        read_only.install(self.hooks, config.read_only_types)
         stored = [*config.resource_types, *config.internal_types]
         params = list(standard_params if standard_params is not None else load_standard(stored))
         self.registry = SearchParamRegistry([*params, *config.extra_search_params])
@@ -87,9 +99,17 @@ class FhirServer:
             )
 
     def base_url(self, request_base: str) -> str:
-        """The FHIR base clients see: the configured public one, else the request's own base
-        (scheme://host[/root]) + ``/fhir``."""
+        """The FHIR base clients see in ``Location``, ``fullUrl`` and paging links: the
+        configured public one; else the request's own base (scheme://host[/root]) + ``/fhir``
+        when its Host is a trusted name; else the default base. A client-supplied Host never
+        puts a name of its choosing into links (Host header injection)."""
         configured = self.config.public_base_url
         if configured:
             return configured.rstrip("/")
-        return request_base.rstrip("/") + "/fhir"
+        try:
+            host = (urlsplit(request_base).hostname or "").lower()
+        except ValueError:  # a Host that is not a host name ("[x")
+            host = ""
+        if host in self.config.trusted_hosts:
+            return request_base.rstrip("/") + "/fhir"
+        return self.config.default_base_url

@@ -194,3 +194,34 @@ async def test_bad_bundles(client: httpx.AsyncClient) -> None:
         headers=FHIR_JSON,
     )
     assert r.status_code == 400
+
+
+async def test_entry_urls_of_another_shape_are_refused_not_cut_short(
+    client: httpx.AsyncClient,
+) -> None:
+    """``PUT Patient/x/_history/1`` used to update ``Patient/x``; a version is for GET only."""
+    pid = f"p{uuid.uuid4().hex[:8]}"
+    body = {"resourceType": "Patient", "id": pid, "active": True}
+    assert (await client.put(f"/fhir/Patient/{pid}", json=body, headers=FHIR_JSON)).is_success
+    entries = [
+        ("PUT", f"Patient/{pid}/_history/1", {**body, "active": False}),
+        ("DELETE", f"Patient/{pid}/_history/1", None),
+        ("GET", f"Patient/{pid}/whatever", None),
+        ("GET", f"Patient/{pid}/_history/99999999999999999999999", None),
+        ("GET", f"Patient/{pid}/_history/²", None),
+        ("GET", f"Patient/{pid}/_history/1", None),
+    ]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"request": {"method": m, "url": u}, **({"resource": res} if res else {})}
+            for m, u, res in entries
+        ],
+    }
+    r = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
+    assert r.status_code == 200, r.text
+    statuses = [e["response"]["status"] for e in r.json()["entry"]]
+    assert [s.split()[0] for s in statuses] == ["400"] * 5 + ["200"], statuses
+    stored = (await client.get(f"/fhir/Patient/{pid}")).json()
+    assert stored["active"] is True and stored["meta"]["versionId"] == "1"

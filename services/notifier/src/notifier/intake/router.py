@@ -4,7 +4,8 @@
 Idempotent on the event id (the body's ``id``, or the ``Idempotency-Key`` header for a single
 event): an event delivered twice is recorded and notified once. Answers 200 ``{"status":
 "accepted"|"duplicate", "accepted": n, "duplicates": n, "matched": n}``; a malformed event is a
-400 OperationOutcome and nothing of the request is recorded.
+400 OperationOutcome and nothing of the request is recorded. Only referral-api may post
+(``intake.auth``): a request without the shared secret is refused before its body is read.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from closedloop.context import SYSTEM
 from closedloop.fhir.instant import now_us
 from closedloop.fhir.rest.negotiation import read_body
 from closedloop.fhir.server import FhirServer
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from notifier.intake.auth import require_event_sender
 from notifier.subscriptions.matching import enqueue
 from notifier.subscriptions.tables import intake_events
 
@@ -58,7 +60,7 @@ def _event(event: Any, key: str | None, where: str = "") -> dict[str, Any]:
     return event
 
 
-@router.post("/events", tags=["intake"])
+@router.post("/events", tags=["intake"], dependencies=[Depends(require_event_sender)])
 async def receive_event(request: Request) -> JSONResponse:
     """One event (a JSON object) or several (a JSON array, recorded in order in one
     transaction)."""

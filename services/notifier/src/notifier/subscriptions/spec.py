@@ -1,7 +1,8 @@
 """Reads a Subscription resource into a ``SubscriptionSpec`` and refuses (400, naming the
 element) anything the server cannot honour: unknown topics, filters the topic cannot filter by
 or larger than the limits below, channels and payloads it does not support, unsafe endpoints,
-addresses that can never be sent to, and channels this server has no settings for.
+addresses that can never be sent to (``contacts``), and channels this server has no settings
+for.
 
 Filters are bounded because every event is matched against every subscription's filters in the
 intake's transaction: at most ``MAX_FILTER_CRITERIA`` parameters over all of a subscription's
@@ -17,9 +18,8 @@ from closedloop import errors
 from closedloop.fhir.search.engine import SearchEngine
 from closedloop.fhir.search.query import Criterion, SearchQuery
 
-from notifier.channels.email import address
 from notifier.channels.setup import ChannelSetup
-from notifier.channels.sms import phone
+from notifier.subscriptions.contacts import check_contact
 from notifier.subscriptions.ssrf import EndpointPolicy
 from notifier.topics import TOPICS, Topic
 
@@ -102,7 +102,7 @@ def check_channel_ready(channel: str, setup: ChannelSetup) -> None:
         raise errors.invalid(
             f"Channel type {channel} cannot be used: {problem}",
             ("Subscription.channel.type",),
-            cl_code="CL-8405",
+            cl_code="CL-8407",
         )
 
 
@@ -183,14 +183,7 @@ def read_spec(
         raise bad("An email channel needs a mailto: endpoint", "Subscription.channel.endpoint")
     elif ctype == "sms" and not endpoint.startswith("tel:"):
         raise bad("An sms channel needs a tel: endpoint", "Subscription.channel.endpoint")
-    else:  # an address that can never be sent to is refused now, not retried for a day
-        try:
-            if ctype == "email":
-                address(endpoint)
-            else:
-                phone(endpoint)
-        except ValueError as exc:
-            raise bad(str(exc), "Subscription.channel.endpoint") from None
+    check_contact(ctype, endpoint)  # one address or number, no control characters
     payload = str(_value(_ext(channel_el.get("_payload"), PAYLOAD_EXT)) or "id-only")
     if payload not in PAYLOADS:
         raise bad(

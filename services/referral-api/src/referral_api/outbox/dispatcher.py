@@ -7,6 +7,8 @@
   event). Pending events go in groups (a JSON array, in order) to keep up with bursts.
 - Two processes: only the holder of the ``dispatcher`` lease delivers; a lease is renewed
   while working and taken over once it expires.
+- Authenticated: with a ``token``, each post carries ``Authorization: Bearer <token>`` (the
+  notifier refuses events without it; a refusal is retried like any failed delivery).
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ class OutboxDispatcher:
         max_backoff: float = 30.0,
         batch: int = 100,
         per_post: int = 50,
+        token: str | None = None,
     ) -> None:
         self.db = db
         self.sink_url = sink_url
         self.client = client
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
         self.holder = uuid.uuid4().hex
         self.lease_us = int(lease_seconds * 1_000_000)
         self.idle_poll = idle_poll
@@ -194,7 +198,7 @@ class OutboxDispatcher:
             response = await self.client.post(
                 self.sink_url,
                 content=body,
-                headers={"Content-Type": "application/json", "Idempotency-Key": key},
+                headers={"Content-Type": "application/json", "Idempotency-Key": key, **self._auth},
             )
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"

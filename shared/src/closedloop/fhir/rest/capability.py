@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from closedloop.fhir.instant import format_instant, now_us
+from closedloop.fhir.read_only import READ_INTERACTIONS
 from closedloop.fhir.search.query import queryable
 from closedloop.fhir.server import FhirServer
 
@@ -45,16 +46,19 @@ def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
                 entry["documentation"] = p.description[:500]
             params.append(entry)
         params += [{"name": n, "type": t, "documentation": d} for n, t, d in _RESULT_PARAMS]
+        writable = rtype not in server.config.read_only_types
         resources.append(
             {
                 "type": rtype,
-                "interaction": [{"code": c} for c in _INTERACTIONS],
+                "interaction": [
+                    {"code": c} for c in _INTERACTIONS if writable or c in READ_INTERACTIONS
+                ],
                 "versioning": "versioned-update",
                 "readHistory": True,
-                "updateCreate": True,
-                "conditionalCreate": True,
-                "conditionalUpdate": True,
-                "conditionalDelete": "multiple",
+                "updateCreate": writable,
+                "conditionalCreate": writable,
+                "conditionalUpdate": writable,
+                "conditionalDelete": "multiple" if writable else "not-supported",
                 "searchInclude": ["*"],
                 "searchRevInclude": ["*"],
                 "searchParam": params,

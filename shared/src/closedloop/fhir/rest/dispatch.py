@@ -38,6 +38,15 @@ _TABLE: dict[tuple[tuple[str, ...], str], Handler] = {
     (("T", "id", "_history", "vid"), "GET"): routes.vread,
 }
 _SHAPES = {shape for shape, _ in _TABLE}
+# shape -> the Allow header of its 405 (HEAD wherever GET is)
+_ALLOW = {
+    shape: ", ".join(
+        sorted(
+            {m for s, m in _TABLE if s == shape} | ({"HEAD"} if (shape, "GET") in _TABLE else set())
+        )
+    )
+    for shape in _SHAPES
+}
 _METHODS = sorted({method for _, method in _TABLE} | {"HEAD"})
 _SYSTEM = {"metadata", "_history"}
 
@@ -84,6 +93,7 @@ async def dispatch(request: Request) -> Response:
                         "CL-1405",
                     )
                 ],
+                {"Allow": _ALLOW[shape]},
             )
         raise errors.not_found(f"No FHIR interaction at {request.url.path}", cl_code="CL-1404")
     return await handler(request, *params)

@@ -2,7 +2,8 @@
 
 In: ``application/fhir+json`` or ``application/json`` (and ``application/json-patch+json`` for
 PATCH, form bodies for ``_search``); anything else is 415, a body over the limit is 413, broken
-JSON is 400. Out: FHIR JSON, ``_pretty`` indents it; asking only for XML is 406.
+JSON (or JSON nested too deep, or holding a NUL character) is 400. Out: FHIR JSON, ``_pretty``
+indents it; asking only for XML is 406.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import orjson
 from fastapi import Request, Response
 
 from closedloop import errors
+from closedloop.fhir.validation import MAX_JSON_DEPTH, check_json
 
 FHIR_JSON = "application/fhir+json"
 JSON_PATCH = "application/json-patch+json"
@@ -43,9 +45,13 @@ def parse_json(body: bytes) -> Any:
             "The request body is empty; a JSON resource was expected", cl_code="CL-1000"
         )
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise errors.invalid(f"The body is not valid JSON: {exc}", cl_code="CL-1000") from None
+    # nesting and NUL characters (cheap byte counts spare most bodies the walk)
+    if b"\\u0000" in body or body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
+        check_json(value)
+    return value
 
 
 async def read_resource_body(request: Request, max_bytes: int) -> Any:

@@ -17,6 +17,7 @@ from closedloop.context import RequestContext
 from closedloop.fhir.bundles import process_bundle
 from closedloop.fhir.instant import parse_instant
 from closedloop.fhir.rest.capability import capability_statement
+from closedloop.fhir.rest.guards import check_escapes
 from closedloop.fhir.rest.history import history_bundle
 from closedloop.fhir.rest.negotiation import (
     check_output_format,
@@ -114,6 +115,7 @@ async def search_post(request: Request, resource_type: str) -> Response:
             "POST _search takes an application/x-www-form-urlencoded body"
         )
     body = await read_body(request, server_of(request).config.max_body_bytes)
+    check_escapes(body, "form body")  # the query string's rules (guards.RequestGuard)
     form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     return await _search(request, resource_type, _query_pairs(request) + form)
 

@@ -36,7 +36,7 @@ from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.storage.indexer import Indexer
 from closedloop.fhir.storage.records import StoredResource, WriteResult
 from closedloop.fhir.storage.tables import conditional_guards, resource_versions, resources
-from closedloop.fhir.validation import validate_resource
+from closedloop.fhir.validation import check_id, validate_resource
 from closedloop.hooks import Change, HookPoint, Hooks
 
 _READ_SQL = (
@@ -131,6 +131,7 @@ class Repository:
         self, resource_type: str, resource_id: str, conn: AsyncConnection | None = None
     ) -> StoredResource:
         """read: http://hl7.org/fhir/R4/http.html#read (410 once deleted)."""
+        check_id(resource_id)
         if conn is None:
             row = await self.db.fetch_row(_READ_SQL, resource_type, resource_id)
         else:
@@ -150,6 +151,7 @@ class Repository:
 
     async def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource:
         """vread: http://hl7.org/fhir/R4/http.html#vread."""
+        check_id(resource_id)
         v = resource_versions.c
         stmt = select(v.last_updated, v.content, v.method).where(
             v.resource_type == resource_type, v.id == resource_id, v.version_id == version_id
@@ -177,6 +179,8 @@ class Repository:
         before_seq: int | None = None,
     ) -> list[tuple[int, StoredResource]]:
         """history at instance, type or system level, newest first, keyed by ``seq`` for paging."""
+        if resource_id is not None:
+            check_id(resource_id)
         v = resource_versions.c
         stmt = select(
             v.seq, v.resource_type, v.id, v.version_id, v.last_updated, v.content, v.method
@@ -253,6 +257,7 @@ class Repository:
         method: str = "PUT",
     ) -> WriteResult:
         """update, or create with the client's id: http://hl7.org/fhir/R4/http.html#update."""
+        check_id(resource_id)
         validate_resource(resource, resource_type)
         if resource.get("id") != resource_id:
             raise errors.invalid(
@@ -332,6 +337,7 @@ class Repository:
         if_match: int | None = None,
     ) -> WriteResult:
         """JSON Patch: http://hl7.org/fhir/R4/http.html#patch."""
+        check_id(resource_id)
         current = await self._lock_current(uow.conn, resource_type, resource_id)
         if current is None:
             raise errors.not_found(f"{resource_type}/{resource_id} is not known")
@@ -374,6 +380,7 @@ class Repository:
         self, uow: UnitOfWork, resource_type: str, resource_id: str
     ) -> WriteResult | None:
         """delete: http://hl7.org/fhir/R4/http.html#delete. None when already deleted."""
+        check_id(resource_id)
         current = await self._lock_current(uow.conn, resource_type, resource_id)
         if current is None:
             raise errors.not_found(f"{resource_type}/{resource_id} is not known")
