@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 from closedloop.errors import FhirError
@@ -70,7 +70,7 @@ def _oversized(server: FhirServer, rtype: str, criteria: str) -> str | None:
     allow; the few whose text could be are parsed and measured."""
     lines = criteria.splitlines()
     if (
-        criteria.count(",") < MAX_FILTER_VALUES
+        unquote(criteria).count(",") < MAX_FILTER_VALUES
         and criteria.count("&") + len(lines) <= MAX_FILTER_CRITERIA
     ):
         return None
