@@ -145,6 +145,12 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
         allow_private_endpoints=True,
         referral_url="http://referrals.test/fhir",
         delivery_enabled=False,  # only writes are judged here; TestConnect delivers
+        # email and sms configured (never used): a channel without settings is refused
+        smtp_host="127.0.0.1",
+        sms_api_url="https://sms.example.test",
+        sms_account_sid="AC123",
+        sms_auth_token="tok",
+        sms_from="+15550001111",
     )
     async with app_client(create_app(settings, resolver=dns())) as c:
         yield c

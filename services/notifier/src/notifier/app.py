@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from notifier import operations
 from notifier.channels.email import SmtpSender
+from notifier.channels.setup import channel_setup
 from notifier.channels.sms import SmsSender
 from notifier.delivery.channels import Channels
 from notifier.delivery.worker import DeliveryWorker
@@ -44,13 +45,14 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     """``resolver`` replaces the system's DNS for the SSRF guard (tests play DNS with it)."""
     settings = settings or Settings()
     policy = endpoint_policy(settings, resolver or system_resolver)
+    setup = channel_setup(settings)
     event_senders = EventSenders(settings.events_token)
 
     async def startup(app: FastAPI, server: FhirServer) -> None:
         app.state.endpoints = policy
         event_senders.warn_if_unconfigured()
         app.state.focus_base = settings.referral_url.rstrip("/")
-        SubscriptionLifecycle(server, policy).install()
+        SubscriptionLifecycle(server, policy, setup).install()
         await publish_topics(server)
         # subscribers' endpoints are judged at connect time; the configured services are not
         trusted = [url for url in (settings.referral_url, settings.sms_api_url) if url]
@@ -65,7 +67,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
                 starttls=settings.smtp_starttls,
                 from_addr=settings.smtp_from,
             )
-            if settings.smtp_host
+            if settings.smtp_host and "email" not in setup.missing
             else None
         )
         sms = (
@@ -76,11 +78,11 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
                 settings.sms_from or "",
                 http,
             )
-            if settings.sms_api_url
+            if settings.sms_api_url and "sms" not in setup.missing
             else None
         )
         channels = Channels(
-            http, policy, settings.referral_url.rstrip("/"), settings.app_url, email, sms
+            http, policy, settings.referral_url.rstrip("/"), settings.app_url, email, sms, setup
         )
         app.state.delivery = None
         if settings.delivery_enabled:

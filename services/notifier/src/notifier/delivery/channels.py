@@ -7,21 +7,25 @@
 - email: a short message from the templates, with the Bundle attached unless the payload is
   ``empty``.
 - sms: a short text with no clinical detail and no Bundle (the IG's rule).
+
+A channel this server has no settings for, or an address that can never be sent to, raises
+``ChannelUnusable``: retrying cannot help, so the subscription goes to ``error``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import orjson
 from closedloop.errors import FhirError
 
-from notifier.channels import DeliveryError
+from notifier.channels import ChannelUnusable, DeliveryError
 from notifier.channels.email import SmtpSender
+from notifier.channels.setup import ChannelSetup
 from notifier.channels.sms import SmsSender
 from notifier.messages.templates import MessageContext, language_of, render
 from notifier.subscriptions.spec import SubscriptionSpec
@@ -36,6 +40,7 @@ class Channels:
     app_url: str | None
     email: SmtpSender | None = None
     sms: SmsSender | None = None
+    setup: ChannelSetup = field(default_factory=ChannelSetup)  # what the settings lack
 
     async def send(
         self,
@@ -110,14 +115,17 @@ class Channels:
             language,
             MessageContext(program=owner, link=link, subscription_id=subscription_id),
         )
-        if spec.channel == "email":
-            if self.email is None:
-                raise DeliveryError("email is not configured (NOTIFIER_SMTP_HOST)")
-            attachment = orjson.dumps(bundle) if spec.payload != "empty" else None
-            await self.email.send(
-                spec.endpoint, message.subject, message.text, attachment=attachment
-            )
-        else:
-            if self.sms is None:
-                raise DeliveryError("sms is not configured (NOTIFIER_SMS_API_URL)")
-            await self.sms.send(spec.endpoint, message.sms)
+        try:
+            if spec.channel == "email":
+                if self.email is None:
+                    raise ChannelUnusable(self.setup.problem("email") or "email is not set up")
+                attachment = orjson.dumps(bundle) if spec.payload != "empty" else None
+                await self.email.send(
+                    spec.endpoint, message.subject, message.text, attachment=attachment
+                )
+            else:
+                if self.sms is None:
+                    raise ChannelUnusable(self.setup.problem("sms") or "sms is not set up")
+                await self.sms.send(spec.endpoint, message.sms)
+        except ValueError as exc:  # the address or the text can never be sent
+            raise ChannelUnusable(str(exc)) from None

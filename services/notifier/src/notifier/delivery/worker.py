@@ -1,11 +1,19 @@
 """The delivery worker: hands each subscription's work to one process at a time and sends it.
 
 - Order: a subscription's events go out by event number; while one is failing, later ones
-  wait (one delivery in flight per subscription).
-- Retries: exponential backoff with jitter, for at most ``max_age`` after the first attempt;
-  then the subscription goes to ``error`` and its events stay in the log for ``$events``.
-- Restarts lose nothing: what is due, what is delivered and every counter live in the
-  database; an event is marked delivered only after the receiver's 2xx.
+  wait (one delivery in flight per subscription), so the subscription is next due when its
+  first pending event is.
+- Retries: exponential backoff with jitter and a cap, per event, for at most ``max_age``
+  after the first attempt; then the subscription goes to ``error`` and its events stay in the
+  log for ``$events``. Working a subscription that fails for any other reason backs that
+  subscription off the same way (``subscription_state.failures``).
+- What can never be sent is not retried: a channel this server has no settings for (checked
+  at start-up and before each send) or an address that can never be sent to puts the
+  subscription in ``error`` with the reason.
+- Idle means idle: with nothing due the worker sleeps until the next due time, looking at most
+  every ``poll_seconds`` for work another notifier queued (new events here wake it at once).
+- Restarts lose nothing and reset no backoff: what is due, what is delivered and every counter
+  live in the database; an event is marked delivered only after the receiver's 2xx.
 - Several processes: a subscription is processed under a lease (``subscription_state``), so
   two notifiers never send the same event at once.
 - Handshake for new rest-hook subscriptions (2xx: ``active``; otherwise ``error``), and a
@@ -26,17 +34,21 @@ from closedloop.context import SYSTEM
 from closedloop.errors import FhirError
 from closedloop.fhir.instant import now_us
 from closedloop.fhir.server import FhirServer
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, select, update
+from sqlalchemy.exc import DBAPIError
 
-from notifier.channels import DeliveryError
+from notifier.channels import ChannelUnusable, DeliveryError
 from notifier.delivery.bundles import StoredEvent, notification_bundle
 from notifier.delivery.channels import Channels
-from notifier.subscriptions.spec import SubscriptionSpec, read_spec
+from notifier.subscriptions.spec import SubscriptionSpec, channel_type, read_spec
+from notifier.subscriptions.status import describe_failure, record_status
 from notifier.subscriptions.tables import notification_events, subscription_state
 
 log = logging.getLogger("notifier.delivery")
 SECOND = 1_000_000
 FAR = 2**62
+SHORTEST_SLEEP = 0.01  # seconds: a due time in the past never turns the wait into a spin
+WORKING = ("requested", "active")
 
 
 class DeliveryWorker:
@@ -84,24 +96,56 @@ class DeliveryWorker:
         self.wake.set()
 
     async def _run(self) -> None:
+        checked_channels = False
         while not self._stopping:
             try:
-                due = await self._due()
+                if not checked_channels:
+                    checked_channels = True  # once: a failure here is not retried in a loop
+                    await self._stop_unconfigured()
+                due, next_due = await self._due()
                 for sub_id in due:
                     if self._stopping:
                         break
-                    if await self._claim(sub_id):
-                        released = False
-                        try:
-                            released = await self._process(sub_id)
-                        finally:
-                            if not released:
-                                await self._release(sub_id)
+                    await self._work(sub_id)
                 if not due:
-                    await self._sleep(self.poll)
-            except Exception:  # keep delivering after a passing database or network fault
-                log.exception("delivery loop error")
+                    await self._sleep(self._until(next_due))
+            except Exception as exc:  # keep delivering after a passing database or network fault
+                self._log_failure("delivery loop error", exc)
                 await self._sleep(1.0)
+
+    async def _work(self, sub_id: str) -> None:
+        """Work one subscription under its lease; a failure backs off this subscription only."""
+        if not await self._claim(sub_id):
+            return
+        try:
+            released = await self._process(sub_id)
+        except Exception as exc:
+            self._log_failure("working a subscription failed", exc, subscription=sub_id)
+            await self._back_off(sub_id)
+            return
+        if not released:
+            await self._release(sub_id)
+
+    @staticmethod
+    def _log_failure(text: str, exc: Exception, **extra: str) -> None:
+        """Log why, never SQL parameters (a database error's text quotes them)."""
+        log.error(
+            text,
+            extra={**extra, "error": describe_failure(exc)},
+            exc_info=None if isinstance(exc, DBAPIError) else exc,
+        )
+
+    def _until(self, next_due: int | None) -> float:
+        """Seconds to sleep: until the next due time, at most ``poll`` (work another notifier
+        queued shows up then; work queued here wakes the worker at once)."""
+        if next_due is None:
+            return self.poll
+        return min(self.poll, max(SHORTEST_SLEEP, (next_due - now_us()) / SECOND))
+
+    def _backoff(self, attempts: int) -> float:
+        """Seconds before attempt ``attempts + 1``: exponential, capped, with jitter."""
+        delay = min(self.retry_max, self.retry_initial * 2 ** min(attempts - 1, 20))
+        return delay * (0.5 + random.random() / 2)
 
     async def _sleep(self, seconds: float) -> None:
         self.wake.clear()
@@ -110,21 +154,25 @@ class DeliveryWorker:
 
     # -- leases ----------------------------------------------------------------------------
 
-    async def _due(self) -> list[str]:
+    async def _due(self) -> tuple[list[str], int | None]:
+        """The subscriptions due now (50 at most) and, among those free to take, the earliest
+        due time (None: none is waiting)."""
         s = subscription_state.c
         now = now_us()
         async with self.server.db.read() as conn:
-            rows = await conn.execute(
-                select(s.subscription_id)
-                .where(
-                    s.status.in_(("requested", "active")),
-                    s.next_due_at <= now,
-                    (s.lease_expires < now) | (s.lease_holder == self.holder),
+            rows = (
+                await conn.execute(
+                    select(s.subscription_id, s.next_due_at)
+                    .where(
+                        s.status.in_(WORKING),
+                        (s.lease_expires < now) | (s.lease_holder == self.holder),
+                    )
+                    .order_by(s.next_due_at)
+                    .limit(50)
                 )
-                .order_by(s.next_due_at)
-                .limit(50)
-            )
-            return [r[0] for r in rows]
+            ).all()
+        due = [sub_id for sub_id, at in rows if at <= now]
+        return due, (rows[0][1] if rows else None)
 
     async def _claim(self, sub_id: str) -> bool:
         s = subscription_state.c
@@ -149,6 +197,58 @@ class DeliveryWorker:
                 .values(lease_holder=None, lease_expires=0)
             )
 
+    async def _back_off(self, sub_id: str) -> None:
+        """Release the lease with the subscription due again after its backoff (persisted:
+        a restart does not make it due at once)."""
+        s = subscription_state.c
+        async with self.server.db.write() as conn:
+            failures = (
+                await conn.execute(select(s.failures).where(s.subscription_id == sub_id))
+            ).scalar() or 0
+            await conn.execute(
+                update(subscription_state)
+                .where(s.subscription_id == sub_id, s.lease_holder == self.holder)
+                .values(
+                    failures=failures + 1,
+                    next_due_at=now_us() + int(self._backoff(failures + 1) * SECOND),
+                    lease_holder=None,
+                    lease_expires=0,
+                )
+            )
+
+    # -- channels this server cannot use ---------------------------------------------------
+
+    async def _stop_unconfigured(self) -> None:
+        """At start-up: subscriptions on a channel this server has no settings for go to
+        ``error`` now, rather than when their next event fails."""
+        if not self.channels.setup.missing:
+            return
+        s = subscription_state.c
+        after = ""
+        while not self._stopping:
+            async with self.server.db.read() as conn:
+                ids = [
+                    r[0]
+                    for r in await conn.execute(
+                        select(s.subscription_id)
+                        .where(s.status.in_(WORKING), s.subscription_id > after)
+                        .order_by(s.subscription_id)
+                        .limit(200)
+                    )
+                ]
+            if not ids:
+                return
+            for sub_id in ids:
+                try:
+                    stored = await self.server.repo.read("Subscription", sub_id)
+                    sub = orjson.loads(stored.content or "{}")
+                    problem = self.channels.setup.problem(channel_type(sub))
+                    if problem:
+                        await self._set_status(sub_id, "error", unusable(problem))
+                except Exception as exc:  # that one is checked again before it is sent
+                    self._log_failure("checking a channel failed", exc, subscription=sub_id)
+            after = ids[-1]
+
     # -- one subscription ------------------------------------------------------------------
 
     async def _process(self, sub_id: str) -> bool:
@@ -167,6 +267,10 @@ class DeliveryWorker:
             )
         except FhirError as exc:
             await self._set_status(sub_id, "error", str(exc))
+            return False
+        problem = self.channels.setup.problem(spec.channel)
+        if problem:
+            await self._set_status(sub_id, "error", unusable(problem))
             return False
         self._sent.pop(sub_id, None)
         if state.status == "requested":
@@ -269,6 +373,9 @@ class DeliveryWorker:
             await self.channels.send(
                 spec, sub_id, bundle, [f"{sub_id}:{n}" for n in numbers], state.secret, people
             )
+        except ChannelUnusable as exc:
+            await self._set_status(sub_id, "error", unusable(str(exc)))
+            return False
         except DeliveryError as exc:
             await self._failed(sub_id, rows[0], str(exc))
             return False
@@ -289,8 +396,7 @@ class DeliveryWorker:
         now = now_us()
         first = row.first_attempt_at or now
         attempts = row.attempts + 1
-        delay = min(self.retry_max, self.retry_initial * 2 ** min(attempts - 1, 20))
-        delay *= 0.5 + random.random() / 2
+        delay = self._backoff(attempts)
         async with self.server.db.write() as conn:
             await conn.execute(
                 update(notification_events)
@@ -334,9 +440,10 @@ class DeliveryWorker:
         await self._touch(sub_id)  # a missed heartbeat is not retried: the next one comes
 
     async def _schedule(self, sub_id: str, spec: SubscriptionSpec, seen_count: int) -> None:
-        """When this subscription next has work: its first pending event's next attempt, or
-        its next heartbeat; sends a heartbeat that is due now. If an event arrived or the
-        status changed meanwhile (the counter or status moved), leave it due now."""
+        """When this subscription next has work: its first pending event's next attempt (the
+        events after it wait for it, whatever their own times say), or its next heartbeat;
+        sends a heartbeat that is due now. If an event arrived or the status changed meanwhile
+        (the counter or status moved), leave it due now."""
         s, e = subscription_state.c, notification_events.c
         async with self.server.db.read() as conn:
             state = (
@@ -344,9 +451,10 @@ class DeliveryWorker:
             ).first()
             next_event = (
                 await conn.execute(
-                    select(func.min(e.next_attempt_at)).where(
-                        e.subscription_id == sub_id, e.delivered_at.is_(None)
-                    )
+                    select(e.next_attempt_at)
+                    .where(e.subscription_id == sub_id, e.delivered_at.is_(None))
+                    .order_by(e.event_number)
+                    .limit(1)
                 )
             ).scalar()
         if state is None:
@@ -377,6 +485,7 @@ class DeliveryWorker:
                     last_sent_at=case(
                         (s.last_sent_at < last_sent, last_sent), else_=s.last_sent_at
                     ),
+                    failures=0,
                     lease_holder=None,
                     lease_expires=0,
                 )
@@ -384,23 +493,12 @@ class DeliveryWorker:
 
     async def _set_status(self, sub_id: str, status: str, error: str | None) -> None:
         """Record the status in the state row and in the Subscription resource."""
-        async with self.server.db.write() as conn:
-            await conn.execute(
-                update(subscription_state)
-                .where(subscription_state.c.subscription_id == sub_id)
-                .values(status=status, error=error)
-            )
-        try:
-            stored = await self.server.repo.read("Subscription", sub_id)
-        except FhirError:
-            return
-        sub = orjson.loads(stored.content or "{}")
-        if sub.get("status") == status and sub.get("error") == error:
-            return
-        sub["status"] = status
-        if error:
-            sub["error"] = error[:500]
-        else:
-            sub.pop("error", None)
         async with self.server.repo.unit_of_work(SYSTEM) as uow:
-            await self.server.repo.update(uow, "Subscription", sub_id, sub)
+            await record_status(self.server, uow, sub_id, status, error)
+
+
+def unusable(problem: str) -> str:
+    return (
+        f"Notifications cannot be sent: {problem}. The subscription is not retried; "
+        "update it (status requested or active) once that is fixed"
+    )

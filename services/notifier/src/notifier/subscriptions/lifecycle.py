@@ -1,7 +1,9 @@
 """What happens when a Subscription is written: it is checked (400 for anything the server
-cannot honour), a new rest-hook subscription starts ``requested`` (the handshake decides
-``active`` or ``error``), email and sms ones start ``active``, a signing secret is moved out of
-the stored resource, and the delivery state row is written in the same transaction."""
+cannot honour, a channel it has no settings for included), a new rest-hook subscription starts
+``requested`` (the handshake decides ``active`` or ``error``), email and sms ones start
+``active``, a signing secret is moved out of the stored resource, and the delivery state row is
+written in the same transaction (a client's write also clears the backoff and the set-aside
+filters of an earlier failure). The delivery worker's own status writes are not checked again."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from notifier.subscriptions.spec import SECRET_EXT, read_spec
+from notifier.channels.setup import ChannelSetup
+from notifier.subscriptions.spec import SECRET_EXT, check_channel_ready, read_spec
 from notifier.subscriptions.ssrf import EndpointPolicy
 from notifier.subscriptions.tables import subscription_state
 
@@ -39,9 +42,12 @@ def _take_secret(resource: dict[str, Any]) -> str | None:
 
 
 class SubscriptionLifecycle:
-    def __init__(self, server: FhirServer, endpoints: EndpointPolicy) -> None:
+    def __init__(
+        self, server: FhirServer, endpoints: EndpointPolicy, channels: ChannelSetup
+    ) -> None:
         self.server = server
         self.endpoints = endpoints
+        self.channels = channels
 
     def install(self) -> None:
         hooks = self.server.hooks
@@ -52,13 +58,15 @@ class SubscriptionLifecycle:
 
     async def validate(
         self,
-        _ctx: RequestContext,
+        ctx: RequestContext,
         resource_type: str,
         resource: dict[str, Any],
         _report: list[Issue],
     ) -> None:
-        if resource_type == "Subscription":
-            read_spec(resource, self.server.search, self.endpoints)
+        if resource_type == "Subscription" and ctx.subject != SYSTEM.subject:
+            spec = read_spec(resource, self.server.search, self.endpoints)
+            if resource.get("status") != "off":  # turning one off always works
+                check_channel_ready(spec.channel, self.channels)
 
     async def before_write(self, ctx: RequestContext, change: Change) -> None:
         if change.resource_type != "Subscription" or change.resource is None:
@@ -103,6 +111,8 @@ class SubscriptionLifecycle:
             "status": change.resource["status"],
             "next_due_at": now,
             "error": None,
+            "failures": 0,
+            "filters_failed": False,
         }
         if change.notes.get("secret") is not None:
             values["secret"] = change.notes["secret"]

@@ -6,12 +6,19 @@ subscription matches when ``Type?<topic criteria>&<its filters>&_id=<focus id>``
 delete, the match is made against the last mirrored version before the mirror is removed.
 Everything happens in the intake's transaction: the event is numbered if and only if it is
 recorded.
+
+No subscription can fail the intake for the others: the matches run under a savepoint, and if
+one fails they run again one savepoint each; a subscription whose filters cannot be evaluated
+(larger than the limits, refused by the parser, refused by the database) goes to ``error`` with
+the reason and is left out of matching until its client rewrites it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 from closedloop.errors import FhirError
@@ -20,8 +27,12 @@ from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.repository import UnitOfWork
 from sqlalchemy import select, update
 
+from notifier.subscriptions.spec import MAX_FILTER_CRITERIA, MAX_FILTER_VALUES, filter_size_problem
+from notifier.subscriptions.status import describe_failure, record_status
 from notifier.subscriptions.tables import notification_events, subscription_state
 from notifier.topics import TOPICS
+
+log = logging.getLogger("notifier.matching")
 
 COUNTING = ("requested", "active", "error")  # an errored subscription keeps counting events
 
@@ -54,6 +65,75 @@ async def _matches(
     return bool(await server.search.match_ids(uow.conn, rtype, "&".join(parts)))
 
 
+def _oversized(server: FhirServer, rtype: str, criteria: str) -> str | None:
+    """Filters stored before the limits (or written around the API) may be larger than they
+    allow; the few whose text could be are parsed and measured."""
+    lines = criteria.splitlines()
+    if (
+        unquote(criteria).count(",") < MAX_FILTER_VALUES
+        and criteria.count("&") + len(lines) <= MAX_FILTER_CRITERIA
+    ):
+        return None
+    queries = [
+        server.search.parse(rtype, parse_qsl(line, keep_blank_values=True), strict=True)
+        for line in lines
+    ]
+    problem = filter_size_problem(queries)
+    return f"Filters too large: {problem}" if problem else None
+
+
+Candidate = tuple[str, str, str]  # subscription id, the topic's criteria, its filters
+
+
+async def _match_all(
+    server: FhirServer, uow: UnitOfWork, rtype: str, rid: str, candidates: list[Candidate]
+) -> tuple[list[str], dict[str, str]]:
+    """The subscriptions the focus matches, and those whose filters failed (with why)."""
+    failed: dict[str, str] = {}
+    runnable = []
+    for sub_id, current, criteria in candidates:
+        try:
+            problem = _oversized(server, rtype, criteria)
+        except Exception as exc:  # whatever it is, it is this subscription's
+            problem = describe_failure(exc)
+        if problem:
+            failed[sub_id] = problem
+        else:
+            runnable.append((sub_id, current, criteria))
+    try:  # the usual case: one savepoint for them all
+        async with uow.conn.begin_nested():
+            hits = [
+                sub_id
+                for sub_id, current, criteria in runnable
+                if await _matches(server, uow, rtype, rid, current, criteria)
+            ]
+        return hits, failed
+    except Exception:  # found below, one savepoint each
+        pass
+    hits = []
+    for sub_id, current, criteria in runnable:
+        try:
+            async with uow.conn.begin_nested():
+                if await _matches(server, uow, rtype, rid, current, criteria):
+                    hits.append(sub_id)
+        except Exception as exc:  # this subscription's filters, not the intake's
+            failed[sub_id] = describe_failure(exc)
+    return hits, failed
+
+
+async def _set_aside(server: FhirServer, uow: UnitOfWork, sub_id: str, problem: str) -> None:
+    await record_status(
+        server,
+        uow,
+        sub_id,
+        "error",
+        f"The subscription's filters could not be evaluated, so it matches no events until it "
+        f"is updated with working filters: {problem}",
+        filters_failed=True,
+    )
+    log.warning("subscription filters failed to evaluate", extra={"subscription": sub_id})
+
+
 async def enqueue(server: FhirServer, uow: UnitOfWork, event: dict[str, Any]) -> int:
     """Record notification events for ``event``; returns how many subscriptions matched."""
     rtype, rid, interaction = event["resourceType"], event["resourceId"], event["interaction"]
@@ -82,18 +162,28 @@ async def enqueue(server: FhirServer, uow: UnitOfWork, event: dict[str, Any]) ->
         (
             await uow.conn.execute(
                 select(state.subscription_id, state.topic, state.criteria)
-                .where(state.topic.in_(list(topics)), state.status.in_(COUNTING))
+                .where(
+                    state.topic.in_(list(topics)),
+                    state.status.in_(COUNTING),
+                    state.filters_failed.is_(False),
+                )
                 .order_by(state.subscription_id)
             )
         ).all()
         if topics
         else []
     )
-    matched = 0
+    hits, failed = await _match_all(
+        server,
+        uow,
+        rtype,
+        rid,
+        [(sub_id, topics[url].current, criteria) for sub_id, url, criteria in subs],
+    )
+    for sub_id, problem in failed.items():
+        await _set_aside(server, uow, sub_id, problem)
     now = now_us()
-    for sub_id, topic_url, criteria in subs:
-        if not await _matches(server, uow, rtype, rid, topics[topic_url].current, criteria):
-            continue
+    for sub_id in hits:
         number = (
             await uow.conn.execute(
                 update(subscription_state)
@@ -116,8 +206,7 @@ async def enqueue(server: FhirServer, uow: UnitOfWork, event: dict[str, Any]) ->
                 message_kind=message_kind(event),
             )
         )
-        matched += 1
     if interaction == "delete":
         with contextlib.suppress(FhirError):  # never mirrored: nothing to remove
             await server.repo.delete(uow, rtype, rid)
-    return matched
+    return len(hits)

@@ -1,6 +1,12 @@
 """Reads a Subscription resource into a ``SubscriptionSpec`` and refuses (400, naming the
-element) anything the server cannot honour: unknown topics, filters the topic cannot filter by,
-channels and payloads it does not support, unsafe endpoints."""
+element) anything the server cannot honour: unknown topics, filters the topic cannot filter by
+or larger than the limits below, channels and payloads it does not support, unsafe endpoints,
+addresses that can never be sent to (``contacts``), and channels this server has no settings
+for.
+
+Filters are bounded because every event is matched against every subscription's filters in the
+intake's transaction: at most ``MAX_FILTER_CRITERIA`` parameters over all of a subscription's
+filters, each with at most ``MAX_FILTER_VALUES`` comma-separated values."""
 
 from __future__ import annotations
 
@@ -10,7 +16,9 @@ from urllib.parse import parse_qsl
 
 from closedloop import errors
 from closedloop.fhir.search.engine import SearchEngine
+from closedloop.fhir.search.query import Criterion, SearchQuery
 
+from notifier.channels.setup import ChannelSetup
 from notifier.subscriptions.contacts import check_contact
 from notifier.subscriptions.ssrf import EndpointPolicy
 from notifier.topics import TOPICS, Topic
@@ -26,6 +34,8 @@ SECRET_EXT = "urn:closedloop:fhir:subscription-secret"  # moved out of the store
 AUDIENCE_EXT = "urn:closedloop:fhir:subscription-audience"  # cbo | patient | clinician
 
 PAYLOADS = ("empty", "id-only", "full-resource")
+MAX_FILTER_CRITERIA = 20  # parameters over all of a subscription's filters
+MAX_FILTER_VALUES = 50  # comma-separated values of one filter parameter
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,53 @@ def bad(text: str, where: str) -> errors.FhirError:
     return errors.invalid(text, (where,), cl_code="CL-8400")
 
 
+def _values(c: Criterion) -> int:
+    """How many values a criterion ORs, chained and reverse-chained ones included."""
+    inner = [i for _t, i in c.chain] + ([c.has[2]] if c.has else [])
+    return max([len(c.values), *(_values(i) for i in inner)])
+
+
+def filter_size_problem(queries: list[SearchQuery]) -> str | None:
+    """Why filters (parsed) are larger than this server evaluates; None when they are not."""
+    criteria = [c for q in queries for c in q.criteria]
+    if len(criteria) > MAX_FILTER_CRITERIA:
+        return (
+            f"the filters have {len(criteria)} parameters; at most {MAX_FILTER_CRITERIA} are "
+            "allowed over all filters"
+        )
+    for c in criteria:
+        if _values(c) > MAX_FILTER_VALUES:
+            return (
+                f"filter parameter {c.code!r} has {_values(c)} values; at most "
+                f"{MAX_FILTER_VALUES} are allowed per parameter"
+            )
+    return None
+
+
+def check_channel_ready(channel: str, setup: ChannelSetup) -> None:
+    """400 when this server has no settings for ``channel`` (they are named)."""
+    problem = setup.problem(channel)
+    if problem:
+        raise errors.invalid(
+            f"Channel type {channel} cannot be used: {problem}",
+            ("Subscription.channel.type",),
+            cl_code="CL-8407",
+        )
+
+
+def channel_type(sub: dict[str, Any]) -> str:
+    """The channel a Subscription asks for: ``channel.type``, or the Backport IG's custom
+    channel type extension when it carries one."""
+    channel_el = sub.get("channel") or {}
+    ctype = str(channel_el.get("type") or "")
+    custom = _value(_ext(channel_el.get("_type") or {}, CHANNEL_TYPE_EXT)) or _value(
+        _ext(channel_el, CHANNEL_TYPE_EXT)
+    )
+    if isinstance(custom, dict):
+        ctype = str(custom.get("code") or ctype)
+    return ctype
+
+
 def read_spec(
     sub: dict[str, Any], search: SearchEngine, endpoints: EndpointPolicy
 ) -> SubscriptionSpec:
@@ -73,6 +130,7 @@ def read_spec(
             "Subscription.criteria",
         )
     filters = []
+    parsed = []
     for f in _ext(sub.get("_criteria"), FILTER_EXT):
         text = str(f.get("valueString") or "")
         rtype, _, query = text.partition("?")
@@ -81,7 +139,8 @@ def read_spec(
                 f"Filter {text!r} must read {topic.resource_type}?param=value",
                 "Subscription.criteria.extension",
             )
-        for name, _ in parse_qsl(query, keep_blank_values=True):
+        pairs = parse_qsl(query, keep_blank_values=True)
+        for name, _ in pairs:
             code = name.split(":")[0]
             if code not in topic.can_filter_by:
                 raise bad(
@@ -90,22 +149,28 @@ def read_spec(
                     "Subscription.criteria.extension",
                 )
         try:  # the same parser as searches: a bad value is refused now, not at delivery
-            search.check(topic.resource_type, parse_qsl(query, keep_blank_values=True))
+            parsed.append(search.parse(topic.resource_type, pairs, strict=True))
+        except errors.FhirError as exc:
+            raise bad(f"Filter {text!r}: {exc}", "Subscription.criteria.extension") from None
+        too_large = filter_size_problem(parsed)
+        if too_large:
+            raise errors.invalid(
+                f"Filters too large: {too_large}",
+                ("Subscription.criteria.extension",),
+                cl_code="CL-8406",
+            )
+        try:
+            search.check(topic.resource_type, pairs)  # builds their SQL conditions too
         except errors.FhirError as exc:
             raise bad(f"Filter {text!r}: {exc}", "Subscription.criteria.extension") from None
         filters.append(query)
     channel_el = sub.get("channel") or {}
-    ctype = str(channel_el.get("type") or "")
-    if ctype == "message":
+    if channel_el.get("type") == "message":
         raise bad(
             "Channel type message is not supported (rest-hook, email, sms are)",
             "Subscription.channel.type",
         )
-    custom = _value(_ext(channel_el.get("_type") or {}, CHANNEL_TYPE_EXT)) or _value(
-        _ext(channel_el, CHANNEL_TYPE_EXT)
-    )
-    if isinstance(custom, dict):
-        ctype = str(custom.get("code") or ctype)
+    ctype = channel_type(sub)
     if ctype not in ("rest-hook", "email", "sms"):
         raise bad(
             f"Channel type {ctype!r} is not supported (rest-hook, email, sms are)",

@@ -2,7 +2,9 @@
 
 - ``subscription_state``: per Subscription, its delivery status, the persisted event counter
   (event numbers are strictly increasing per subscription), when work is next due, the lease
-  that keeps one process delivering it, and the signing secret (kept out of the resource).
+  that keeps one process delivering it, the signing secret (kept out of the resource), how
+  many times in a row working it failed (its backoff, revision 0004) and whether its filters
+  failed to evaluate (it is then left out of matching until the client rewrites it).
 - ``notification_events``: the stored event log per subscription, served by ``$events``; an
   event is delivered at most once at a time, in order, and kept after delivery.
 - ``intake_events``: every referral event received, keyed by its id, so a redelivered event is
@@ -11,7 +13,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
 
 metadata = MetaData()
 
@@ -29,6 +42,8 @@ subscription_state = Table(
     Column("lease_expires", BigInteger, nullable=False, default=0),
     Column("secret", String(255), nullable=True),
     Column("error", String(500), nullable=True),
+    Column("failures", Integer, nullable=False, default=0, server_default="0"),
+    Column("filters_failed", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_subscription_due", "status", "next_due_at"),
 )
 
