@@ -430,6 +430,8 @@ def test_hostile_searches(services: list[Service], data: st.DataObject) -> None:
     for service in services:
         rtype, pairs = data.draw(search_query(service), label=service.name)
         method = data.draw(st.sampled_from(["GET", "GET", "POST"]))
+        if len(urllib.parse.urlencode(pairs)) > 30_000:
+            method = "POST"  # no client sends such a URL (httpx refuses to); a form body can
         if method == "GET":
             r = service.client.get(f"/fhir/{rtype}", params=pairs)
         else:
@@ -515,7 +517,9 @@ def test_hostile_raw_requests(services: list[Service], data: st.DataObject) -> N
                 )
             ),
             "Prefer": data.draw(
-                st.sampled_from(["", "return=minimal", "handling=strict", "respond-async", "\x01"])
+                st.sampled_from(
+                    ["", "return=minimal", "handling=strict", "respond-async", "return=bogus"]
+                )
             ),
             "Content-Type": FHIR_JSON,
         }
