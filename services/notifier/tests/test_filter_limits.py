@@ -54,6 +54,13 @@ def owners(count: int, prefix: str = "o") -> str:
             + "&".join(f"owner={owners(2, str(i))}" for i in range(MAX_FILTER_CRITERIA + 1)),
             f"the filters have {MAX_FILTER_CRITERIA + 1} parameters; at most {MAX_FILTER_CRITERIA}",
         ),
+        (  # within the filter limits, past the search's own cap for one search
+            "Task?"
+            + "&".join(
+                f"owner={owners(MAX_FILTER_VALUES, str(i))}" for i in range(MAX_FILTER_CRITERIA)
+            ),
+            "at most 400 are allowed in one search",
+        ),
     ],
 )
 async def test_oversized_filters_are_refused(
@@ -73,9 +80,8 @@ async def test_filters_at_the_limits_are_accepted(
 ) -> None:
     _, client = notifier
     one = f"Task?owner={owners(MAX_FILTER_VALUES)}"
-    many = "Task?" + "&".join(
-        f"owner={owners(MAX_FILTER_VALUES, str(i))}" for i in range(MAX_FILTER_CRITERIA - 1)
-    )
+    # one filter is one search, also held to the search caps (MAX_SEARCH_VALUES, 400)
+    many = "Task?" + "&".join(f"owner={owners(20, str(i))}" for i in range(MAX_FILTER_CRITERIA - 1))
     for filter_ in (one, many):
         body = subscription("http://127.0.0.1:9/hook", filter_=filter_)
         r = await client.post("/fhir/Subscription", json=body, headers=FHIR_JSON)

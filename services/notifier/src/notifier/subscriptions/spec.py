@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 from closedloop import errors
 from closedloop.fhir.search.engine import SearchEngine
-from closedloop.fhir.search.query import Criterion, SearchQuery
+from closedloop.fhir.search.query import split_values
 
 from notifier.channels.setup import ChannelSetup
 from notifier.subscriptions.contacts import check_contact
@@ -72,25 +72,25 @@ def bad(text: str, where: str) -> errors.FhirError:
     return errors.invalid(text, (where,), cl_code="CL-8400")
 
 
-def _values(c: Criterion) -> int:
-    """How many values a criterion ORs, chained and reverse-chained ones included."""
-    inner = [i for _t, i in c.chain] + ([c.has[2]] if c.has else [])
-    return max([len(c.values), *(_values(i) for i in inner)])
+Pairs = list[tuple[str, str]]
 
 
-def filter_size_problem(queries: list[SearchQuery]) -> str | None:
-    """Why filters (parsed) are larger than this server evaluates; None when they are not."""
-    criteria = [c for q in queries for c in q.criteria]
-    if len(criteria) > MAX_FILTER_CRITERIA:
+def filter_size_problem(filters: list[Pairs]) -> str | None:
+    """Why filters (each a list of query pairs) are larger than this server evaluates; None
+    when they are not. Measured on the text, before any parsing, so this limit speaks first
+    (a chained parameter's values are its comma list too)."""
+    pairs = [pair for f in filters for pair in f]
+    if len(pairs) > MAX_FILTER_CRITERIA:
         return (
-            f"the filters have {len(criteria)} parameters; at most {MAX_FILTER_CRITERIA} are "
+            f"the filters have {len(pairs)} parameters; at most {MAX_FILTER_CRITERIA} are "
             "allowed over all filters"
         )
-    for c in criteria:
-        if _values(c) > MAX_FILTER_VALUES:
+    for name, value in pairs:
+        count = len(split_values(value))
+        if count > MAX_FILTER_VALUES:
             return (
-                f"filter parameter {c.code!r} has {_values(c)} values; at most "
-                f"{MAX_FILTER_VALUES} are allowed per parameter"
+                f"filter parameter {name.split(':')[0].split('.')[0]!r} has {count} values; "
+                f"at most {MAX_FILTER_VALUES} are allowed per parameter"
             )
     return None
 
@@ -130,7 +130,7 @@ def read_spec(
             "Subscription.criteria",
         )
     filters = []
-    parsed = []
+    raw: list[Pairs] = []
     for f in _ext(sub.get("_criteria"), FILTER_EXT):
         text = str(f.get("valueString") or "")
         rtype, _, query = text.partition("?")
@@ -148,17 +148,24 @@ def read_spec(
                     f"by {', '.join(topic.can_filter_by)})",
                     "Subscription.criteria.extension",
                 )
-        try:  # the same parser as searches: a bad value is refused now, not at delivery
-            parsed.append(search.parse(topic.resource_type, pairs, strict=True))
-        except errors.FhirError as exc:
-            raise bad(f"Filter {text!r}: {exc}", "Subscription.criteria.extension") from None
-        too_large = filter_size_problem(parsed)
+        raw.append(pairs)
+        too_large = filter_size_problem(raw)
         if too_large:
             raise errors.invalid(
                 f"Filters too large: {too_large}",
                 ("Subscription.criteria.extension",),
                 cl_code="CL-8406",
             )
+        try:  # the same parser as searches: a bad value is refused now, not at delivery
+            search.parse(topic.resource_type, pairs, strict=True)
+        except errors.FhirError as exc:
+            if exc.issues and exc.issues[0].code == "too-costly":  # the search's own caps
+                raise errors.invalid(
+                    f"Filters too large: filter {text[:80]!r}: {exc}",
+                    ("Subscription.criteria.extension",),
+                    cl_code="CL-8406",
+                ) from None
+            raise bad(f"Filter {text!r}: {exc}", "Subscription.criteria.extension") from None
         try:
             search.check(topic.resource_type, pairs)  # builds their SQL conditions too
         except errors.FhirError as exc:
