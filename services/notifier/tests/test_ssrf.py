@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from closedloop.errors import FhirError
-from closedloop.testing import Receiver, app_client, free_port
+from closedloop.testing import LoopbackServer, Receiver, app_client
 from notifier.app import create_app
 from notifier.settings import Settings
 from notifier.subscriptions.guarded_http import EndpointRefused, guarded_client
@@ -280,15 +280,14 @@ class TestConnect:
             assert len(rx.received) == 1
 
 
-class Redirector:
+class Redirector(LoopbackServer):
     """A loopback server answering every request with a 307 to ``target``."""
 
+    path = "/hook"
+
     def __init__(self, target: str) -> None:
+        super().__init__()
         self.target = target
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/hook"
-        self._server: Any = None
-        self._task: asyncio.Task[None] | None = None
 
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -298,26 +297,3 @@ class Redirector:
         headers = [(b"location", self.target.encode())]
         await send({"type": "http.response.start", "status": 307, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
-
-    async def __aenter__(self) -> Redirector:
-        import uvicorn
-
-        config = uvicorn.Config(
-            self._app,
-            host="127.0.0.1",
-            port=self.port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            interface="asgi3",
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
-        return self
-
-    async def __aexit__(self, *_: Any) -> None:
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Self
 
 import asyncpg
 import httpx
@@ -261,19 +261,57 @@ async def serving(app: Any, settings: Any) -> AsyncIterator[str]:
         await task
 
 
-class Receiver:
-    """A real HTTP server on a loopback port that records what is POSTed to it (JSON bodies
-    and headers). ``fail_with`` makes it answer that status instead, to play a receiver that is
-    down. Use as ``async with Receiver() as rx: ... rx.url``."""
+class LoopbackServer:
+    """A real HTTP server on a free loopback port, in this process, answering with ``_app``
+    (a subclass's ASGI app). Use as ``async with Sub() as server: ... server.url``."""
+
+    path = "/"
 
     def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}{self.path}"
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        import uvicorn
+
+        config = uvicorn.Config(
+            self._app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            interface="asgi3",
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(self, *_: Any) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+
+class Receiver(LoopbackServer):
+    """A loopback server that records what is POSTed to it (JSON bodies and headers).
+    ``fail_with`` makes it answer that status instead, to play a receiver that is down. Use as
+    ``async with Receiver() as rx: ... rx.url``."""
+
+    path = "/events"
+
+    def __init__(self) -> None:
+        super().__init__()
         self.received: list[tuple[dict[str, str], Any]] = []
         self.arrivals: list[float] = []  # wall-clock time of each recorded body
         self.fail_with: int | None = None
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/events"
-        self._server: Any = None
-        self._task: asyncio.Task[None] | None = None
 
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -299,29 +337,6 @@ class Receiver:
             }
         )
         await send({"type": "http.response.body", "body": b"{}"})
-
-    async def __aenter__(self) -> Receiver:
-        import uvicorn
-
-        config = uvicorn.Config(
-            self._app,
-            host="127.0.0.1",
-            port=self.port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            interface="asgi3",
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
-        return self
-
-    async def __aexit__(self, *_: Any) -> None:
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[Any]:
         """Wait until ``count`` bodies arrived; return the bodies."""
