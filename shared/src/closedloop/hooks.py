@@ -5,6 +5,8 @@ an async callable; ``before_*`` hooks may raise ``FhirError`` to refuse the inte
 transaction is rolled back); ``validate`` hooks hold profile rules (``$validate`` runs them too);
 ``before_commit`` hooks receive the unit of work, so they can write rows (an outbox) or more
 resources in the same transaction; ``after_commit`` hooks run once data is durable.
+``before_transaction`` hooks see the writes a request is about to make before any transaction
+opens: slow checks (another service over HTTP) belong there, never while locks are held.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from closedloop.errors import Issue
 
 class HookPoint(StrEnum):
     REQUEST = "request"  # (ctx, interaction: str, resource_type: str | None)
+    BEFORE_TRANSACTION = "before_transaction"  # (ctx, planned: list[PlannedWrite])
     VALIDATE = "validate"  # (ctx, resource_type, resource, report: list[Issue]); raise to refuse
     BEFORE_CREATE = "before_create"  # (ctx, change: Change)
     BEFORE_UPDATE = "before_update"  # (ctx, change: Change)  change.previous holds the old body
@@ -42,6 +45,18 @@ class Change:
     previous: dict[str, Any] | None = None
     warnings: list[Issue] = field(default_factory=list)  # hooks add; the response carries them
     notes: dict[str, Any] = field(default_factory=dict)  # hooks pass data to later hook points
+
+
+@dataclass
+class PlannedWrite:
+    """A create or update a request is about to make, as the client sent it (before any
+    transaction: ids from ``urn:uuid`` references are not resolved yet, and a conditional
+    update's id is not known)."""
+
+    interaction: str  # create | update
+    resource_type: str
+    resource_id: str | None  # None for a create, or an update by criteria
+    resource: dict[str, Any]
 
 
 Hook = Callable[..., Awaitable[Any]]

@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def startup(app: FastAPI, server: FhirServer) -> None:
         directory = service_client(settings.directory_timeout)
         app.state.directory_client = directory
-        rules.install(server, DirectoryTargets(settings.directory_url, directory))
+        rules.install(server, DirectoryTargets(settings.directory_url, directory, server.repo))
         app.state.dispatcher = None
         if settings.event_sink_url:
             token = settings.event_sink_token

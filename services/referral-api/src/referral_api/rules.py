@@ -99,6 +99,7 @@ def install(server: FhirServer, targets: DirectoryTargets) -> None:
     hooks.register(HookPoint.BEFORE_CREATE, enforce_task_start)
     hooks.register(HookPoint.BEFORE_UPDATE, enforce_task_states)
     hooks.register(HookPoint.BEFORE_DELETE, guard_task_delete)
+    hooks.register(HookPoint.BEFORE_TRANSACTION, targets.prefetch)
     hooks.register(HookPoint.BEFORE_CREATE, targets.check)
     hooks.register(HookPoint.BEFORE_UPDATE, targets.check)
 

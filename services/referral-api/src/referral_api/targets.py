@@ -3,16 +3,24 @@ directory-api (absolute URLs under its FHIR base) must name an existing, active
 HealthcareService or Organization. A full CBO (capacity status no-capacity or waitlist) is a
 warning, not an error. When the directory cannot be reached the write fails with 503 and
 nothing is stored.
+
+The directory is asked before the write transaction opens (the ``before_transaction`` hook),
+never while the transaction holds its locks: a slow directory must not stall other writers.
+The in-transaction check only reads those answers; it asks the directory itself only for a
+target no plan showed (a JSON Patch, or a conditional update's resolved id).
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
+import orjson
 from closedloop import errors
 from closedloop.errors import Issue
-from closedloop.hooks import Change
+from closedloop.fhir.storage.repository import Repository
+from closedloop.hooks import Change, PlannedWrite
 from closedloop.http import get_with_retry
 
 CAPACITY_EXTENSION = (
@@ -33,16 +41,20 @@ def capacity_status(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def _targets(change: Change) -> list[tuple[str, str]]:
-    """(expression, reference) pairs to check in this change."""
-    res = change.resource or {}
-    if change.resource_type == "ServiceRequest":
+# This request's answers from the directory: reference -> warnings (a refused target raised)
+_ANSWERS: ContextVar[dict[str, list[Issue]] | None] = ContextVar("directory_answers", default=None)
+
+
+def _targets(resource_type: str, resource: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(expression, reference) pairs a resource names as referral targets."""
+    res = resource or {}
+    if resource_type == "ServiceRequest":
         return [
             (f"ServiceRequest.performer[{i}]", str(p["reference"]))
             for i, p in enumerate(res.get("performer") or [])
             if isinstance(p, dict) and isinstance(p.get("reference"), str)
         ]
-    if change.resource_type == "Task":
+    if resource_type == "Task":
         owner = res.get("owner")
         if isinstance(owner, dict) and isinstance(owner.get("reference"), str):
             return [("Task.owner", owner["reference"])]
@@ -50,28 +62,52 @@ def _targets(change: Change) -> list[tuple[str, str]]:
 
 
 class DirectoryTargets:
-    def __init__(self, directory_url: str, client: httpx.AsyncClient) -> None:
+    def __init__(self, directory_url: str, client: httpx.AsyncClient, repo: Repository) -> None:
         self.base = directory_url.rstrip("/") + "/"
         self.client = client
+        self.repo = repo
 
-    def _changed_targets(self, change: Change) -> list[tuple[str, str]]:
-        targets = [(e, ref) for e, ref in _targets(change) if ref.startswith(self.base)]
-        if change.previous is None:
-            return targets
-        before = {
-            ref
-            for _, ref in _targets(
-                Change(
-                    change.interaction, change.resource_type, change.resource_id, 0, change.previous
-                )
-            )
-        }
-        # a reference that did not change was checked when it was written
+    def _new_targets(
+        self, resource_type: str, resource: dict[str, Any] | None, previous: dict[str, Any] | None
+    ) -> list[tuple[str, str]]:
+        """The directory targets of ``resource`` that ``previous`` did not name already (a
+        reference that did not change was checked when it was written)."""
+        targets = [(e, r) for e, r in _targets(resource_type, resource) if r.startswith(self.base)]
+        before = {ref for _, ref in _targets(resource_type, previous)} if previous else set()
         return [(e, ref) for e, ref in targets if ref not in before]
 
+    async def prefetch(self, _ctx: Any, planned: list[PlannedWrite]) -> None:
+        """``before_transaction``: ask the directory about each new target of the planned
+        writes; a refused one stops the request here, before any transaction opens."""
+        answers = _ANSWERS.get()
+        if answers is None:
+            answers = {}
+            _ANSWERS.set(answers)
+        for write in planned:
+            if not _targets(write.resource_type, write.resource):
+                continue
+            previous = None
+            if write.resource_id is not None:  # compare with what is stored now
+                try:
+                    stored = await self.repo.read(write.resource_type, write.resource_id)
+                    previous = orjson.loads(stored.content) if stored.content else None
+                except errors.FhirError:
+                    previous = None  # not there (yet, or any more): every target is new
+            for expression, ref in self._new_targets(write.resource_type, write.resource, previous):
+                if ref not in answers:
+                    answers[ref] = await self._check_one(expression, ref)
+
     async def check(self, _ctx: Any, change: Change) -> None:
-        for expression, ref in self._changed_targets(change):
-            change.warnings.extend(await self._check_one(expression, ref))
+        """``before_create``/``before_update``, inside the transaction: the prefetched answers;
+        the directory itself only for a target no plan showed."""
+        answers = _ANSWERS.get() or {}
+        for expression, ref in self._new_targets(
+            change.resource_type, change.resource, change.previous
+        ):
+            found = answers.get(ref)
+            change.warnings.extend(
+                found if found is not None else await self._check_one(expression, ref)
+            )
 
     async def _check_one(self, expression: str, ref: str) -> list[Issue]:
         rtype = ref[len(self.base) :].split("/")[0]

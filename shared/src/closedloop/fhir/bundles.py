@@ -27,6 +27,7 @@ from closedloop.fhir.search.limits import version_number
 from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.records import StoredResource, WriteResult
 from closedloop.fhir.storage.repository import UnitOfWork
+from closedloop.hooks import PlannedWrite
 
 log = logging.getLogger("closedloop.errors")
 
@@ -284,6 +285,17 @@ class BundleProcessor:
             )
         return EntryTarget(rtype, rid, version, query or None)
 
+    async def _plan(self, entry: Entry) -> None:
+        """Show the ``before_transaction`` hooks what a POST or PUT entry will write."""
+        if entry.method not in ("POST", "PUT") or not isinstance(entry.resource, dict):
+            return
+        target = self._split(entry.url, entry.method)
+        interaction = "create" if entry.method == "POST" else "update"
+        rid = target.rid if entry.method == "PUT" else None
+        await self.repo.plan(
+            self.ctx, [PlannedWrite(interaction, target.rtype, rid, entry.resource)]
+        )
+
     async def _prepare_post(self, uow: UnitOfWork, entry: Entry, ids: dict[str, str]) -> None:
         rtype = self._split(entry.url, entry.method).rtype
         if entry.if_none_exist:
@@ -382,6 +394,11 @@ class BundleProcessor:
         ids: dict[str, str] = {}
         results: dict[int, dict[str, Any]] = {}
         ordered = sorted(entries, key=lambda e: _ORDER[e.method])
+        for entry in entries:  # slow checks first, no transaction open yet
+            try:
+                await self._plan(entry)
+            except FhirError as exc:
+                raise _entry_error(entry.index, exc) from None
         async with self.repo.unit_of_work(self.ctx) as uow:
             for entry in entries:  # ids for PUT Type/id entries known from their URL
                 if entry.method == "PUT" and entry.full_url and "?" not in entry.url:
@@ -410,6 +427,7 @@ class BundleProcessor:
         for entry in entries:
             try:
                 _refuse_unresolved_urns(entry, set(), "batch")
+                await self._plan(entry)
                 async with self.repo.unit_of_work(self.ctx) as uow:
                     if entry.method == "POST":
                         await self._prepare_post(uow, entry, {})

@@ -33,7 +33,7 @@ from closedloop.fhir.rest.prefer import parse_etag, preferences
 from closedloop.fhir.rest.responses import read_response, write_response
 from closedloop.fhir.search.limits import version_number, whole_number
 from closedloop.fhir.server import FhirServer
-from closedloop.hooks import HookPoint
+from closedloop.hooks import HookPoint, PlannedWrite
 
 _RESULT_ONLY = {"_format", "_pretty"}
 
@@ -132,7 +132,8 @@ async def create(request: Request, resource_type: str) -> Response:
     ctx = await context(request, "create", resource_type)
     body = await read_resource_body(request, server.config.max_body_bytes)
     condition = request.headers.get("if-none-exist")
-    async with server.repo.unit_of_work(ctx) as uow:
+    planned = [PlannedWrite("create", resource_type, None, body)]
+    async with server.repo.unit_of_work(ctx, planned) as uow:
         result = await server.repo.create(uow, resource_type, body, if_none_exist=condition or None)
     return write_response(result, ctx.base_url, preferences(request), pretty(request))
 
@@ -149,7 +150,8 @@ async def conditional_update(request: Request, resource_type: str) -> Response:
         raise errors.invalid("PUT needs an id in the URL or search criteria", cl_code="CL-2402")
     body = await read_resource_body(request, server.config.max_body_bytes)
     if_match = parse_etag(request.headers.get("if-match"))
-    async with server.repo.unit_of_work(ctx) as uow:
+    planned = [PlannedWrite("update", resource_type, None, body)]
+    async with server.repo.unit_of_work(ctx, planned) as uow:
         result = await server.repo.conditional_update(
             uow, resource_type, criteria, body, if_match=if_match
         )
@@ -198,7 +200,8 @@ async def update(request: Request, resource_type: str, resource_id: str) -> Resp
     ctx = await context(request, "update", resource_type)
     body = await read_resource_body(request, server.config.max_body_bytes)
     if_match = parse_etag(request.headers.get("if-match"))
-    async with server.repo.unit_of_work(ctx) as uow:
+    planned = [PlannedWrite("update", resource_type, resource_id, body)]
+    async with server.repo.unit_of_work(ctx, planned) as uow:
         result = await server.repo.update(uow, resource_type, resource_id, body, if_match=if_match)
     return write_response(result, ctx.base_url, preferences(request), pretty(request))
 

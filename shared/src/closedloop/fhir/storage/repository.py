@@ -37,7 +37,7 @@ from closedloop.fhir.storage.indexer import Indexer
 from closedloop.fhir.storage.records import StoredResource, WriteResult
 from closedloop.fhir.storage.tables import conditional_guards, resource_versions, resources
 from closedloop.fhir.validation import check_id, validate_resource
-from closedloop.hooks import Change, HookPoint, Hooks
+from closedloop.hooks import Change, HookPoint, Hooks, PlannedWrite
 
 _READ_SQL = (
     "SELECT version_id, last_updated, content FROM resources WHERE resource_type = $1 AND id = $2"
@@ -107,8 +107,14 @@ class Repository:
     # -- units of work ---------------------------------------------------------------------
 
     @asynccontextmanager
-    async def unit_of_work(self, ctx: RequestContext) -> AsyncIterator[UnitOfWork]:
-        """One transaction; commits when the block ends without error, else rolls back."""
+    async def unit_of_work(
+        self, ctx: RequestContext, planned: list[PlannedWrite] | None = None
+    ) -> AsyncIterator[UnitOfWork]:
+        """One transaction; commits when the block ends without error, else rolls back.
+        ``planned`` (the writes the block will make, as far as the caller knows them) go to the
+        ``before_transaction`` hooks first, outside the transaction."""
+        if planned:
+            await self.plan(ctx, planned)
         changes: list[Change]
         try:
             async with self.db.write() as conn:
@@ -124,6 +130,12 @@ class Repository:
             ) from exc
         if changes:
             await self.hooks.fire(HookPoint.AFTER_COMMIT, ctx, changes)
+
+    async def plan(self, ctx: RequestContext, planned: list[PlannedWrite]) -> None:
+        """Show the ``before_transaction`` hooks what is about to be written (no transaction is
+        open; they may refuse it)."""
+        if self.hooks.has(HookPoint.BEFORE_TRANSACTION):
+            await self.hooks.fire(HookPoint.BEFORE_TRANSACTION, ctx, planned)
 
     # -- reads -----------------------------------------------------------------------------
 
