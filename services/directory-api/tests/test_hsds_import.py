@@ -342,7 +342,10 @@ async def test_invalid_fhir_and_unknown_keys_are_rejected_not_raised(
     tab = await run_import(server, folder, "pkg")
     rejected = {(r.file, r.row): r.reason for r in tab.rejected}
     assert rejected[("service_at_location.csv", 6)] == "unknown location_id"
-    assert rejected[("services.csv", 6)] == "unknown organization_id no-such-org"
-    assert counts(tab, "HealthcareService")["created"] == 3
-    assert counts(tab, "HealthcareService")["rejected"] == 2  # no name, unknown organization
+    # an unknown organization is no longer a rejection: the service gets a stub provider
+    assert ("services.csv", 6) not in rejected
+    repaired = {(r.file, r.row): r.kind for r in tab.repaired}
+    assert repaired[("services.csv", 6)] == "organization-stub"
+    assert counts(tab, "HealthcareService")["created"] == 4
+    assert counts(tab, "HealthcareService")["rejected"] == 1  # no name
     assert counts(tab, "service_at_location")["rejected"] == 1

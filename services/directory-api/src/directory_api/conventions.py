@@ -31,6 +31,16 @@ DELIVERY_METHOD_EXTENSION = (
 # the base64 of a GeoJSON Polygon / MultiPolygon (or a Feature holding one).
 BOUNDARY_EXTENSION = "http://hl7.org/fhir/StructureDefinition/location-boundary-geojson"
 
+# A position the importer placed itself because the source had no coordinates, on
+# ``Location.position.extension``: valueCode ``postal-code-centroid`` (the centroid of the
+# address's US ZIP code, so ``near`` finds the site, to within a few km).
+APPROXIMATE_POSITION_EXTENSION = "urn:closedloop:fhir:position-approximate"
+
+# --- meta.tag ---------------------------------------------------------------------------------
+# On a record the HSDS importer had to make up: code ``organization-stub`` (an Organization a
+# service referenced but the export did not contain; named from the service).
+HSDS_REPAIR_TAG_SYSTEM = "urn:closedloop:hsds:repair"
+
 # --- code systems ----------------------------------------------------------------------------
 SDOHCC_CATEGORY_SYSTEM = (
     "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"

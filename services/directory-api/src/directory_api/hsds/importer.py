@@ -85,14 +85,38 @@ async def _commit(server: FhirServer, todo: list[Pending], report: Report) -> No
         report.count(rtype, outcome)
 
 
+def rows_used(service: dict[str, Any], skip: set[tuple[str, Any]]) -> set[tuple[str, Any]]:
+    """The (file, row) of every record joined into an imported service, leaving out records
+    the mapping rejected (and what hangs off them); the service's own row always counts."""
+    found: set[tuple[str, Any]] = set()
+    stack: list[Any] = [service]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        where = node.get("_origin")
+        if isinstance(where, tuple):
+            if where in skip and node is not service:
+                continue
+            found.add(where)
+        stack.extend(v for k, v in node.items() if isinstance(v, (dict, list)))
+    return found
+
+
 async def import_path(
     server: FhirServer, path: Path, source: str, default_tz: str, progress: bool = True
 ) -> Report:
     """Read PATH, map and write everything; bad records go to the report, never raise."""
     loaded = load(path)
-    report = Report(source=source, path=str(path), format=loaded.format)
+    report = Report(source=source, path=str(path), format=loaded.format, files=loaded.files)
+    report.services_read = sum(f.rows for f in loaded.files if f.table == "services")
     for rej in loaded.rejected:
         report.reject(rej)
+    for rep in loaded.repaired:
+        report.repair(rep)
     started = time.perf_counter()
     seen: set[tuple[str, str]] = set()
     batch: list[Pending] = []
@@ -117,6 +141,8 @@ async def import_path(
         mapped = map_service(source, service, default_tz)
         for rej in mapped.rejected:
             report.reject(rej)
+        for rep in mapped.repaired:
+            report.repair(rep)
         for item in mapped.resources:
             key = (item[0], item[1]["id"])
             if key in seen:  # an organization or location shared by several services
@@ -125,6 +151,11 @@ async def import_path(
             batch.append(item)
         if mapped.resources and mapped.resources[-1][0] == "HealthcareService":
             report.services += 1
+            if mapped.resources[-1][1].get("location"):
+                report.services_with_location += 1
+            skip = {(r.file, r.row) for r in mapped.rejected}
+            for file, row in rows_used(service, skip):
+                report.use(file, row)
         bar.update(1)
         if len(batch) >= BATCH:
             await submit(batch)

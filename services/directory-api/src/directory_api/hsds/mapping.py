@@ -13,29 +13,24 @@ from typing import Any
 
 from directory_api.conventions import (
     AGE_RANGE_EXTENSION,
+    APPROXIMATE_POSITION_EXTENSION,
     BOUNDARY_EXTENSION,
     CAPACITY_EXTENSION,
     DELIVERY_METHOD_EXTENSION,
     HSDS_IDENTIFIER_PREFIX,
+    HSDS_REPAIR_TAG_SYSTEM,
     LANGUAGE_SYSTEM,
     PROVISION_SYSTEM,
     SDOHCC_CATEGORY_SYSTEM,
     TIMEZONE_EXTENSION,
     VERIFIED_EXTENSION,
 )
-from directory_api.hsds.model import Record, Rejection, origin
-
-LANGUAGE_NAMES = {
-    "english": "en", "spanish": "es", "español": "es", "polish": "pl", "polski": "pl",
-    "chinese": "zh", "mandarin": "zh", "cantonese": "yue", "arabic": "ar", "french": "fr",
-    "russian": "ru", "ukrainian": "uk", "vietnamese": "vi", "korean": "ko", "tagalog": "tl",
-    "hindi": "hi", "urdu": "ur", "gujarati": "gu", "german": "de", "italian": "it",
-    "portuguese": "pt", "haitian creole": "ht", "somali": "so", "swahili": "sw",
-    "american sign language": "ase", "asl": "ase", "greek": "el", "japanese": "ja",
-}  # fmt: skip
+from directory_api.geo.zipcodes import centroid
+from directory_api.hsds.languages import languages
+from directory_api.hsds.model import Record, Rejection, Repair, origin
+from directory_api.hsds.times import parse_time
 _DAYS = {"MO": "mon", "TU": "tue", "WE": "wed", "TH": "thu", "FR": "fri", "SA": "sat", "SU": "sun"}
 _TELECOM = {"voice": "phone", "cell": "phone", "text": "sms", "textphone": "sms", "fax": "fax"}
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?")
 
 
 class Unmappable(Exception):
@@ -57,26 +52,7 @@ class Mapped:
 
     resources: list[tuple[str, dict[str, Any], str, int | str]] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
-
-
-def language_code(lang: Record) -> str | None:
-    code = (lang.get("code") or "").strip()
-    if code:
-        return code
-    name = (lang.get("name") or "").strip().lower()
-    return LANGUAGE_NAMES.get(name)
-
-
-def hhmmss(value: Any) -> str | None:
-    if not value:
-        return None
-    m = _TIME.match(str(value).strip())
-    if not m:
-        return None
-    h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-    if h > 23 or mi > 59 or s > 59:
-        return None
-    return f"{h:02d}:{mi:02d}:{s:02d}"
+    repaired: list[Repair] = field(default_factory=list)
 
 
 def phone_digits(number: Any) -> str:
@@ -128,6 +104,14 @@ def organization(source: str, org: Record) -> dict[str, Any]:
         "active": True,
         "name": org["name"].strip(),
     }
+    if org.get("_stub"):
+        res["meta"]["tag"] = [
+            {
+                "system": HSDS_REPAIR_TAG_SYSTEM,
+                "code": "organization-stub",
+                "display": "not in the export; named from its service",
+            }
+        ]
     for ident in org.get("organization_identifiers") or []:
         if ident.get("identifier"):
             scheme = ident.get("identifier_scheme") or ident.get("identifier_type") or "local"
@@ -149,7 +133,10 @@ def organization(source: str, org: Record) -> dict[str, Any]:
     return res
 
 
-def location(source: str, loc: Record, default_tz: str) -> dict[str, Any]:
+def location(
+    source: str, loc: Record, default_tz: str, repairs: list[Repair] | None = None
+) -> dict[str, Any]:
+    repairs = [] if repairs is None else repairs
     if not loc.get("id"):
         raise Unmappable("location has no id")
     res: dict[str, Any] = {
@@ -172,6 +159,8 @@ def location(source: str, loc: Record, default_tz: str) -> dict[str, Any]:
         res["alias"] = [str(loc["alternate_name"])]
     if loc.get("description"):
         res["description"] = str(loc["description"])
+    addresses = [a for a in loc.get("addresses") or [] if a.get("address_type") != "postal"]
+    addresses = addresses or list(loc.get("addresses") or [])
     lat, lon = loc.get("latitude"), loc.get("longitude")
     if lat not in (None, "") or lon not in (None, ""):
         try:
@@ -180,9 +169,24 @@ def location(source: str, loc: Record, default_tz: str) -> dict[str, Any]:
             raise Unmappable(f"bad latitude/longitude {lat!r},{lon!r}") from None
         if not (-90 <= flat <= 90 and -180 <= flon <= 180):
             raise Unmappable(f"latitude/longitude out of range {lat},{lon}")
-        res["position"] = {"latitude": flat, "longitude": flon}
-    addresses = [a for a in loc.get("addresses") or [] if a.get("address_type") != "postal"]
-    addresses = addresses or list(loc.get("addresses") or [])
+        if flat == 0 and flon == 0:  # "0,0" is a spreadsheet's empty, not the Gulf of Guinea
+            repairs.append(
+                Repair.at(origin(loc), "Location", "zero-coordinates", "0,0 read as missing")
+            )
+        else:
+            res["position"] = {"latitude": flat, "longitude": flon}
+    if "position" not in res and loc.get("location_type") != "virtual":
+        placed = _zip_position(addresses)
+        if placed is not None:
+            zip_code, res["position"] = placed
+            repairs.append(
+                Repair.at(
+                    origin(loc),
+                    "Location",
+                    "zip-centroid",
+                    f"no coordinates; placed at the centroid of ZIP {zip_code} (approximate)",
+                )
+            )
     if addresses:
         a = addresses[0]
         addr: dict[str, Any] = {"use": "work"}
@@ -213,7 +217,7 @@ def location(source: str, loc: Record, default_tz: str) -> dict[str, Any]:
             ]
         }
     hours = []
-    for at in _available_time(list(loc.get("schedules") or [])):
+    for at in _available_time(list(loc.get("schedules") or []), origin(loc), repairs):
         h: dict[str, Any] = {"daysOfWeek": at["daysOfWeek"]}
         if at.get("allDay"):
             h["allDay"] = True
@@ -267,10 +271,47 @@ def service_area(source: str, service_id: str, area: Record, n: int) -> dict[str
     return res
 
 
-def _available_time(schedules: list[Record]) -> list[dict[str, Any]]:
+def _zip_position(addresses: list[Record]) -> tuple[str, dict[str, Any]] | None:
+    """The first address's US ZIP centroid as a position marked approximate."""
+    for a in addresses:
+        m = re.match(r"^\s*(\d{5})(?:[-\s]?\d{4})?\s*$", str(a.get("postal_code") or ""))
+        country = str(a.get("country") or "US").strip().upper()
+        if not m or country not in ("US", "USA", "UNITED STATES"):
+            continue
+        point = centroid(m.group(1))
+        if point is None:
+            continue
+        marker = {"url": APPROXIMATE_POSITION_EXTENSION, "valueCode": "postal-code-centroid"}
+        return m.group(1), {"extension": [marker], "latitude": point[0], "longitude": point[1]}
+    return None
+
+
+def _clock(
+    s: Record, key: str, where: tuple[str, int | str], repairs: list[Repair]
+) -> str | None:
+    text = s.get(key)
+    parsed = parse_time(text)
+    at = s.get("_origin") or where
+    if parsed is None:
+        if text not in (None, ""):
+            repairs.append(
+                Repair.at(at, "schedule", "time-unreadable", f"{key} {text!r} is not a time")
+            )
+        return None
+    if parsed.repaired:
+        repairs.append(
+            Repair.at(at, "schedule", "time-format", f"{key} {text!r} read as {parsed.value}")
+        )
+    return parsed.value
+
+
+def _available_time(
+    schedules: list[Record], where: tuple[str, int | str], repairs: list[Repair]
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for s in schedules:
-        start, end = hhmmss(s.get("opens_at")), hhmmss(s.get("closes_at"))
+        start = _clock(s, "opens_at", where, repairs)
+        end = _clock(s, "closes_at", where, repairs)
         if not start and not end:
             continue
         days = [
@@ -332,6 +373,41 @@ def _codings(service: Record) -> tuple[list[dict[str, Any]], list[dict[str, Any]
         concept = {"coding": [coding], **({"text": str(term["name"])} if term.get("name") else {})}
         (category if system == SDOHCC_CATEGORY_SYSTEM else types).append(concept)
     return category, types
+
+
+def _communication(service: Record, repairs: list[Repair]) -> list[dict[str, Any]]:
+    """``communication``: BCP-47 codings; a language named but not known is kept as text."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for lang in service.get("languages") or []:
+        at = lang.get("_origin") or origin(service)
+        for found in languages(lang):
+            key = found.code or found.name.lower()
+            if key in seen:
+                continue
+            seen.add(key)
+            if found.code is None:
+                out.append({"text": found.name})
+                repairs.append(
+                    Repair.at(
+                        at,
+                        "language",
+                        "language-unknown",
+                        f"{found.name!r} is not a known language name; kept as text",
+                    )
+                )
+                continue
+            c: dict[str, Any] = {"system": LANGUAGE_SYSTEM, "code": found.code}
+            if found.name:
+                c["display"] = found.name
+            out.append({"coding": [c]})
+            if found.repaired:
+                repairs.append(
+                    Repair.at(
+                        at, "language", "language-name", f"{found.name!r} read as {found.code}"
+                    )
+                )
+    return out
 
 
 def _provision(service: Record) -> str | None:
@@ -410,7 +486,7 @@ def map_service(source: str, service: Record, default_tz: str) -> Mapped:
             sal_schedules += [x for x in sal.get("schedules") or [] if isinstance(x, dict)]
             sal_phones += [x for x in sal.get("phones") or [] if isinstance(x, dict)]
             try:
-                lres = location(source, loc, default_tz)
+                lres = location(source, loc, default_tz, out.repaired)
             except Unmappable as exc:
                 out.rejected.append(Rejection.at(origin(loc), "Location", str(exc)))
                 continue
@@ -449,18 +525,11 @@ def map_service(source: str, service: Record, default_tz: str) -> Mapped:
             ]
         if service.get("eligibility_description"):
             hs["eligibility"] = [{"comment": str(service["eligibility_description"])}]
-        langs = []
-        for lang in service.get("languages") or []:
-            code = language_code(lang)
-            if code:
-                c: dict[str, Any] = {"system": LANGUAGE_SYSTEM, "code": code}
-                if lang.get("name"):
-                    c["display"] = str(lang["name"])
-                langs.append({"coding": [c]})
+        langs = _communication(service, out.repaired)
         if langs:
             hs["communication"] = langs
         schedules = list(service.get("schedules") or []) or sal_schedules
-        available = _available_time(schedules)
+        available = _available_time(schedules, (file, row), out.repaired)
         if available:
             hs["availableTime"] = available
         exceptions = [str(s["description"]) for s in schedules if s.get("description")]

@@ -5,12 +5,13 @@ equivalents first, so one assembler joins every tabular format."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from pathlib import Path
 from typing import Any
 
-from directory_api.hsds.model import Loaded, Record, Rejection
+from directory_api.hsds.model import Loaded, Record, Rejection, Repair, SourceFile
 
 LEGACY_MARKERS = {
     "physical_address",
@@ -27,7 +28,8 @@ LEGACY_MARKERS = {
 _WEEKDAYS = {
     "1": "MO", "2": "TU", "3": "WE", "4": "TH", "5": "FR", "6": "SA", "7": "SU",
     "monday": "MO", "tuesday": "TU", "wednesday": "WE", "thursday": "TH", "friday": "FR",
-    "saturday": "SA", "sunday": "SU",
+    "saturday": "SA", "sunday": "SU", "mon": "MO", "tue": "TU", "tues": "TU", "wed": "WE",
+    "thu": "TH", "thur": "TH", "thurs": "TH", "fri": "FR", "sat": "SA", "sun": "SU",
 }  # fmt: skip
 
 
@@ -61,7 +63,7 @@ def _load_json(path: Path) -> Loaded:
         data = [data]
     if not isinstance(data, list):
         raise ReadError(f"{path}: expected a service, a list of services or an API page")
-    out = Loaded("hsds-3-json")
+    out = Loaded("hsds-3-json", files=[SourceFile(path.name, "services", len(data))])
     for i, item in enumerate(data):
         if isinstance(item, dict):
             _tag(item, path.name, i)
@@ -77,6 +79,7 @@ def _load_ndjson(path: Path) -> Loaded:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ReadError(f"{path}: cannot read ({exc})") from None
+    out.files.append(SourceFile(path.name, "services", sum(1 for x in lines if x.strip())))
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -106,71 +109,196 @@ def _tag(service: Record, file: str, row: int) -> None:
 
 # -- tabular ---------------------------------------------------------------------------------
 
+# Plural, singular and other spellings of table file names seen in real exports -> the table
+# name the assembler knows (HSDS 3, or the 1.x name ``_undo_legacy`` renames).
+TABLE_ALIASES = {
+    "organization": "organizations",
+    "service": "services",
+    "location": "locations",
+    "services_at_location": "service_at_location",
+    "services_at_locations": "service_at_location",
+    "service_at_locations": "service_at_location",
+    "services_locations": "service_at_location",
+    "address": "addresses",
+    "physical_addresses": "physical_address",
+    "postal_addresses": "postal_address",
+    "phone": "phones",
+    "schedule": "schedules",
+    "regular_schedules": "regular_schedule",
+    "holiday_schedules": "holiday_schedule",
+    "language": "languages",
+    "service_area": "service_areas",
+    "services_areas": "service_areas",
+    "services_taxonomy": "service_taxonomy",
+    "services_taxonomies": "service_taxonomy",
+    "service_taxonomies": "service_taxonomy",
+    "taxonomy_term": "taxonomy_terms",
+    "attribute": "attributes",
+    "service_attributes": "service_attribute",
+    "services_attributes": "service_attribute",
+    "eligibilities": "eligibility",
+    "payments_accepted": "payment_accepted",
+    "cost_option": "cost_options",
+    "unit": "units",
+    "contact": "contacts",
+    "program": "programs",
+}
+# how deep under the package folder CSVs are looked for (the folder itself and ``data/``-like
+# subfolders), so a misplaced file is found but unrelated trees are not walked
+_SEARCH_DEPTH = 2
 
-def _read_csv(folder: Path, name: str) -> list[Record]:
-    path = folder / f"{name}.csv"
-    if not path.exists():
+
+def table_name(stem: str) -> str:
+    key = re.sub(r"[\s-]+", "_", stem.strip().lower())
+    return TABLE_ALIASES.get(key, key)
+
+
+def _read_csv(folder: Path, path: Path | None, out: Loaded) -> list[Record]:
+    if path is None:
         return []
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        rows = []
-        # line 1 is the header, so the first record is on line 2
-        for n, row in enumerate(csv.DictReader(fh), start=2):
-            rec: Record = {k.strip(): (v.strip() if v else None) for k, v in row.items() if k}
-            rec = {k: (v if v != "" else None) for k, v in rec.items()}
-            rec["_origin"] = (path.name, n)
-            rows.append(rec)
-        return rows
+    name = path.relative_to(folder).as_posix()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        # spreadsheet exports are often Windows-1252; every byte decodes there
+        text = path.read_bytes().decode("cp1252", errors="replace")
+        out.repaired.append(
+            Repair(name, "", "file", "file-encoding", "not UTF-8; read as Windows-1252")
+        )
+    except OSError as exc:
+        raise ReadError(f"{path}: cannot read ({exc})") from None
+    rows = []
+    # line 1 is the header, so the first record is on line 2
+    for n, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):
+        rec: Record = {
+            k.strip().lower(): (v.strip() if isinstance(v, str) else None)
+            for k, v in row.items()
+            if k
+        }
+        rec = {k: (v if v != "" else None) for k, v in rec.items()}
+        rec["_origin"] = (name, n)
+        rows.append(rec)
+    return rows
 
 
-def _package_names(folder: Path) -> tuple[set[str], str]:
-    names = {p.stem for p in folder.glob("*.csv")}
-    version = ""
+def _csv_files(folder: Path) -> list[Path]:
+    """CSVs in the folder and its subfolders (up to ``_SEARCH_DEPTH``), shallowest first."""
+    found = [
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() == ".csv"
+        and p.is_file()
+        and len(p.relative_to(folder).parts) <= _SEARCH_DEPTH
+    ]
+    return sorted(found, key=lambda p: (len(p.relative_to(folder).parts), p.as_posix().lower()))
+
+
+def _resources(folder: Path) -> tuple[list[dict[str, Any]], str]:
     dp = folder / "datapackage.json"
-    if dp.exists():
-        try:
-            meta = json.loads(dp.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ReadError(f"{dp}: cannot read ({exc})") from None
-        version = str(meta.get("version") or meta.get("profile") or "")
-        names |= {str(r.get("name")) for r in meta.get("resources") or [] if isinstance(r, dict)}
-    return names, version
+    if not dp.exists():
+        return [], ""
+    try:
+        meta = json.loads(dp.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReadError(f"{dp}: cannot read ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ReadError(f"{dp}: not a data package (expected a JSON object)")
+    version = str(meta.get("version") or meta.get("profile") or "")
+    return [r for r in meta.get("resources") or [] if isinstance(r, dict)], version
+
+
+def _locate(folder: Path, out: Loaded) -> tuple[dict[str, Path], str]:
+    """Table name -> CSV. A ``datapackage.json`` path is used when it exists; when it does not
+    (the CSVs moved to ``data/``, or the case differs) the file of that name is looked for
+    under the folder instead of refusing the package, and the repair reported."""
+    resources, version = _resources(folder)
+    files = _csv_files(folder)
+    by_name: dict[str, Path] = {}
+    by_table: dict[str, Path] = {}
+    for p in files:
+        by_name.setdefault(p.name.lower(), p)
+        by_table.setdefault(table_name(p.stem), p)
+    chosen: dict[str, Path] = {}
+    for res in resources:
+        raw = res.get("path")
+        given = raw[0] if isinstance(raw, list) and raw else raw
+        given = given if isinstance(given, str) else ""
+        rname = str(res.get("name") or Path(given).stem)
+        table = table_name(rname)
+        if given:
+            exact = (folder / given).resolve()
+            if exact.is_file() and exact.is_relative_to(folder.resolve()):
+                chosen.setdefault(table, exact)
+                continue
+        found = by_name.get(Path(given).name.lower()) if given else None
+        found = found or by_name.get(f"{rname.lower()}.csv") or by_table.get(table)
+        if found is not None and table not in chosen:
+            chosen[table] = found
+            where = found.relative_to(folder).as_posix()
+            out.repaired.append(
+                Repair(
+                    "datapackage.json",
+                    "",
+                    "file",
+                    "datapackage-path",
+                    f"resource {rname!r}: {given or '(no path)'} does not exist; read {where}",
+                )
+            )
+    for p in files:
+        chosen.setdefault(table_name(p.stem), p)
+    return {t: p.resolve() for t, p in chosen.items()}, version
 
 
 def _load_package(folder: Path) -> Loaded:
-    names, version = _package_names(folder)
-    if "services" not in names:
+    folder = folder.resolve()
+    out = Loaded("")
+    paths, version = _locate(folder, out)
+    if "services" not in paths:
         raise ReadError(f"{folder}: no services.csv (not an HSDS datapackage)")
-    legacy = bool(names & LEGACY_MARKERS) or version.startswith(("1", "2"))
-    tables = {
-        n: _read_csv(folder, n)
-        for n in names
-        | {
-            "organizations",
-            "services",
-            "locations",
-            "service_at_location",
-            "addresses",
-            "phones",
-            "schedules",
-            "languages",
-            "service_areas",
-            "taxonomy_terms",
-            "taxonomies",
-            "attributes",
-            "cost_options",
-            "service_capacity",
-            "units",
-        }
-    }
+    legacy = bool(set(paths) & LEGACY_MARKERS) or version.startswith(("1", "2"))
+    tables: dict[str, list[Record]] = {}
+    for table in set(paths) | ASSEMBLED_TABLES:
+        path = paths.get(table)
+        tables[table] = _read_csv(folder, path, out)
+        if path is None:
+            continue
+        name = path.relative_to(folder).as_posix()
+        out.files.append(SourceFile(name, table, len(tables[table])))
+        if path.stem != table:
+            out.repaired.append(
+                Repair(name, "", "file", "file-name", f"{path.name} read as the {table} table")
+            )
     if legacy:
         _undo_legacy(tables)
-    out = Loaded("hsds-legacy-datapackage" if legacy else "hsds-3-tabular")
+    out.format = "hsds-legacy-datapackage" if legacy else "hsds-3-tabular"
     _assemble(tables, out)
     return out
 
 
+ASSEMBLED_TABLES = {
+    "organizations",
+    "services",
+    "locations",
+    "service_at_location",
+    "addresses",
+    "phones",
+    "schedules",
+    "languages",
+    "service_areas",
+    "taxonomy_terms",
+    "taxonomies",
+    "attributes",
+    "cost_options",
+    "service_capacity",
+    "units",
+}
+
+
 def _undo_legacy(t: dict[str, list[Record]]) -> None:
     """HSDS 1.x/2.0 -> 3.x renames (see the HSDS changelog)."""
+    if not t.get("taxonomy") and not t["taxonomy_terms"] and _legacy_taxonomy(t["taxonomies"]):
+        # a 1.x ``taxonomy`` table written under the plural name
+        t["taxonomy"], t["taxonomies"] = t["taxonomies"], []
     for name, kind in (("physical_address", "physical"), ("postal_address", "postal")):
         for r in t.pop(name, []):
             t["addresses"].append({**r, "address_type": r.get("address_type") or kind})
@@ -228,6 +356,10 @@ def _undo_legacy(t: dict[str, list[Record]]) -> None:
     for r in t.pop("payment_accepted", []):
         t["cost_options"].append({**r, "option": r.get("payment")})
     t["accessibility"] = t.pop("accessibility_for_disabilities", [])
+
+
+def _legacy_taxonomy(rows: list[Record]) -> bool:
+    return any("vocabulary" in r or "parent_name" in r for r in rows)
 
 
 def _ages_from_text(text: str) -> tuple[str | None, str | None]:
@@ -320,12 +452,38 @@ def _assemble(t: dict[str, list[Record]], out: Loaded) -> None:
         org_id = s.get("organization_id")
         if org_id:
             if org_id not in orgs:
-                out.rejected.append(
-                    Rejection.at(s["_origin"], "services", f"unknown organization_id {org_id}")
-                )
-                continue
+                orgs[org_id] = _organization_stub(s, org_id, out)
+            else:
+                stub = orgs[org_id].get("_stub")
+                if stub:
+                    out.repaired.append(
+                        Repair.at(
+                            s["_origin"],
+                            "HealthcareService",
+                            "organization-stub",
+                            f"organization_id {org_id} is not in the organizations table; "
+                            f"provided by the stub named {stub!r}",
+                        )
+                    )
             s["organization"] = orgs[org_id]
         out.services.append(s)
+
+
+def _organization_stub(service: Record, org_id: str, out: Loaded) -> Record:
+    """A service whose organization row is missing keeps its provider as a stub Organization
+    named from the service (flagged by ``_stub``; the mapping tags it), rather than being
+    lost: the service itself is usually fine, the export just dropped the organization."""
+    name = str(service.get("name") or "").strip() or f"Organization {org_id}"
+    out.repaired.append(
+        Repair.at(
+            service["_origin"],
+            "HealthcareService",
+            "organization-stub",
+            f"organization_id {org_id} is not in the organizations table; "
+            f"made a stub Organization named {name!r}",
+        )
+    )
+    return {"id": org_id, "name": name, "_origin": service["_origin"], "_stub": name}
 
 
 def as_float(value: Any) -> float | None:

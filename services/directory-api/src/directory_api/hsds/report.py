@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +13,7 @@ from closedloop.fhir.storage.tables import resources as resources_table
 from sqlalchemy import select
 
 from directory_api.hsds.mapping import phone_digits
-from directory_api.hsds.model import Rejection
+from directory_api.hsds.model import Rejection, Repair, SourceFile
 
 OUTCOMES = ("created", "updated", "unchanged", "rejected")
 # rows rejected while joining tables are counted under the resource type they would have made
@@ -31,9 +31,26 @@ class Report:
     format: str
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     rejected: list[Rejection] = field(default_factory=list)
+    repaired: list[Repair] = field(default_factory=list)
+    files: list[SourceFile] = field(default_factory=list)
     duplicates: list[dict[str, Any]] = field(default_factory=list)
     services: int = 0
+    services_read: int = 0
+    services_with_location: int = 0
     seconds: float = 0.0
+    # per input file, the rows that went into an imported service (see ``use``)
+    used: dict[str, set[int | str]] = field(default_factory=lambda: defaultdict(set))
+    _repair_keys: set[tuple[str, int | str, str, str]] = field(default_factory=set)
+
+    def repair(self, rep: Repair) -> None:
+        """Record a repair once (a location shared by several services is mapped each time)."""
+        key = (rep.file, rep.row, rep.kind, rep.reason)
+        if key not in self._repair_keys:
+            self._repair_keys.add(key)
+            self.repaired.append(rep)
+
+    def use(self, file: str, row: int | str) -> None:
+        self.used[file].add(row)
 
     def count(self, rtype: str, outcome: str) -> None:
         row = self.counts.setdefault(rtype, dict.fromkeys(OUTCOMES, 0))
@@ -43,6 +60,66 @@ class Report:
         rej.entity = _TABLE_TYPES.get(rej.entity, rej.entity)
         self.rejected.append(rej)
         self.count(rej.entity, "rejected")
+        if rej.entity == "HealthcareService":  # refused when written: its row was not imported
+            self.used.get(rej.file, set()).discard(rej.row)
+
+    @property
+    def imported_percent(self) -> float:
+        return 100.0 * self.services / self.services_read if self.services_read else 100.0
+
+    @property
+    def located_percent(self) -> float:
+        """Services imported with at least one Location, of the services in the input."""
+        if not self.services_read:
+            return 100.0
+        return 100.0 * self.services_with_location / self.services_read
+
+    def per_file(self) -> dict[str, dict[str, Any]]:
+        """Each input file's rows: imported (went into an imported service; ``repaired`` of
+        them needed a repair), rejected, unused (reached by no service, e.g. an organization
+        without services), with the repair kinds and rejection reasons counted."""
+        out: dict[str, dict[str, Any]] = {}
+
+        def entry(name: str, table: str = "", rows: int = 0) -> dict[str, Any]:
+            return out.setdefault(
+                name,
+                {
+                    "table": table,
+                    "rows": rows,
+                    "imported": 0,
+                    "repaired": 0,
+                    "rejected": 0,
+                    "unused": 0,
+                    "repairs": Counter(),
+                    "rejections": Counter(),
+                    "notes": [],
+                },
+            )
+
+        for f in self.files:
+            entry(f.name, f.table, f.rows)
+        rejected_rows: dict[str, set[int | str]] = defaultdict(set)
+        for rej in self.rejected:
+            entry(rej.file)["rejections"][rej.reason] += 1
+            rejected_rows[rej.file].add(rej.row)
+        repaired_rows: dict[str, set[int | str]] = defaultdict(set)
+        for rep in self.repaired:
+            e = entry(rep.file)
+            if rep.row == "":
+                e["notes"].append(rep.reason)
+                continue
+            e["repairs"][rep.kind] += 1
+            repaired_rows[rep.file].add(rep.row)
+        for name, e in out.items():
+            used = self.used.get(name, set())
+            rejected = rejected_rows[name] - used
+            e["imported"] = len(used)
+            e["repaired"] = len(repaired_rows[name] & used)
+            e["rejected"] = len(rejected)
+            e["unused"] = max(0, e["rows"] - len(used) - len(rejected))
+            e["repairs"] = dict(sorted(e["repairs"].items()))
+            e["rejections"] = dict(sorted(e["rejections"].items()))
+        return dict(sorted(out.items()))
 
     @property
     def rate(self) -> float:
@@ -54,9 +131,15 @@ class Report:
             "path": self.path,
             "format": self.format,
             "counts": self.counts,
+            "files": self.per_file(),
             "rejected": [r.as_dict() for r in self.rejected],
+            "repaired": [r.as_dict() for r in self.repaired],
             "duplicates": self.duplicates,
             "services": self.services,
+            "services_read": self.services_read,
+            "services_with_location": self.services_with_location,
+            "services_imported_percent": round(self.imported_percent, 1),
+            "services_with_location_percent": round(self.located_percent, 1),
             "seconds": round(self.seconds, 3),
             "services_per_second": round(self.rate, 1),
         }
@@ -66,11 +149,29 @@ class Report:
         lines.append(f"{'type':<22}" + "".join(f"{o:>11}" for o in OUTCOMES))
         for rtype, row in sorted(self.counts.items()):
             lines.append(f"{rtype:<22}" + "".join(f"{row[o]:>11}" for o in OUTCOMES))
+        files = self.per_file()
+        if files:
+            cols = ("rows", "imported", "repaired", "rejected", "unused")
+            lines.append(f"{'file':<34}" + "".join(f"{c:>10}" for c in cols))
+            for name, e in files.items():
+                lines.append(f"{name:<34}" + "".join(f"{e[c]:>10}" for c in cols))
+                for kind, n in e["repairs"].items():
+                    lines.append(f"    repaired {n} x {kind}")
+                for note in e["notes"]:
+                    lines.append(f"    {note}")
         for r in self.rejected:
             lines.append(f"rejected {r.file}:{r.row} {r.entity}: {r.reason}")
+        for p in self.repaired:
+            where = f"{p.file}:{p.row}" if p.row != "" else p.file
+            lines.append(f"repaired {where} {p.entity} ({p.kind}): {p.reason}")
         for d in self.duplicates:
             ids = ", ".join(f"{m['resourceType']}/{m['id']} ({m['source']})" for m in d["records"])
             lines.append(f"possible duplicate ({d['reason']}): {ids}")
+        lines.append(
+            f"{self.services} of {self.services_read} services imported"
+            f" ({self.imported_percent:.1f}%), {self.services_with_location} with a location"
+            f" ({self.located_percent:.1f}%)"
+        )
         lines.append(
             f"{self.services} services in {self.seconds:.2f}s ({self.rate:.0f} services/s)"
         )
