@@ -15,6 +15,9 @@ from sqlalchemy import select
 from directory_api.hsds.mapping import phone_digits
 from directory_api.hsds.model import Rejection, Repair, SourceFile
 
+# repaired rows listed in the printed report (a real export can have thousands; the JSON
+# report lists them all)
+TEXT_REPAIRS = 30
 OUTCOMES = ("created", "updated", "unchanged", "rejected")
 # rows rejected while joining tables are counted under the resource type they would have made
 _TABLE_TYPES = {
@@ -161,9 +164,11 @@ class Report:
                     lines.append(f"    {note}")
         for r in self.rejected:
             lines.append(f"rejected {r.file}:{r.row} {r.entity}: {r.reason}")
-        for p in self.repaired:
-            where = f"{p.file}:{p.row}" if p.row != "" else p.file
-            lines.append(f"repaired {where} {p.entity} ({p.kind}): {p.reason}")
+        rows = [p for p in self.repaired if p.row != ""]  # file-level ones are listed above
+        for p in rows[:TEXT_REPAIRS]:
+            lines.append(f"repaired {p.file}:{p.row} {p.entity} ({p.kind}): {p.reason}")
+        if len(rows) > TEXT_REPAIRS:
+            lines.append(f"... {len(rows) - TEXT_REPAIRS} more repairs (all in --report JSON)")
         for d in self.duplicates:
             ids = ", ".join(f"{m['resourceType']}/{m['id']} ({m['source']})" for m in d["records"])
             lines.append(f"possible duplicate ({d['reason']}): {ids}")
