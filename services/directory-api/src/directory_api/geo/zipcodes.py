@@ -1,6 +1,12 @@
 """US ZIP code -> centroid, from the ``zipcodes`` package (it ships the data; nothing is
 downloaded at run time). Used by the ``*-postalcode`` parameters
-(``near-postalcode=ZIP|distance|unit`` and its ``contains``/``place`` siblings)."""
+(``near-postalcode=ZIP|distance|unit`` and its ``contains``/``place`` siblings) and by the HSDS
+importer, which places a location without coordinates at its ZIP's centroid.
+
+Data and licence (zipcodes 3.0.0): about 42,800 ZIPs, every one with a centroid (all 30,006
+``STANDARD`` delivery ZIPs included). The package code is MIT; its coordinates come from
+GeoNames (CC BY 4.0: attribution required, *not* public domain), its ZIP list from
+unitedstateszipcodes.org and the USPS ZIP Locale Detail (public domain)."""
 
 from __future__ import annotations
 

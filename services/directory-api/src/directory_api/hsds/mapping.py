@@ -29,6 +29,7 @@ from directory_api.geo.zipcodes import centroid
 from directory_api.hsds.languages import languages
 from directory_api.hsds.model import Record, Rejection, Repair, origin
 from directory_api.hsds.times import parse_time
+
 _DAYS = {"MO": "mon", "TU": "tue", "WE": "wed", "TH": "thu", "FR": "fri", "SA": "sat", "SU": "sun"}
 _TELECOM = {"voice": "phone", "cell": "phone", "text": "sms", "textphone": "sms", "fax": "fax"}
 
@@ -286,9 +287,7 @@ def _zip_position(addresses: list[Record]) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def _clock(
-    s: Record, key: str, where: tuple[str, int | str], repairs: list[Repair]
-) -> str | None:
+def _clock(s: Record, key: str, where: tuple[str, int | str], repairs: list[Repair]) -> str | None:
     text = s.get(key)
     parsed = parse_time(text)
     at = s.get("_origin") or where
