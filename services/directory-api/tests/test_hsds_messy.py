@@ -238,3 +238,18 @@ def test_report_per_file_and_the_import_rate(cli_import: dict[str, Any]) -> None
     assert report["services_with_location_percent"] >= 97.0
     assert "39 of 40 services imported (97.5%), 39 with a location (97.5%)" in text
     assert "data/services.csv" in text and "repaired 6 x zip-centroid" in text
+
+
+async def test_export_keeps_what_was_repaired(
+    database_url: str, cli_import: dict[str, Any]
+) -> None:
+    from directory_api.hsds.export import export_services
+
+    app = create_app(Settings(database_url=database_url))
+    async with app_client(app):
+        services = {s["name"]: s for s in await export_services(app.state.fhir)}
+    assert services["Klingon Culture Club"]["languages"] == [{"name": "Klingon"}]
+    assert services["Argyle Vietnamese Pantry"]["languages"] == [
+        {"code": "vi", "name": "Vietnamese"}
+    ]
+    assert services["Orphan Rides"]["organization"]["name"] == "Orphan Rides"

@@ -28,6 +28,17 @@ def _ext(res: dict[str, Any], url: str) -> dict[str, Any] | None:
     return next((e for e in res.get("extension") or [] if e.get("url") == url), None)
 
 
+def _languages(hs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Coded languages, and those imported as a name only (kept as text) as a name."""
+    out = []
+    for lang in hs.get("communication") or []:
+        codings = lang.get("coding") or []
+        out += [{"code": c["code"], "name": c.get("display")} for c in codings]
+        if not codings and lang.get("text"):
+            out.append({"name": lang["text"]})
+    return out
+
+
 def _phones(res: dict[str, Any]) -> list[dict[str, Any]]:
     kinds = {"phone": "voice", "sms": "text", "fax": "fax"}
     return [
@@ -101,11 +112,7 @@ def service_json(
         "url": _telecom(hs, "url"),
         "phones": _phones(hs),
         "schedules": _schedules(hs, tz),
-        "languages": [
-            {"code": c["code"], "name": c.get("display")}
-            for lang in hs.get("communication") or []
-            for c in lang.get("coding") or []
-        ],
+        "languages": _languages(hs),
         "attributes": [
             {
                 "link_type": "service",
