@@ -3,6 +3,7 @@ way an assertion can be wrong is refused with an RFC 6749 error (both databases)
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -208,3 +209,20 @@ async def test_smart_configuration(env: Env) -> None:
     assert conf["scopes_supported"]
     assert (await env.http.get("/healthz")).status_code == 200
     assert (await env.http.get("/readyz")).status_code == 200
+
+
+async def test_tokens_and_keys_stay_out_of_debug_logs(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client_assertion = A.assertion(env.es_key, "cbo-es")
+    r = await post_token(env, A.token_form(client_assertion, "system/Task.r"))
+    assert r.status_code == 200, r.text
+    signing = await keys.current_key(env.db, None)
+    assert caplog.records  # debug logging was on
+    for secret in (
+        r.json()["access_token"],
+        client_assertion,
+        signing.key.as_dict(private=True)["d"],
+    ):
+        assert secret not in caplog.text

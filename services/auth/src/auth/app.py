@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await db.dispose()
 
     quiet_url_loggers()
+    logging.getLogger("authlib").setLevel(logging.WARNING)  # its debug lines print tokens
     app = ServiceApp(title="Closed Loop auth", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(
         BodyDeadline, read_timeout=settings.body_read_timeout, total_timeout=settings.body_timeout

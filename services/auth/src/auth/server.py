@@ -168,7 +168,11 @@ class SystemClientCredentials(ClientCredentialsGrant):
 
 class SmartAuthorizationServer(AuthorizationServer):
     """Authlib's server for Starlette: requests come in as ``StarletteOAuth2Request``
-    (built by ``TokenEndpoint``), responses go out as Starlette responses."""
+    (built by ``TokenEndpoint``), responses go out as Starlette responses.
+
+    One instance serves every request; ``_current`` (and ``PrivateKeyJWT._request``) hold the
+    request being handled. That is safe because ``create_token_response`` runs start to end
+    without an ``await``: no other request can run in between."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(scopes_supported=None)

@@ -27,7 +27,9 @@ class Settings(ServiceSettings):
     key_secret: SecretStr | None = None
     jwks_cache_seconds: int = Field(300, ge=0)  # a client's JWKS URL is fetched again after
     jwks_timeout: float = 5.0  # seconds for one JWKS URL fetch
-    key_refresh_seconds: float = 5.0  # how soon a key rotated by another process is used
+    # how soon a key rotated by another process is used (below keys.SKEW: a retired key stays
+    # published long enough for the tokens it signed meanwhile)
+    key_refresh_seconds: float = Field(5.0, ge=0, le=30)
 
     @property
     def token_url(self) -> str:
