@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from closedloop.cli import run_cli
+import uvicorn
+from closedloop.cli import server_config
 from closedloop.db import Database, create_database, upgrade_to_head
+from closedloop.logs import configure_logging
 from joserfc import jwk, jwt
 
 from auth import keys
@@ -184,18 +186,35 @@ def _token(args: argparse.Namespace, settings: Any) -> None:
     print(body["access_token"])
 
 
+def _configure_serve(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="bind address (overrides the environment)")
+    parser.add_argument("--port", type=int, default=None, help="port (overrides the environment)")
+
+
+def _serve(args: argparse.Namespace, settings: Any) -> None:
+    """As every service serves (``closedloop.cli.server_config``); not ``run_cli``, whose
+    ``reindex`` is about FHIR search indexes this service does not have."""
+    settings.host = args.host or settings.host
+    settings.port = args.port or settings.port
+    configure_logging("auth", settings.log_level)
+    uvicorn.Server(server_config(create_app(settings), settings)).run()
+
+
+COMMANDS = {
+    "serve": ("run the HTTP service", _configure_serve, _serve),
+    "clients": ("register, list and disable backend clients", _configure_clients, _clients),
+    "keys": ("the server's signing keys", _configure_keys, _keys),
+    "token": ("development: get an access token with a client's key", _configure_token, _token),
+}
+
+
 def main(argv: list[str] | None = None) -> None:
-    run_cli(
-        "auth",
-        Settings,
-        create_app,
-        argv,
-        extra_commands={
-            "clients": (_configure_clients, _clients),
-            "keys": (_configure_keys, _keys),
-            "token": (_configure_token, _token),
-        },
-    )
+    parser = argparse.ArgumentParser(prog="auth")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, configure, _) in COMMANDS.items():
+        configure(sub.add_parser(name, help=help_text))
+    args = parser.parse_args(argv)
+    COMMANDS[args.command][2](args, Settings())
 
 
 if __name__ == "__main__":
