@@ -3,6 +3,7 @@ way an assertion can be wrong is refused with an RFC 6749 error (both databases)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -226,3 +227,30 @@ async def test_tokens_and_keys_stay_out_of_debug_logs(
         signing.key.as_dict(private=True)["d"],
     ):
         assert secret not in caplog.text
+
+
+async def test_a_jti_used_at_one_process_is_refused_at_another(env: Env) -> None:
+    """Two app instances on one database (two processes behind a balancer): an assertion
+    accepted by one is refused by the other, also when both get it at the same moment."""
+    twin = create_app(env.settings)
+    async with app_client(twin, base_url=A.ISSUER) as other:
+        used = A.assertion(env.es_key, "cbo-es")
+        assert (await post_token(env, A.token_form(used))).status_code == 200
+        r = await other.post("/token", data=A.token_form(used))
+        assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+
+        racing = A.token_form(A.assertion(env.es_key, "cbo-es"))
+        results = await asyncio.gather(
+            env.http.post("/token", data=racing), other.post("/token", data=racing)
+        )
+        assert sorted(r.status_code for r in results) == [200, 401]
+
+
+def test_the_issuer_must_be_https_unless_loopback() -> None:
+    assert Settings(issuer="https://auth.example.org/").token_url == (
+        "https://auth.example.org/token"
+    )
+    assert Settings(issuer="http://localhost:8084").issuer == "http://localhost:8084"
+    for bad in ("http://auth.example.org", "ftp://127.0.0.1", "auth.example.org"):
+        with pytest.raises(ValueError, match="AUTH_ISSUER must be an https URL"):
+            Settings(issuer=bad)

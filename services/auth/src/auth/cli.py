@@ -21,6 +21,7 @@ from closedloop.cli import server_config
 from closedloop.db import Database, create_database, upgrade_to_head
 from closedloop.logs import configure_logging
 from joserfc import jwk, jwt
+from pydantic import ValidationError
 
 from auth import keys
 from auth.app import MIGRATIONS, create_app
@@ -214,7 +215,11 @@ def main(argv: list[str] | None = None) -> None:
     for name, (help_text, configure, _) in COMMANDS.items():
         configure(sub.add_parser(name, help=help_text))
     args = parser.parse_args(argv)
-    COMMANDS[args.command][2](args, Settings())
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        sys.exit(f"invalid AUTH_* settings: {exc}")
+    COMMANDS[args.command][2](args, settings)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
 from closedloop.settings import ServiceSettings
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 LOCAL_FHIR_BASES = (
@@ -30,6 +33,21 @@ class Settings(ServiceSettings):
     # how soon a key rotated by another process is used (below keys.SKEW: a retired key stays
     # published long enough for the tokens it signed meanwhile)
     key_refresh_seconds: float = Field(5.0, ge=0, le=30)
+
+    @field_validator("issuer")
+    @classmethod
+    def _https_unless_loopback(cls, value: str) -> str:
+        """OAuth needs TLS: plain http only on this machine (Authlib refuses anything else at
+        every request; this says so at start-up instead)."""
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if (parts.scheme == "https" and host) or (parts.scheme == "http" and loopback):
+            return value.rstrip("/")
+        raise ValueError("AUTH_ISSUER must be an https URL (http only for localhost/127.0.0.1)")
 
     @property
     def token_url(self) -> str:
