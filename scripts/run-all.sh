@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Start referral-api, directory-api and notifier on SQLite files under .data/ (CLOSEDLOOP_DATA_DIR);
-# Ctrl-C stops all. Each service listens on its *_PORT (8081-8083 by default); the URLs the
-# services use to reach each other follow those ports unless set explicitly.
+# Start referral-api, directory-api, notifier and auth on SQLite files under .data/
+# (CLOSEDLOOP_DATA_DIR); Ctrl-C stops all. Each service listens on its *_PORT (8081-8084 by
+# default); the URLs the services use to reach each other follow those ports unless set explicitly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UV="${UV:-$(command -v uv 2>/dev/null || echo "python3 -m uv")}"  # uv run sets UV to itself
@@ -11,9 +11,14 @@ mkdir -p "$DATA"
 export REFERRAL_API_PORT="${REFERRAL_API_PORT:-8081}"
 export DIRECTORY_API_PORT="${DIRECTORY_API_PORT:-8082}"
 export NOTIFIER_PORT="${NOTIFIER_PORT:-8083}"
+export AUTH_PORT="${AUTH_PORT:-8084}"
 export REFERRAL_API_DATABASE_URL="${REFERRAL_API_DATABASE_URL:-sqlite:///$DATA/referral-api.db}"
 export DIRECTORY_API_DATABASE_URL="${DIRECTORY_API_DATABASE_URL:-sqlite:///$DATA/directory-api.db}"
 export NOTIFIER_DATABASE_URL="${NOTIFIER_DATABASE_URL:-sqlite:///$DATA/notifier.db}"
+export AUTH_DATABASE_URL="${AUTH_DATABASE_URL:-sqlite:///$DATA/auth.db}"
+# the token server: its own URL, and the FHIR bases its access tokens are for
+export AUTH_ISSUER="${AUTH_ISSUER:-http://127.0.0.1:$AUTH_PORT}"
+export AUTH_AUDIENCES="${AUTH_AUDIENCES:-http://127.0.0.1:$REFERRAL_API_PORT/fhir,http://127.0.0.1:$DIRECTORY_API_PORT/fhir,http://127.0.0.1:$NOTIFIER_PORT/fhir}"
 export REFERRAL_API_DIRECTORY_URL="${REFERRAL_API_DIRECTORY_URL:-http://127.0.0.1:$DIRECTORY_API_PORT/fhir}"
 export REFERRAL_API_NOTIFIER_URL="${REFERRAL_API_NOTIFIER_URL:-http://127.0.0.1:$NOTIFIER_PORT}"
 export REFERRAL_API_EVENT_SINK_URL="${REFERRAL_API_EVENT_SINK_URL-http://127.0.0.1:$NOTIFIER_PORT/events}"
@@ -40,12 +45,12 @@ if [ "${DEMO_DIRECTORY:-1}" != "0" ]; then
     2>>"$DATA/directory-api.log" || echo "demo directory import failed (see $DATA/directory-api.log)"
 fi
 
-for svc in referral-api directory-api notifier; do
+for svc in referral-api directory-api notifier auth; do
   $UV run --frozen "$svc" serve 2>>"$DATA/$svc.log" &
   pids+=($!)
 done
 
-for svc_port in "referral-api:$REFERRAL_API_PORT" "directory-api:$DIRECTORY_API_PORT" "notifier:$NOTIFIER_PORT"; do
+for svc_port in "referral-api:$REFERRAL_API_PORT" "directory-api:$DIRECTORY_API_PORT" "notifier:$NOTIFIER_PORT" "auth:$AUTH_PORT"; do
   svc="${svc_port%%:*}" port="${svc_port##*:}"
   ready=0
   for _ in $(seq 1 150); do
@@ -60,6 +65,7 @@ Closed Loop is running (logs in $DATA/*.log):
   referral-api   http://127.0.0.1:$REFERRAL_API_PORT/fhir   (metadata: /fhir/metadata, API docs: /docs)
   directory-api  http://127.0.0.1:$DIRECTORY_API_PORT/fhir
   notifier       http://127.0.0.1:$NOTIFIER_PORT/fhir
+  auth           $AUTH_ISSUER/token   (SMART Backend Services; discovery: /.well-known/smart-configuration)
 Press Ctrl-C to stop.
 TXT
 wait

@@ -22,18 +22,24 @@ from closedloop.testing import Receiver, free_port
 from .test_notifier_e2e import BACKPORT, FHIR, new_referral
 
 ROOT = Path(__file__).resolve().parents[1]
-PREFIXES = ("REFERRAL_API_", "DIRECTORY_API_", "NOTIFIER_")
+PREFIXES = ("REFERRAL_API_", "DIRECTORY_API_", "NOTIFIER_", "AUTH_")
 
 
 @pytest.fixture
 def run_all(tmp_path: Path) -> Iterator[tuple[dict[str, int], list[str]]]:
-    ports = {"referral-api": free_port(), "directory-api": free_port(), "notifier": free_port()}
+    ports = {
+        "referral-api": free_port(),
+        "directory-api": free_port(),
+        "notifier": free_port(),
+        "auth": free_port(),
+    }
     env = {k: v for k, v in os.environ.items() if not k.startswith(PREFIXES)}
     env.update(
         {
             "REFERRAL_API_PORT": str(ports["referral-api"]),
             "DIRECTORY_API_PORT": str(ports["directory-api"]),
             "NOTIFIER_PORT": str(ports["notifier"]),
+            "AUTH_PORT": str(ports["auth"]),
             "DEMO_DIRECTORY": "0",
             "CLOSEDLOOP_DATA_DIR": str(tmp_path),
             "NOTIFIER_ALLOW_LOOPBACK_ENDPOINTS": "true",
@@ -76,10 +82,17 @@ async def test_run_all_follows_the_port_variables(
     ports, lines = run_all
     text = "".join(lines)
     urls = dict(re.findall(r"^\s+(\S+)\s+(http://127\.0\.0\.1:\d+/fhir)", text, re.MULTILINE))
-    assert urls == {name: f"http://127.0.0.1:{port}/fhir" for name, port in ports.items()}, text
+    fhir_ports = {name: port for name, port in ports.items() if name != "auth"}
+    assert urls == {name: f"http://127.0.0.1:{port}/fhir" for name, port in fhir_ports.items()}, (
+        text
+    )
+    token_url = f"http://127.0.0.1:{ports['auth']}/token"
+    assert re.search(rf"^\s+auth\s+{re.escape(token_url)}\s", text, re.MULTILINE), text
     async with httpx.AsyncClient(timeout=10) as client, Receiver() as rx:
         for url in urls.values():
             assert (await client.get(f"{url}/metadata")).status_code == 200
+        conf = await client.get(f"http://127.0.0.1:{ports['auth']}/.well-known/smart-configuration")
+        assert conf.json()["token_endpoint"] == token_url
         directory, notifier = urls["directory-api"], urls["notifier"]
         cbo_id = f"cbo-{uuid.uuid4().hex[:6]}"
         r = await client.put(

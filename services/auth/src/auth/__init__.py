@@ -1,0 +1,2 @@
+"""auth: the SMART Backend Services authorization server (client_credentials grant with
+private_key_jwt client assertions; signed JWT access tokens for the FHIR services)."""

@@ -1,0 +1,123 @@
+"""The auth service's app: ``POST /token``, ``GET /jwks``, ``GET /.well-known/smart-configuration``,
+``/healthz`` and ``/readyz``; migrations and a first signing key at start-up.
+
+Not a FHIR server, so it takes from ``closedloop`` only the plumbing that fits: the database,
+migrations, JSON request logs, the error containment and the slow-body guard.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from closedloop.db import create_database, upgrade_to_head
+from closedloop.fhir.rest.guards import BodyDeadline
+from closedloop.logs import RequestLogMiddleware, quiet_url_loggers
+from closedloop.service import ServiceApp
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from auth.keys import ensure_key, published_keys
+from auth.server import MAX_FORM_BYTES, TokenEndpoint, error_response
+from auth.settings import Settings
+
+log = logging.getLogger("auth.app")
+MIGRATIONS = Path(__file__).parent / "migrations"
+FORM = "application/x-www-form-urlencoded"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def smart_configuration(settings: Settings) -> dict[str, object]:
+    issuer = settings.issuer.rstrip("/")
+    return {
+        "issuer": issuer,
+        "token_endpoint": settings.token_url,
+        "jwks_uri": f"{issuer}/jwks",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
+        "scopes_supported": ["system/*.cruds"],
+        "response_types_supported": ["token"],
+        "code_challenge_methods_supported": ["S256"],
+        "capabilities": ["client-confidential-asymmetric", "permission-v2"],
+    }
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    secret = settings.key_secret.get_secret_value() if settings.key_secret else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = create_database(settings.database_url)
+        await upgrade_to_head(db, MIGRATIONS)
+        await ensure_key(db, settings.signing_alg, secret)
+        app.state.db = db
+        app.state.token = TokenEndpoint(settings, db)
+        log.info("started", extra={"service": "auth", "database": db.engine.dialect.name})
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    quiet_url_loggers()
+    logging.getLogger("authlib").setLevel(logging.WARNING)  # its debug lines print tokens
+    app = ServiceApp(title="Closed Loop auth", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(
+        BodyDeadline, read_timeout=settings.body_read_timeout, total_timeout=settings.body_timeout
+    )
+    app.add_middleware(RequestLogMiddleware)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"error": "invalid_request", "error_description": str(exc.detail)},
+            status_code=exc.status_code,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error", exc_info=exc)  # messages of data-bearing errors withheld
+        return JSONResponse({"error": "server_error"}, status_code=500)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "service": "auth"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        try:
+            await app.state.db.ping()
+        except Exception:  # the database is what readiness means here
+            log.warning("database not reachable")
+            return JSONResponse({"status": "unavailable", "service": "auth"}, status_code=503)
+        return JSONResponse({"status": "ready", "service": "auth"})
+
+    @app.get("/.well-known/smart-configuration")
+    async def discovery() -> JSONResponse:
+        return JSONResponse(smart_configuration(settings))
+
+    @app.get("/jwks")
+    async def jwks() -> JSONResponse:
+        keys = await published_keys(app.state.db, settings.token_lifetime)
+        return JSONResponse({"keys": keys}, headers={"Cache-Control": "max-age=60"})
+
+    @app.post("/token")
+    async def token(request: Request) -> Response:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != FORM:
+            return error_response(InvalidRequestError(description=f"send the form as {FORM}"))
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                return error_response(InvalidRequestError(description="the form is too large"))
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
+        endpoint: TokenEndpoint = app.state.token
+        return await endpoint.respond(settings.token_url, headers, body)
+
+    return app

@@ -1,0 +1,226 @@
+"""The `auth` command: `serve`, `clients add|list|disable`, `keys rotate`, and `token` (a
+developer's helper that signs a client assertion with a local private key and prints an access
+token). Settings come from AUTH_* environment variables (see the README)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import uvicorn
+from closedloop.cli import server_config
+from closedloop.db import Database, create_database, upgrade_to_head
+from closedloop.logs import configure_logging
+from joserfc import jwk, jwt
+from pydantic import ValidationError
+
+from auth import keys
+from auth.app import MIGRATIONS, create_app
+from auth.clients import ClientError, add_client, disable_client, get_client, list_clients
+from auth.settings import Settings
+
+T = TypeVar("T")
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def run() -> T:
+        db = create_database(settings.database_url, pool_size=2)
+        try:
+            await upgrade_to_head(db, MIGRATIONS)
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def _secret(settings: Settings) -> str | None:
+    return settings.key_secret.get_secret_value() if settings.key_secret else None
+
+
+def _configure_clients(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    add = sub.add_parser("add", help="register a backend client")
+    add.add_argument("--client-id", required=True)
+    add.add_argument("--name", required=True)
+    source = add.add_mutually_exclusive_group(required=True)
+    source.add_argument("--jwks", type=Path, help="a file with the client's public JWKS")
+    source.add_argument("--jwks-url", help="where the client publishes its JWKS")
+    source.add_argument(
+        "--generate-key",
+        type=Path,
+        metavar="FILE",
+        help="development: make a key pair, write the private JWK to FILE, register the public",
+    )
+    add.add_argument(
+        "--alg", choices=["ES384", "RS384"], default="ES384", help="for --generate-key"
+    )
+    add.add_argument(
+        "--scopes", required=True, help='e.g. "system/Task.rs system/ServiceRequest.crs"'
+    )
+    add.add_argument("--organization", help="e.g. Organization/123 (goes into its tokens)")
+    sub.add_parser("list", help="list registered clients")
+    disable = sub.add_parser("disable", help="refuse a client's assertions from now on")
+    disable.add_argument("client_id")
+
+
+def _clients(args: argparse.Namespace, settings: Any) -> None:
+    if args.action == "add":
+        jwks: dict[str, Any] | None = None
+        if args.jwks is not None:
+            try:
+                jwks = json.loads(args.jwks.read_text())
+            except (OSError, ValueError) as exc:
+                sys.exit(f"cannot read the JWKS file: {exc}")
+        key = None
+        if args.generate_key is not None:
+            if args.generate_key.exists():
+                sys.exit(f"{args.generate_key} exists: not overwriting a key")
+            key = keys.new_key(args.alg)
+            jwks = {"keys": [{**key.as_dict(private=False), "alg": args.alg}]}
+        try:
+            client = _with_db(
+                settings,
+                lambda db: add_client(
+                    db,
+                    client_id=args.client_id,
+                    name=args.name,
+                    scopes=args.scopes,
+                    jwks=jwks,
+                    jwks_url=args.jwks_url,
+                    organization=args.organization,
+                ),
+            )
+        except ClientError as exc:
+            sys.exit(str(exc))
+        if key is not None:
+            fd = os.open(args.generate_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump({**key.as_dict(private=True), "alg": args.alg}, out)
+            print(f"private key written to {args.generate_key} (kid {key.kid})")
+        print(f"registered {client.client_id}: {' '.join(client.scopes)}")
+    elif args.action == "list":
+        for c in _with_db(settings, list_clients):
+            state = "disabled" if c.disabled else "active"
+            keys_from = c.jwks_url or "inline JWKS"
+            org = c.organization or "-"
+            print(f"{c.client_id}\t{state}\t{c.name}\t{org}\t{keys_from}\t{' '.join(c.scopes)}")
+    else:
+        if not _with_db(settings, lambda db: disable_client(db, args.client_id)):
+            sys.exit(f"no client {args.client_id!r}")
+        print(f"disabled {args.client_id}")
+
+
+def _configure_keys(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    rotate = sub.add_parser("rotate", help="sign with a new key; the old one stays published")
+    rotate.add_argument("--alg", choices=["ES384", "RS384"], default=None)
+
+
+def _keys(args: argparse.Namespace, settings: Any) -> None:
+    alg = args.alg or settings.signing_alg
+    kid = _with_db(settings, lambda db: keys.rotate(db, alg, _secret(settings)))
+    print(
+        f"new signing key {kid} ({alg}); the previous key stays published for "
+        f"{settings.token_lifetime + int(keys.SKEW)} s"
+    )
+
+
+def _configure_token(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--client-id", required=True)
+    parser.add_argument("--key", type=Path, required=True, help="the client's private JWK file")
+    parser.add_argument("--scope", help="default: every scope registered for the client")
+    parser.add_argument("--token-url", help="default: AUTH_ISSUER/token")
+
+
+def _token(args: argparse.Namespace, settings: Any) -> None:
+    try:
+        private = json.loads(args.key.read_text())
+        key = jwk.import_key(private)
+    except (OSError, ValueError) as exc:
+        sys.exit(f"cannot read the key: {exc}")
+    alg = private.get("alg") or ("ES384" if private.get("kty") == "EC" else "RS384")
+    token_url = args.token_url or settings.token_url
+    scope = args.scope
+    if scope is None:
+        client = _with_db(settings, lambda db: get_client(db, args.client_id))
+        if client is None:
+            sys.exit(f"no client {args.client_id!r} here: pass --scope")
+        scope = " ".join(client.scopes)
+    now = int(time.time())
+    claims = {
+        "iss": args.client_id,
+        "sub": args.client_id,
+        "aud": token_url,
+        "exp": now + 240,
+        "iat": now,
+        "jti": uuid.uuid4().hex,
+    }
+    header = {"alg": alg, "typ": "JWT"}
+    if key.kid:
+        header["kid"] = key.kid
+    assertion = jwt.encode(header, claims, key, algorithms=[alg])
+    form = {
+        "grant_type": "client_credentials",
+        "scope": scope,
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion,
+    }
+    try:
+        r = httpx.post(token_url, data=form, timeout=10)
+    except httpx.HTTPError as exc:
+        sys.exit(f"{token_url}: {type(exc).__name__}")
+    if r.status_code != 200:
+        sys.exit(f"{r.status_code}: {r.text}")
+    body = r.json()
+    print(f"scope: {body.get('scope')}, expires in {body.get('expires_in')} s", file=sys.stderr)
+    print(body["access_token"])
+
+
+def _configure_serve(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="bind address (overrides the environment)")
+    parser.add_argument("--port", type=int, default=None, help="port (overrides the environment)")
+
+
+def _serve(args: argparse.Namespace, settings: Any) -> None:
+    """As every service serves (``closedloop.cli.server_config``); not ``run_cli``, whose
+    ``reindex`` is about FHIR search indexes this service does not have."""
+    settings.host = args.host or settings.host
+    settings.port = args.port or settings.port
+    configure_logging("auth", settings.log_level)
+    uvicorn.Server(server_config(create_app(settings), settings)).run()
+
+
+COMMANDS = {
+    "serve": ("run the HTTP service", _configure_serve, _serve),
+    "clients": ("register, list and disable backend clients", _configure_clients, _clients),
+    "keys": ("the server's signing keys", _configure_keys, _keys),
+    "token": ("development: get an access token with a client's key", _configure_token, _token),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="auth")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, configure, _) in COMMANDS.items():
+        configure(sub.add_parser(name, help=help_text))
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        sys.exit(f"invalid AUTH_* settings: {exc}")
+    COMMANDS[args.command][2](args, settings)
+
+
+if __name__ == "__main__":
+    main()

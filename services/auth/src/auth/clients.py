@@ -1,0 +1,139 @@
+"""Registered backend clients: the rows, and the Authlib client model built from them."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from authlib.oauth2.rfc6749 import ClientMixin
+from closedloop.db import Database
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from auth.scopes import parse_scopes
+from auth.tables import clients
+
+AUTH_METHOD = "private_key_jwt"
+# the key types a client assertion's alg needs (SMART: RS384 or ES384)
+KTY_FOR_ALG = {"RS384": "RSA", "ES384": "EC"}
+
+
+class ClientError(ValueError):
+    pass
+
+
+@dataclass
+class Client(ClientMixin):
+    client_id: str
+    name: str
+    scopes: list[str]
+    jwks: dict[str, Any] | None = None
+    jwks_url: str | None = None
+    organization: str | None = None
+    disabled: bool = False
+    # the key that verifies this request's assertion, picked before Authlib runs (see server)
+    verification_key: Any = field(default=None, repr=False)
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == AUTH_METHOD and endpoint == "token"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
+
+    def get_allowed_scope(self, scope: str) -> str:
+        return " ".join(s for s in scope.split() if s in self.scopes)
+
+
+def check_public_jwks(jwks: Any) -> dict[str, Any]:
+    """A client's JWKS as SMART wants it: public RSA or EC keys, each with a kid."""
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+        raise ClientError('a JWKS is a JSON object with a non-empty "keys" array')
+    for key in jwks["keys"]:
+        if not isinstance(key, dict) or key.get("kty") not in ("RSA", "EC"):
+            raise ClientError("every key needs kty RSA or EC")
+        if not isinstance(key.get("kid"), str) or not key["kid"]:
+            raise ClientError("every key needs a kid")
+        if "d" in key or "p" in key:
+            raise ClientError(f"key {key['kid']!r} holds private parts: register the public key")
+    return jwks
+
+
+def _row_to_client(row: Any) -> Client:
+    return Client(
+        client_id=row.client_id,
+        name=row.name,
+        scopes=row.scopes.split(),
+        jwks=json.loads(row.jwks) if row.jwks else None,
+        jwks_url=row.jwks_url,
+        organization=row.organization,
+        disabled=bool(row.disabled),
+    )
+
+
+async def add_client(
+    db: Database,
+    *,
+    client_id: str,
+    name: str,
+    scopes: str,
+    jwks: dict[str, Any] | None = None,
+    jwks_url: str | None = None,
+    organization: str | None = None,
+) -> Client:
+    if not client_id or len(client_id) > 200 or any(c.isspace() for c in client_id):
+        raise ClientError("a client id is 1-200 characters without spaces")
+    if (jwks is None) == (jwks_url is None):
+        raise ClientError("give exactly one of a JWKS and a JWKS URL")
+    if jwks_url is not None and not jwks_url.startswith(("https://", "http://")):
+        raise ClientError("the JWKS URL must be http(s)")
+    if jwks is not None:
+        check_public_jwks(jwks)
+    try:
+        granted = parse_scopes(scopes)
+    except ValueError as exc:
+        raise ClientError(str(exc)) from None
+    if not granted:
+        raise ClientError("register at least one scope")
+    if organization is not None and not organization.startswith("Organization/"):
+        raise ClientError("the organization is a reference like Organization/123")
+    row = {
+        "client_id": client_id,
+        "name": name,
+        "jwks": json.dumps(jwks) if jwks is not None else None,
+        "jwks_url": jwks_url,
+        "scopes": " ".join(granted),
+        "organization": organization,
+        "disabled": False,
+        "created_at": time.time(),
+    }
+    try:
+        async with db.write() as conn:
+            await conn.execute(insert(clients).values(**row))
+    except IntegrityError:
+        raise ClientError(f"client {client_id!r} is already registered") from None
+    return await get_client(db, client_id)  # type: ignore[return-value]
+
+
+async def get_client(db: Database, client_id: str) -> Client | None:
+    async with db.read() as conn:
+        row = (await conn.execute(select(clients).where(clients.c.client_id == client_id))).first()
+    return _row_to_client(row) if row else None
+
+
+async def list_clients(db: Database) -> list[Client]:
+    async with db.read() as conn:
+        rows = (await conn.execute(select(clients).order_by(clients.c.client_id))).all()
+    return [_row_to_client(r) for r in rows]
+
+
+async def disable_client(db: Database, client_id: str) -> bool:
+    async with db.write() as conn:
+        result = await conn.execute(
+            update(clients).where(clients.c.client_id == client_id).values(disabled=True)
+        )
+    return bool(result.rowcount)

@@ -1,0 +1,327 @@
+"""The token endpoint on Authlib: an ``AuthorizationServer`` for Starlette requests, the
+``client_credentials`` grant, and RFC 7523 ``private_key_jwt`` client authentication.
+
+Authlib runs synchronously, the database does not: everything Authlib will ask for (the
+client, the key its assertion names, our signing key, whether the assertion id was used) is
+looked up first (``TokenEndpoint.prepare``), then Authlib validates and issues the token, and
+only then is the assertion id recorded; if another request recorded it meanwhile, the token
+is never sent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from authlib.oauth2.rfc6749 import (
+    AuthorizationServer,
+    InvalidClientError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Payload,
+    OAuth2Request,
+)
+from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from starlette.responses import JSONResponse, Response
+
+from auth import jtis
+from auth.client_keys import JwksCache, KeyNotFound
+from auth.clients import AUTH_METHOD, Client, get_client
+from auth.keys import SigningKey, current_key
+from auth.scopes import granted_scopes
+from auth.settings import Settings
+
+ASSERTION_ALGS = ["RS384", "ES384"]  # SMART's two; never none, HS*, or anything else
+MAX_ASSERTION_AHEAD = 300  # seconds: an assertion's exp is at most 5 minutes away
+LEEWAY = 30  # seconds of clock skew allowed on an assertion's exp
+MAX_FORM_BYTES = 64 * 1024
+
+
+@dataclass
+class Prepared:
+    """What the async side looked up for one token request."""
+
+    client: Client | None = None
+    key_error: str | None = None
+    replayed: bool = False
+    signing_key: SigningKey | None = None
+    used: dict[str, Any] = field(default_factory=dict)  # client_id, jti, expires_at
+
+
+class FormPayload(OAuth2Payload):
+    def __init__(self, form: dict[str, str], datalist: dict[str, list[str]]) -> None:
+        self._form = form
+        self._datalist = defaultdict(list, datalist)
+
+    @property
+    def data(self) -> dict[str, str]:
+        return self._form
+
+    @property
+    def datalist(self) -> defaultdict[str, list[str]]:
+        return self._datalist
+
+
+class StarletteOAuth2Request(OAuth2Request):
+    """An OAuth2Request from a form body already read (the token endpoint takes no query)."""
+
+    def __init__(self, uri: str, headers: dict[str, str], pairs: list[tuple[str, str]]) -> None:
+        super().__init__(method="POST", uri=uri, headers=headers)
+        datalist: dict[str, list[str]] = {}
+        for k, v in pairs:
+            datalist.setdefault(k, []).append(v)
+        self._form = {k: v[0] for k, v in datalist.items()}
+        self.payload = FormPayload(self._form, datalist)
+        self.prepared = Prepared()
+
+    @property
+    def args(self) -> dict[str, str]:
+        return {}
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):
+    """RFC 7523 client assertions under SMART's rules: RS384/ES384 only, ``aud`` the token
+    URL, ``exp`` at most five minutes ahead, ``jti`` never reused."""
+
+    CLIENT_AUTH_METHOD = AUTH_METHOD
+
+    def __init__(self, token_url: str) -> None:
+        super().__init__(validate_jti=True, leeway=LEEWAY)
+        self.audience = token_url
+        self._request: StarletteOAuth2Request | None = None
+
+    def __call__(self, query_client: Any, request: Any) -> Any:
+        self._request = request
+        return super().__call__(query_client, request)
+
+    def get_audiences(self) -> list[str]:
+        return [self.audience]
+
+    def resolve_client_public_key(self, client: Client) -> Any:
+        assert self._request is not None
+        error = self._request.prepared.key_error
+        if error is not None or client.verification_key is None:
+            raise InvalidClientError(status_code=401, description=error or "no key")
+        return client.verification_key
+
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGS)
+        except JoseError as exc:
+            raise InvalidClientError(
+                status_code=401, description=f"assertion refused: {exc.description or exc.error}"
+            ) from None
+        self.verify_claims(token.claims)
+        return token.claims
+
+    def verify_claims(self, claims: Any) -> None:
+        try:
+            super().verify_claims(claims)
+        except InvalidClientError as exc:
+            exc.status_code = 401
+            raise
+        exp = claims["exp"]
+        if not isinstance(exp, int | float) or exp > time.time() + MAX_ASSERTION_AHEAD + LEEWAY:
+            raise InvalidClientError(
+                status_code=401, description="the assertion's exp is more than 5 minutes ahead"
+            )
+
+    def validate_jti(self, claims: Any, jti: Any) -> bool:
+        assert self._request is not None
+        if not isinstance(jti, str) or not jti or len(jti) > 255:
+            return False
+        if self._request.prepared.replayed:
+            return False
+        self._request.prepared.used = {
+            "client_id": claims["sub"],
+            "jti": jti,
+            "expires_at": float(claims["exp"]) + LEEWAY,
+        }
+        return True
+
+
+class SystemClientCredentials(ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = [AUTH_METHOD]
+
+    def validate_requested_scope(self) -> None:
+        requested = self.request.payload.scope
+        if not requested:
+            raise InvalidScopeError(description="scope is required (e.g. system/Task.rs)")
+        _, refused = granted_scopes(requested, self.request.client.scopes)
+        if refused:
+            raise InvalidScopeError(
+                description=f"not registered for this client: {' '.join(refused)}"
+            )
+
+
+class SmartAuthorizationServer(AuthorizationServer):
+    """Authlib's server for Starlette: requests come in as ``StarletteOAuth2Request``
+    (built by ``TokenEndpoint``), responses go out as Starlette responses.
+
+    One instance serves every request; ``_current`` (and ``PrivateKeyJWT._request``) hold the
+    request being handled. That is safe because ``create_token_response`` runs start to end
+    without an ``await``: no other request can run in between."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(scopes_supported=None)
+        self.settings = settings
+        self.register_grant(SystemClientCredentials)
+        self.register_client_auth_method(AUTH_METHOD, PrivateKeyJWT(settings.token_url))
+        self.register_token_generator("default", self.generate_access_token)
+        self._current: StarletteOAuth2Request | None = None
+
+    def query_client(self, client_id: str) -> Client | None:
+        assert self._current is not None
+        client = self._current.prepared.client
+        if client is None or client.client_id != client_id:
+            return None
+        if client.disabled:
+            raise InvalidClientError(status_code=401, description="the client is disabled")
+        return client
+
+    def save_token(self, token: dict[str, Any], request: Any) -> None:
+        """Access tokens are self-contained JWTs: nothing to store."""
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """No signal system here."""
+
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        assert isinstance(request, StarletteOAuth2Request)
+        self._current = request
+        return request
+
+    def create_json_request(self, request: Any) -> Any:
+        raise NotImplementedError("this server has no JSON endpoints")
+
+    def handle_response(self, status: int, body: Any, headers: Any) -> Response:
+        return JSONResponse(body, status_code=status, headers=dict(headers))
+
+    def handle_error_response(self, request: Any, error: Any) -> Response:
+        return error_response(error)
+
+    def generate_access_token(
+        self,
+        grant_type: str,
+        client: Client,
+        user: Any = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = False,
+    ) -> dict[str, Any]:
+        assert self._current is not None and self._current.prepared.signing_key is not None
+        key = self._current.prepared.signing_key
+        granted, _ = granted_scopes(scope or "", client.scopes)
+        now = int(time.time())
+        lifetime = self.settings.token_lifetime
+        audiences = self.settings.audience_list
+        claims: dict[str, Any] = {
+            "iss": self.settings.issuer,
+            "sub": client.client_id,
+            "aud": audiences[0] if len(audiences) == 1 else audiences,
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": uuid.uuid4().hex,
+            "client_id": client.client_id,
+            "scope": " ".join(granted),
+        }
+        if client.organization:
+            claims["organization"] = client.organization
+        header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}
+        token = jwt.encode(header, claims, key.key, algorithms=[key.alg])
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "scope": claims["scope"],
+        }
+
+
+def error_response(error: Any) -> Response:
+    """An RFC 6749 error; a failed client authentication is always a 401 (no WWW-Authenticate:
+    Authlib's names Basic, which these clients do not use)."""
+    if isinstance(error, InvalidClientError):
+        error.status_code = 401
+    status, body, headers = error()
+    kept = {k: v for k, v in headers if k.lower() != "www-authenticate"}
+    return JSONResponse(body, status_code=status, headers=kept)
+
+
+class TokenEndpoint:
+    """``POST /token``: the async lookups around Authlib's synchronous validation."""
+
+    def __init__(self, settings: Settings, db: Any) -> None:
+        self.settings = settings
+        self.db = db
+        self.server = SmartAuthorizationServer(settings)
+        self.jwks = JwksCache(settings.jwks_cache_seconds, settings.jwks_timeout)
+        self._key: SigningKey | None = None
+        self._key_loaded = 0.0
+
+    async def signing_key(self) -> SigningKey:
+        """The current key, reread now and then so a rotation by `auth keys rotate` (another
+        process) takes over within AUTH_KEY_REFRESH_SECONDS."""
+        now = time.monotonic()
+        if self._key is None or now - self._key_loaded > self.settings.key_refresh_seconds:
+            secret = self.settings.key_secret
+            self._key = await current_key(self.db, secret.get_secret_value() if secret else None)
+            self._key_loaded = now
+        return self._key
+
+    async def prepare(self, request: StarletteOAuth2Request) -> None:
+        prepared = request.prepared
+        prepared.signing_key = await self.signing_key()
+        assertion = request.form.get("client_assertion")
+        if not assertion:
+            return
+        try:
+            compact = jws.extract_compact(assertion.encode())
+            header = compact.headers()
+            unverified = json.loads(compact.payload)  # only to find the client: verified later
+        except (JoseError, ValueError, UnicodeError):
+            return  # Authlib refuses it with invalid_client
+        if not isinstance(unverified, dict) or not isinstance(unverified.get("sub"), str):
+            return
+        client = await get_client(self.db, unverified["sub"][:200])
+        prepared.client = client
+        if client is None or client.disabled:
+            return
+        try:
+            client.verification_key = await self.jwks.key_for(client, header)
+        except KeyNotFound as exc:
+            prepared.key_error = str(exc)
+        jti = unverified.get("jti")
+        if isinstance(jti, str) and jti:
+            prepared.replayed = await jtis.seen(self.db, client.client_id, jti)
+
+    async def respond(self, uri: str, headers: dict[str, str], body: bytes) -> Response:
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            return error_response(InvalidRequestError(description="the form is not UTF-8"))
+        names = [k for k, _ in pairs]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            return error_response(
+                InvalidRequestError(description=f"repeated parameters: {', '.join(duplicated)}")
+            )
+        request = StarletteOAuth2Request(uri, headers, pairs)
+        await self.prepare(request)
+        response = self.server.create_token_response(request)
+        used = request.prepared.used
+        if response.status_code == 200 and (not used or not await jtis.use(self.db, **used)):
+            return error_response(
+                InvalidClientError(status_code=401, description="JWT ID is used before.")
+            )
+        return response
