@@ -83,8 +83,14 @@ def check_output_format(request: Request) -> None:
 
 def check_format(fmt: str | None, accept: str) -> None:
     """400 for an unknown ``_format``."""
-    if fmt is not None and fmt.lower() not in _FORMAT_ALIASES and fmt.lower() not in _XML:
+    if fmt is not None and _format_name(fmt) not in _FORMAT_ALIASES | _XML:
         raise errors.invalid(f"Unknown _format {fmt!r}: use json or xml", cl_code="CL-1407")
+
+
+def _format_name(fmt: str) -> str:
+    """``_format=application/fhir+xml`` sent without percent-encoding arrives with a space
+    for the ``+``; clients do that often enough to take it."""
+    return fmt.strip().lower().replace(" ", "+")
 
 
 def wants_xml(request: Request) -> bool:
@@ -95,7 +101,7 @@ def xml_asked(fmt: str | None, accept: str) -> bool:
     """XML when ``_format`` names it, else when the Accept header lists an XML type before any
     JSON one (``*/*`` and unknown types do not decide)."""
     if fmt is not None:
-        return fmt.lower() in _XML
+        return _format_name(fmt) in _XML
     if "xml" not in accept:
         return False
     for part in accept.split(","):
