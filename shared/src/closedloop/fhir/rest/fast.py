@@ -164,8 +164,8 @@ class FhirFastPath:
         self, scope: dict[str, Any], receive: Receive, server: FhirServer, segments: list[str]
     ) -> Any:
         """``routes.search_type``; a query with ``_format`` or ``_pretty``, or asking for
-        XML, takes the full path (returns None before any check or hook has run). The search stops if the client
-        disconnects."""
+        XML, takes the full path (returns None before any check or hook has run). The search
+        stops if the client disconnects."""
         query: bytes = scope.get("query_string", b"")
         pairs = parse_qsl(query.decode(), keep_blank_values=True) if query else []
         if any(k in _RESULT_ONLY for k, _ in pairs):

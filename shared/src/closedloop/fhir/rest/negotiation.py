@@ -114,14 +114,21 @@ def xml_asked(fmt: str | None, accept: str) -> bool:
 
 
 def as_xml(response: Response, indent: bool = False) -> Response:
-    """A FHIR JSON response rendered as FHIR XML (same status and headers); others as they are."""
+    """A FHIR JSON response rendered as FHIR XML (same status and headers); others, and a body
+    the models cannot render, as they are."""
     if response.media_type != FHIR_JSON or not response.body:
         return response
     headers = {
         k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")
     }
+    try:
+        content = to_xml(bytes(response.body), pretty=indent)
+    except (ValueError, TypeError):
+        # a body the R4B models cannot render (ValidationError is a ValueError) still reaches
+        # the client, as the JSON it is, rather than as a 500
+        return response
     return Response(
-        content=to_xml(response.body, pretty=indent),
+        content=content,
         status_code=response.status_code,
         headers=headers,
         media_type=FHIR_XML,
