@@ -24,6 +24,7 @@ import pytest
 from closedloop.testing import database_url_for, free_port, running_service
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 EVENTS_TOKEN = "hostile-suite-events-secret"
 FHIR_JSON = "application/fhir+json"
@@ -118,6 +119,18 @@ async def services(backend: str, postgres_admin_url: str) -> AsyncIterator[list[
         yield out
 
 
+def _xml_outcome(response: httpx.Response) -> dict[str, object]:
+    """An XML OperationOutcome (answers to clients that asked for XML) as much of its JSON
+    form as ``check`` looks at."""
+    if not response.headers.get("content-type", "").startswith("application/fhir+xml"):
+        return {}
+    root = etree.fromstring(response.content)
+    return {
+        "resourceType": etree.QName(root).localname,
+        "issue": root.findall("{http://hl7.org/fhir}issue"),
+    }
+
+
 def check(service: Service, response: httpx.Response, what: str) -> None:
     """The contract for any answer to hostile input."""
     assert response.status_code < 500, (
@@ -127,7 +140,7 @@ def check(service: Service, response: httpx.Response, what: str) -> None:
         try:
             body = response.json()
         except ValueError:
-            body = {}
+            body = _xml_outcome(response)
         assert body.get("resourceType") == "OperationOutcome", (
             f"{service.name}: {what} -> {response.status_code} not an OperationOutcome: "
             f"{response.text[:300]}"

@@ -210,7 +210,7 @@ async def test_http_level_errors_get_an_operation_outcome(server: tuple[str, int
         )
         assert garbage.status == 400 and garbage.code() == "CL-1000"
         wrong_type = await conn.request(
-            "POST", "/fhir/Patient", b"<Patient/>", Content_Type="application/xml"
+            "POST", "/fhir/Patient", b"<Patient/>", Content_Type="text/plain"
         )
         assert wrong_type.status == 415 and wrong_type.code() == "CL-0415"
         # and the connection still serves

@@ -212,6 +212,23 @@ class TestResultParameters:
         assert set(res) == {"resourceType", "id", "meta", "status"}
         assert res["meta"]["tag"][0]["code"] == "SUBSETTED"
 
+    async def test_count_zero_is_summary_count(self, client: httpx.AsyncClient, data: dict) -> None:
+        """``_count=0`` answers the total and no entries (R4: as ``_summary=count``), on the
+        fast path (plain GET) and the full one (``_pretty``, POST ``_search``)."""
+        scope = f"_id={data['t1']['id']},{data['t2']['id']},{data['t3']['id']}"
+        for r in [
+            await client.get(f"/fhir/Task?{scope}&_count=0"),
+            await client.get(f"/fhir/Task?{scope}&_count=0&_pretty=true"),
+            await client.post(
+                "/fhir/Task/_search",
+                content=f"{scope}&_count=0",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            ),
+        ]:
+            assert r.status_code == 200, r.text
+            assert r.json()["total"] == 3 and not r.json().get("entry")
+            assert not [lk for lk in r.json()["link"] if lk["relation"] == "next"]
+
     async def test_post_search(self, client: httpx.AsyncClient, data: dict) -> None:
         r = await client.post(
             "/fhir/Patient/_search",

@@ -77,7 +77,7 @@ def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
         "software": {"name": server.config.software_name},
         "implementation": {"description": server.config.software_name, "url": base_url},
         "fhirVersion": "4.0.1",
-        "format": ["application/fhir+json", "json"],
+        "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
         "patchFormat": ["application/json-patch+json"],
         "rest": [
             {

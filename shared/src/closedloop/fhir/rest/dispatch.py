@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from closedloop import errors
 from closedloop.fhir.rest import routes
+from closedloop.fhir.rest.negotiation import as_xml, wants_xml
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -76,7 +77,10 @@ async def dispatch(request: Request) -> Response:
             raise errors.not_supported(
                 f"Operation {segments[-1]} is not supported", status=404, cl_code="CL-1406"
             )
-        return await operation(request, segments[0], segments[1] if len(segments) == 3 else None)
+        response = await operation(
+            request, segments[0], segments[1] if len(segments) == 3 else None
+        )
+        return as_xml(response, routes.pretty(request)) if wants_xml(request) else response
     shape, params = _shape(segments)
     method = "GET" if request.method == "HEAD" else request.method
     handler = _TABLE.get((shape, method))
@@ -96,7 +100,10 @@ async def dispatch(request: Request) -> Response:
                 {"Allow": _ALLOW[shape]},
             )
         raise errors.not_found(f"No FHIR interaction at {request.url.path}", cl_code="CL-1404")
-    return await handler(request, *params)
+    response = await handler(request, *params)
+    if wants_xml(request):
+        return as_xml(response, routes.pretty(request))
+    return response
 
 
 def fhir_routes(prefix: str = "/fhir") -> list[Any]:

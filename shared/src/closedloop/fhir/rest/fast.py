@@ -6,7 +6,8 @@ for a search), the same storage and search calls and the same response objects a
 ``routes.read`` and ``routes.search_type``, without building a Starlette ``Request``, running
 the router, the exception-handler wrappers and the exit-stack middleware. Those cost as much as
 the read itself. Every other request (and a read or search with ``_format``/``_pretty``) takes
-the full path through ``dispatch``.
+the full path through ``dispatch``, and so does one that asks for XML (Accept), so the
+JSON path never pays for it.
 
 The middleware sits inside ``RequestLogMiddleware`` (request id, access log) and outside the
 exception middleware, so it hands an error to the app's exception handler for its class itself
@@ -25,7 +26,7 @@ from starlette.requests import Request
 
 from closedloop.context import RequestContext
 from closedloop.fhir.rest.disconnect import Receive, unless_disconnected
-from closedloop.fhir.rest.negotiation import check_format, fhir_response
+from closedloop.fhir.rest.negotiation import fhir_response, xml_asked
 from closedloop.fhir.rest.prefer import parse_prefer
 from closedloop.fhir.rest.responses import read_response
 from closedloop.fhir.server import FhirServer
@@ -136,7 +137,6 @@ class FhirFastPath:
         interaction: str,
         resource_type: str,
     ) -> RequestContext:
-        check_format(None, headers.get(b"accept", ""))
         ctx = RequestContext(
             request_id=scope.get("state", {}).get("request_id", "-"),
             base_url=self._base_url(scope, server, headers.get(b"host")),
@@ -147,10 +147,12 @@ class FhirFastPath:
 
     async def _read(self, scope: dict[str, Any], server: FhirServer, segments: list[str]) -> Any:
         """``routes.read`` without ``_format``/``_pretty`` (a read with a query string takes
-        the full path)."""
+        the full path) or XML; returns None (before any check or hook) for XML."""
+        headers = self._headers(scope)
+        if xml_asked(None, headers.get(b"accept", "")):
+            return None  # XML is rendered on the full path
         resource_type, resource_id = segments
         server.require_type(resource_type)
-        headers = self._headers(scope)
         await self._context(scope, server, headers, "read", resource_type)
         stored = await server.repo.read(resource_type, resource_id)
         etag = headers.get(b"if-none-match")
@@ -161,16 +163,18 @@ class FhirFastPath:
     async def _search(
         self, scope: dict[str, Any], receive: Receive, server: FhirServer, segments: list[str]
     ) -> Any:
-        """``routes.search_type``; a query with ``_format`` or ``_pretty`` takes the full
-        path (returns None before any check or hook has run). The search stops if the client
-        disconnects."""
+        """``routes.search_type``; a query with ``_format`` or ``_pretty``, or asking for
+        XML, takes the full path (returns None before any check or hook has run). The search
+        stops if the client disconnects."""
         query: bytes = scope.get("query_string", b"")
         pairs = parse_qsl(query.decode(), keep_blank_values=True) if query else []
         if any(k in _RESULT_ONLY for k, _ in pairs):
             return None
+        headers = self._headers(scope)
+        if xml_asked(None, headers.get(b"accept", "")):
+            return None
         resource_type = segments[0]
         server.require_type(resource_type)
-        headers = self._headers(scope)
         ctx = await self._context(scope, server, headers, "search-type", resource_type)
         if server.hooks.has(HookPoint.BEFORE_SEARCH):
             await server.hooks.fire(HookPoint.BEFORE_SEARCH, ctx, resource_type, pairs)

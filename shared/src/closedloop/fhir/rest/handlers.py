@@ -12,21 +12,25 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from closedloop import errors
-from closedloop.fhir.rest.negotiation import fhir_response
+from closedloop.fhir.rest.negotiation import as_xml, fhir_response, pretty, wants_xml
 
 log = logging.getLogger("closedloop.errors")
 
 _HTTP_CODES = {404: ("not-found", "CL-1404"), 405: ("not-supported", "CL-1405")}
 
 
-def error_response(exc: errors.FhirError) -> Response:
-    return fhir_response(orjson.dumps(exc.outcome), exc.status, exc.headers or None)
+def error_response(exc: errors.FhirError, request: Request | None = None) -> Response:
+    """The OperationOutcome, in XML when the request asked for XML."""
+    response = fhir_response(orjson.dumps(exc.outcome), exc.status, exc.headers or None)
+    if request is not None and wants_xml(request):
+        return as_xml(response, pretty(request))
+    return response
 
 
 def add_exception_handlers(app: FastAPI) -> None:
-    async def on_fhir_error(_request: Request, exc: Exception) -> Response:
+    async def on_fhir_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, errors.FhirError)
-        return error_response(exc)
+        return error_response(exc, request)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -43,10 +47,11 @@ def add_exception_handlers(app: FastAPI) -> None:
                 exc.status_code,
                 [errors.Issue("error", code, text, (), cl)],
                 dict(exc.headers or {}),
-            )
+            ),
+            request,
         )
 
-    async def on_validation_error(_request: Request, exc: Exception) -> Response:
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         issues = [
             errors.Issue(
@@ -54,12 +59,12 @@ def add_exception_handlers(app: FastAPI) -> None:
             )
             for e in exc.errors()
         ]
-        return error_response(errors.FhirError(400, issues))
+        return error_response(errors.FhirError(400, issues), request)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         request_id = getattr(request.state, "request_id", None)
         log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
-        return error_response(errors.internal(request_id))
+        return error_response(errors.internal(request_id), request)
 
     app.add_exception_handler(errors.FhirError, on_fhir_error)
     app.add_exception_handler(HTTPException, on_http_error)

@@ -1,9 +1,10 @@
 """Content negotiation: what bodies we accept and how we answer.
 
-In: ``application/fhir+json`` or ``application/json`` (and ``application/json-patch+json`` for
-PATCH, form bodies for ``_search``); anything else is 415, a body over the limit is 413, broken
-JSON (or JSON nested too deep, or holding a NUL character) is 400. Out: FHIR JSON, ``_pretty``
-indents it; asking only for XML is 406.
+In: ``application/fhir+json`` or ``application/json``, ``application/fhir+xml`` (``xml.py``
+turns it into the same JSON), ``application/json-patch+json`` for PATCH, form bodies for
+``_search``; anything else is 415, a body over the limit is 413, broken JSON or XML (or JSON
+nested too deep, or holding a NUL character) is 400. Out: FHIR JSON, or FHIR XML when
+``_format`` (which wins) or the Accept header asks for XML first; ``_pretty`` indents either.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import orjson
 from fastapi import Request, Response
 
 from closedloop import errors
+from closedloop.fhir.rest.xml import parse_xml, to_xml
 from closedloop.fhir.validation import MAX_JSON_DEPTH, check_json
 
 FHIR_JSON = "application/fhir+json"
+FHIR_XML = "application/fhir+xml"
 JSON_PATCH = "application/json-patch+json"
 _JSON_TYPES = {FHIR_JSON, "application/json", "application/json+fhir", "text/json"}
 _FORMAT_ALIASES = {"json", "application/json", FHIR_JSON, "application/json+fhir", "text/json"}
@@ -56,9 +59,11 @@ def parse_json(body: bytes) -> Any:
 
 async def read_resource_body(request: Request, max_bytes: int) -> Any:
     kind = media_type(request)
+    if kind in _XML:
+        return parse_xml(await read_body(request, max_bytes))
     if kind not in _JSON_TYPES:
         raise errors.unsupported_media_type(
-            f"Content-Type {kind or '(none)'} is not supported: send {FHIR_JSON}"
+            f"Content-Type {kind or '(none)'} is not supported: send {FHIR_JSON} or {FHIR_XML}"
         )
     return parse_json(await read_body(request, max_bytes))
 
@@ -77,40 +82,57 @@ def check_output_format(request: Request) -> None:
 
 
 def check_format(fmt: str | None, accept: str) -> None:
-    """406 when only XML is acceptable, 400 for an unknown ``_format`` (the query parameter
-    wins over the Accept header)."""
+    """400 for an unknown ``_format``."""
+    if fmt is not None and _format_name(fmt) not in _FORMAT_ALIASES | _XML:
+        raise errors.invalid(f"Unknown _format {fmt!r}: use json or xml", cl_code="CL-1407")
+
+
+def _format_name(fmt: str) -> str:
+    """``_format=application/fhir+xml`` sent without percent-encoding arrives with a space
+    for the ``+``; clients do that often enough to take it."""
+    return fmt.strip().lower().replace(" ", "+")
+
+
+def wants_xml(request: Request) -> bool:
+    return xml_asked(request.query_params.get("_format"), request.headers.get("accept", ""))
+
+
+def xml_asked(fmt: str | None, accept: str) -> bool:
+    """XML when ``_format`` names it, else when the Accept header lists an XML type before any
+    JSON one (``*/*`` and unknown types do not decide)."""
     if fmt is not None:
-        if fmt.lower() in _XML:
-            raise errors.FhirError(
-                406,
-                [
-                    errors.Issue(
-                        "error",
-                        "not-supported",
-                        "XML is not supported: use _format=json",
-                        (),
-                        "CL-1406",
-                    )
-                ],
-            )
-        if fmt.lower() not in _FORMAT_ALIASES:
-            raise errors.invalid(f"Unknown _format {fmt!r}: use json", cl_code="CL-1407")
-        return
-    if accept:
-        kinds = {a.split(";")[0].strip().lower() for a in accept.split(",")}
-        if kinds and kinds <= _XML:
-            raise errors.FhirError(
-                406,
-                [
-                    errors.Issue(
-                        "error",
-                        "not-supported",
-                        "XML is not supported: accept application/fhir+json",
-                        (),
-                        "CL-1406",
-                    )
-                ],
-            )
+        return _format_name(fmt) in _XML
+    if "xml" not in accept:
+        return False
+    for part in accept.split(","):
+        kind = part.split(";")[0].strip().lower()
+        if kind in _XML:
+            return True
+        if kind in _JSON_TYPES:
+            return False
+    return False
+
+
+def as_xml(response: Response, indent: bool = False) -> Response:
+    """A FHIR JSON response rendered as FHIR XML (same status and headers); others, and a body
+    the models cannot render, as they are."""
+    if response.media_type != FHIR_JSON or not response.body:
+        return response
+    headers = {
+        k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")
+    }
+    try:
+        content = to_xml(bytes(response.body), pretty=indent)
+    except (ValueError, TypeError):
+        # a body the R4B models cannot render (ValidationError is a ValueError) still reaches
+        # the client, as the JSON it is, rather than as a 500
+        return response
+    return Response(
+        content=content,
+        status_code=response.status_code,
+        headers=headers,
+        media_type=FHIR_XML,
+    )
 
 
 def pretty(request: Request) -> bool:

@@ -297,6 +297,10 @@ def parse_query(
             if strict:
                 raise _bad(str(exc), "CL-3401") from None
             q.warnings.append(errors.warning(str(exc), "not-supported", "CL-3401"))
+    if q.count == 0:
+        # R4 search 3.1.1.5: "_count=0 ... treated the same as _summary=count" (the total,
+        # no entries), which is what client libraries' count() asks for
+        q.summary = "count"
     return q
 
 
