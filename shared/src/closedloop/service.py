@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
 
 from closedloop.db import create_database, upgrade_to_head
 from closedloop.fhir.operations import OPERATIONS
@@ -27,6 +26,7 @@ from closedloop.fhir.rest.handlers import add_exception_handlers
 from closedloop.fhir.search.definitions import SearchParam
 from closedloop.fhir.search.engine import Planner
 from closedloop.fhir.server import LOOPBACK_HOSTS, FhirConfig, FhirServer, Operation
+from closedloop.health import add_health_routes
 from closedloop.hooks import Hooks
 from closedloop.logs import RequestLogMiddleware, quiet_url_loggers
 from closedloop.settings import ServiceSettings
@@ -137,18 +137,7 @@ def create_service_app(
     app.add_middleware(RequestGuard)
     app.add_middleware(RequestLogMiddleware)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> JSONResponse:
-        return JSONResponse({"status": "ok", "service": name})
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        try:
-            await app.state.db.ping()
-        except Exception:  # the database is what readiness means here
-            log.warning("database not reachable")
-            return JSONResponse({"status": "unavailable", "service": name}, status_code=503)
-        return JSONResponse({"status": "ready", "service": name})
+    add_health_routes(app, name)
 
     for extra in routers or []:
         app.include_router(extra)

@@ -15,6 +15,7 @@ from pathlib import Path
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from closedloop.db import create_database, upgrade_to_head
 from closedloop.fhir.rest.guards import BodyDeadline
+from closedloop.health import add_health_routes
 from closedloop.logs import RequestLogMiddleware, quiet_url_loggers
 from closedloop.service import ServiceApp
 from fastapi import FastAPI, Request
@@ -84,18 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("unexpected error", exc_info=exc)  # messages of data-bearing errors withheld
         return JSONResponse({"error": "server_error"}, status_code=500)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> JSONResponse:
-        return JSONResponse({"status": "ok", "service": "auth"})
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        try:
-            await app.state.db.ping()
-        except Exception:  # the database is what readiness means here
-            log.warning("database not reachable")
-            return JSONResponse({"status": "unavailable", "service": "auth"}, status_code=503)
-        return JSONResponse({"status": "ready", "service": "auth"})
+    add_health_routes(app, "auth")
 
     @app.get("/.well-known/smart-configuration")
     async def discovery() -> JSONResponse:
