@@ -12,12 +12,12 @@ import asyncio
 import math
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -38,6 +38,8 @@ _MATH = (
 )
 _DOLLAR_PARAM = re.compile(r"\$\d+")
 
+
+T = TypeVar("T")
 
 _INTERRUPTIBLE: ContextVar[tuple[set[Callable[[], None]], ...]] = ContextVar(
     "closedloop_interruptible", default=()
@@ -62,6 +64,42 @@ def interruptible() -> Iterator[Callable[[], None]]:
         yield interrupt
     finally:
         _INTERRUPTIBLE.reset(token)
+
+
+Stop = Callable[[BaseException], None]
+
+
+async def run_stoppable(work: Awaitable[T], arm: Callable[[Stop], Callable[[], None]]) -> T:
+    """``await work`` in this task, stoppable from a callback (a timer, a watcher).
+
+    ``arm(stop)`` sets up whatever may stop the work and returns how to disarm it. ``stop(error)``
+    interrupts the running SQLite statement and cancels the task (asyncpg then sends
+    PostgreSQL a cancel request); the cancellation then comes out of here as ``error``. A stop
+    after the work ended does nothing; a cancellation from elsewhere stays a cancellation.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    stopped: list[BaseException] = []
+    done = False
+    with interruptible() as interrupt:
+
+        def stop(error: BaseException) -> None:
+            if done or stopped:
+                return
+            stopped.append(error)
+            interrupt()  # SQLite's statement ends now, not when it is done
+            task.cancel()
+
+        disarm = arm(stop)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if stopped and task.uncancel() == 0:
+                raise stopped[0] from None
+            raise
+        finally:
+            done = True
+            disarm()
 
 
 def is_postgres(url_or_engine: str | AsyncEngine | AsyncConnection) -> bool:

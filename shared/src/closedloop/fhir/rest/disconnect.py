@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
 
 from closedloop import errors
-from closedloop.db.engine import interruptible
+from closedloop.db.engine import Stop, run_stoppable
 
 T = TypeVar("T")
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -25,55 +25,50 @@ _WATCH_AFTER = 0.05  # seconds: work done sooner never pays for a watcher task (
 
 
 async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
-    """``await work``, cancelled if the client disconnects first (then a 499 FhirError).
+    """``await work``, stopped if the client disconnects first (then a 499 FhirError).
 
     The request body must have been read already: the watcher consumes what ``receive``
     delivers until the disconnect.
     """
-    task = asyncio.current_task()
-    assert task is not None
     loop = asyncio.get_running_loop()
-    running, gone = True, False
-    watcher: asyncio.Task[None] | None = None
 
-    async def watch() -> None:
-        nonlocal gone
-        try:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-        except Exception:  # a receive that fails tells nothing about the client
-            return
-        if running:  # the same loop runs both: no await between the work ending and this
-            gone = True
-            interrupt()  # SQLite's statement stops now, not when it is done
-            task.cancel()
+    def arm(stop: Stop) -> Callable[[], None]:
+        watcher: asyncio.Task[None] | None = None
 
-    def start_watching() -> None:
-        nonlocal watcher
-        watcher = loop.create_task(watch())
-
-    try:
-        with interruptible() as interrupt:
-            later = loop.call_later(_WATCH_AFTER, start_watching)
+        async def watch() -> None:
             try:
-                return await work
-            finally:
-                running = False
-                later.cancel()
-                if watcher is not None:
-                    watcher.cancel()
-    except asyncio.CancelledError:
-        if gone and task.uncancel() == 0:
-            raise errors.FhirError(
-                CLIENT_CLOSED,
-                [
-                    errors.Issue(
-                        "error",
-                        "incomplete",
-                        "The client closed the connection; the search was stopped",
-                        (),
-                        "CL-3463",
-                    )
-                ],
-            ) from None
-        raise
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+            except Exception:  # a receive that fails tells nothing about the client
+                return
+            stop(_client_closed())
+
+        def start_watching() -> None:
+            nonlocal watcher
+            watcher = loop.create_task(watch())
+
+        later = loop.call_later(_WATCH_AFTER, start_watching)
+
+        def disarm() -> None:
+            later.cancel()
+            if watcher is not None:
+                watcher.cancel()
+
+        return disarm
+
+    return await run_stoppable(work, arm)
+
+
+def _client_closed() -> errors.FhirError:
+    return errors.FhirError(
+        CLIENT_CLOSED,
+        [
+            errors.Issue(
+                "error",
+                "incomplete",
+                "The client closed the connection; the search was stopped",
+                (),
+                "CL-3463",
+            )
+        ],
+    )

@@ -17,7 +17,7 @@ from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from closedloop import errors
-from closedloop.db.engine import Database, interruptible
+from closedloop.db.engine import Database, Stop, run_stoppable
 from closedloop.errors import operation_outcome
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.search import limits, paging
@@ -175,30 +175,17 @@ class SearchEngine:
         conn: AsyncConnection | None = None,
     ) -> str:
         """The searchset Bundle as text, within the engine's time limit: past it, the running
-        statement is stopped on the database (SQLite interrupted through ``interruptible``,
-        then the task cancelled, on which asyncpg sends PostgreSQL a cancel request) and the
-        answer is a 503 ``too-costly`` OperationOutcome."""
+        statement is stopped on the database (``run_stoppable``) and the answer is a 503
+        ``too-costly`` OperationOutcome."""
         q = self.parse(resource_type, pairs, strict=strict)
-        task = asyncio.current_task()
-        assert task is not None
-        expired = False
 
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            interrupt()  # SQLite's statement stops now, not when it is done
-            task.cancel()
+        def arm(stop: Stop) -> Callable[[], None]:
+            def expire() -> None:
+                stop(limits.timed_out(self.timeout_ms))
 
-        with interruptible() as interrupt:
-            timer = asyncio.get_running_loop().call_later(self.timeout_ms / 1000, expire)
-            try:
-                return await self._search(q, pairs, base_url, conn)
-            except asyncio.CancelledError:
-                if expired and task.uncancel() == 0:
-                    raise limits.timed_out(self.timeout_ms) from None
-                raise
-            finally:
-                timer.cancel()
+            return asyncio.get_running_loop().call_later(self.timeout_ms / 1000, expire).cancel
+
+        return await run_stoppable(self._search(q, pairs, base_url, conn), arm)
 
     async def _search(
         self, q: SearchQuery, pairs: list[tuple[str, str]], base_url: str, conn: Any
