@@ -4,8 +4,10 @@ of service objects) around Chicago, for demos and benchmarks.
     python3 -m uv run --frozen python scripts/generate_demo_directory.py --seed 1 --count 300 \
         --output .data/demo-directory.json
 
-Positions are real Chicago ZIP centroids (the ``zipcodes`` package) jittered within ~1 km; names,
-phones (555) and e-mails (example.org) are invented.
+Positions are real Chicago ZIP centroids (directory-api's public-domain Census table) jittered
+within ~1 km; which ZIPs are Chicago's, and their cities and counties, come from the ``zipcodes``
+package (its USPS-derived names; a dev dependency). Names, phones (555) and e-mails (example.org)
+are invented.
 
 ``--area metro`` spreads the services over the Chicago metropolitan area instead (the ZIPs of
 Cook, DuPage, Kane, Lake, McHenry, Will and Kendall counties), for benchmarks with 100,000
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import zipcodes
+from directory_api.geo.zipcodes import centroid
 
 SDOHCC_SYSTEM = (
     "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
@@ -222,14 +225,15 @@ ILLINOIS_EXTENT = json.dumps(
 
 
 def chicago_zips() -> list[tuple[str, float, float]]:
-    """Real Chicago ZIPs (606xx) with their centroids, from the zipcodes package."""
+    """Real Chicago ZIPs (606xx) with their Census centroids."""
     out = []
     for entry in zipcodes.filter_by(city="Chicago", state="IL"):
         code = entry["zip_code"]
-        if code.startswith("606") and entry.get("lat") and entry.get("long"):
+        point = centroid(code)
+        if code.startswith("606") and point is not None:
             if entry.get("zip_code_type", "STANDARD") != "STANDARD":
                 continue
-            lat, lon = float(entry["lat"]), float(entry["long"])
+            lat, lon = point
             south, west, north, east = CHICAGO_BBOX
             if south < lat < north and west < lon < east:
                 out.append((code, lat, lon))
@@ -244,9 +248,10 @@ def metro_zips() -> list[tuple[str, float, float, str, float]]:
     for entry in zipcodes.filter_by(state="IL"):
         if entry.get("county") not in METRO_COUNTIES or entry.get("zip_code_type") != "STANDARD":
             continue
-        if not (entry.get("lat") and entry.get("long")):
+        point = centroid(entry["zip_code"])
+        if point is None:
             continue
-        points.append((entry["zip_code"], float(entry["lat"]), float(entry["long"]), entry["city"]))
+        points.append((entry["zip_code"], *point, entry["city"]))
     points.sort()
     out = []
     for code, lat, lon, city in points:

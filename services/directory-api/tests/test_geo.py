@@ -147,3 +147,15 @@ async def test_verified_since(client: httpx.AsyncClient) -> None:
         "/fhir/HealthcareService?verified-since=ge2026-01-01&_id=hs-fresh,hs-stale"
     )
     assert [e["resource"]["id"] for e in r.json()["entry"]] == ["hs-fresh"]
+
+
+def test_zip_centroids_are_the_shipped_census_table() -> None:
+    """The table is the Census 2020 ZCTA Gazetteer (public domain), read from the package data:
+    a Census internal point for a known ZCTA, and none for a ZIP with no area of its own."""
+    from directory_api.geo import zipcodes
+
+    assert len(zipcodes._table()) == 33_791
+    assert zipcodes.centroid("60640") == (41.972872, -87.662604)  # Uptown, Chicago
+    assert zipcodes.centroid("00601") == (18.180555, -66.749961)  # Adjuntas, Puerto Rico
+    assert zipcodes.centroid("60690") is None  # a Chicago PO-box ZIP: no ZCTA
+    assert zipcodes.centroid("6064") is None

@@ -1,32 +1,37 @@
-"""US ZIP code -> centroid, from the ``zipcodes`` package (it ships the data; nothing is
+"""US ZIP code -> centroid, from the public-domain table shipped beside this module (nothing is
 downloaded at run time). Used by the ``*-postalcode`` parameters
 (``near-postalcode=ZIP|distance|unit`` and its ``contains``/``place`` siblings) and by the HSDS
 importer, which places a location without coordinates at its ZIP's centroid.
 
-Data and licence (zipcodes 3.0.0): about 42,800 ZIPs, every one with a centroid (all 30,006
-``STANDARD`` delivery ZIPs included). The package code is MIT; its coordinates come from
-GeoNames (CC BY 4.0: attribution required, *not* public domain), its ZIP list from
-unitedstateszipcodes.org and the USPS ZIP Locale Detail (public domain)."""
+The table (``data/zcta_centroids.csv``, see ``data/README.md``) is the US Census Bureau's 2020
+Gazetteer of ZIP Code Tabulation Areas: 33,791 ZCTAs, each with the Census internal point of the
+area. A ZCTA is the Census's areal approximation of a delivery ZIP, so a ZIP that has no area of
+its own (a PO-box-only or single-building ZIP) is not in it and is refused as unknown rather than
+guessed."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
+from importlib import resources
 
-import zipcodes
 from closedloop import errors
 
+TABLE = "zcta_centroids.csv"
 
-@lru_cache(maxsize=4096)
+
+@cache
+def _table() -> dict[str, tuple[float, float]]:
+    """The whole table, read once (about 34,000 rows, a few MB in memory)."""
+    text = resources.files(__package__).joinpath("data", TABLE).read_text(encoding="utf-8")
+    rows = csv.reader(text.splitlines()[1:])
+    return {code: (float(lat), float(lon)) for code, lat, lon in rows}
+
+
 def centroid(zip_code: str) -> tuple[float, float] | None:
-    try:
-        found = zipcodes.matching(zip_code)
-    except (ValueError, TypeError):
-        return None
-    for entry in found:
-        if entry.get("lat") and entry.get("long"):
-            return float(entry["lat"]), float(entry["long"])
-    return None
+    """The centroid of a five-digit ZIP, or None when the Census has no area for it."""
+    return _table().get(zip_code)
 
 
 def _point(code: str, zip_text: str) -> tuple[float, float]:
