@@ -16,7 +16,7 @@ from closedloop.fhir.instant import now_us
 from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.repository import UnitOfWork
 from closedloop.hooks import Change, HookPoint
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -128,14 +128,3 @@ class SubscriptionLifecycle:
         await uow.conn.execute(
             stmt.on_conflict_do_update(index_elements=["subscription_id"], set_=values)
         )
-
-
-async def load_state(server: FhirServer, subscription_id: str) -> Any:
-    async with server.db.read() as conn:
-        return (
-            await conn.execute(
-                select(subscription_state).where(
-                    subscription_state.c.subscription_id == subscription_id
-                )
-            )
-        ).first()
