@@ -494,15 +494,7 @@ def _provider(service: Record, org_id: str, orgs: dict[str, Record], out: Loaded
         return orgs[org_id]
     stub = orgs[org_id].get("_stub")
     if stub:
-        out.repaired.append(
-            Repair.at(
-                service["_origin"],
-                "HealthcareService",
-                "organization-stub",
-                f"organization_id {org_id} is not in the organizations table; "
-                f"provided by the stub named {stub!r}",
-            )
-        )
+        out.repaired.append(_stub_repair(service, org_id, f"provided by the stub named {stub!r}"))
     return orgs[org_id]
 
 
@@ -511,13 +503,14 @@ def _organization_stub(service: Record, org_id: str, out: Loaded) -> Record:
     named from the service (flagged by ``_stub``; the mapping tags it), rather than being
     lost: the service itself is usually fine, the export just dropped the organization."""
     name = str(service.get("name") or "").strip() or f"Organization {org_id}"
-    out.repaired.append(
-        Repair.at(
-            service["_origin"],
-            "HealthcareService",
-            "organization-stub",
-            f"organization_id {org_id} is not in the organizations table; "
-            f"made a stub Organization named {name!r}",
-        )
-    )
+    out.repaired.append(_stub_repair(service, org_id, f"made a stub Organization named {name!r}"))
     return {"id": org_id, "name": name, "_origin": service["_origin"], "_stub": name}
+
+
+def _stub_repair(service: Record, org_id: str, what: str) -> Repair:
+    return Repair.at(
+        service["_origin"],
+        "HealthcareService",
+        "organization-stub",
+        f"organization_id {org_id} is not in the organizations table; {what}",
+    )

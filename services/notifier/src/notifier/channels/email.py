@@ -108,14 +108,10 @@ class SmtpSender:
             ) from None
 
 
-class EmailChannel(PeopleChannel):
+class EmailChannel(PeopleChannel[SmtpSender]):
     code = "email"
     scheme = "mailto:"
     settings = {"NOTIFIER_SMTP_HOST": "smtp_host"}
-
-    def __init__(self, sender: SmtpSender, deps: ChannelDeps) -> None:
-        super().__init__(deps)
-        self.sender = sender
 
     @classmethod
     def open(cls, settings: Settings, deps: ChannelDeps) -> EmailChannel:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import unquote
 
 import httpx
@@ -30,13 +30,15 @@ from notifier.subscriptions.ssrf import EndpointPolicy
 __all__ = ["PeopleChannel"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+Sender = TypeVar("Sender")  # the client that talks to the provider (SMTP relay, SMS API)
 
 
-class PeopleChannel(Channel):
+class PeopleChannel(Channel, Generic[Sender]):
     for_people = True
     scheme: ClassVar[str]  # mailto: | tel:
 
-    def __init__(self, deps: ChannelDeps) -> None:
+    def __init__(self, sender: Sender, deps: ChannelDeps) -> None:
+        self.sender = sender
         self.http = deps.http
         self.referral_url = deps.referral_url
         self.app_url = deps.app_url

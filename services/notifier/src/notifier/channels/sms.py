@@ -75,7 +75,7 @@ class SmsSender:
         return sid
 
 
-class SmsChannel(PeopleChannel):
+class SmsChannel(PeopleChannel[SmsSender]):
     code = "sms"
     scheme = "tel:"
     settings = {
@@ -86,10 +86,6 @@ class SmsChannel(PeopleChannel):
     }
     carries_bundle = False
     default_audience = "patient"
-
-    def __init__(self, sender: SmsSender, deps: ChannelDeps) -> None:
-        super().__init__(deps)
-        self.sender = sender
 
     @classmethod
     def open(cls, settings: Settings, deps: ChannelDeps) -> SmsChannel:
