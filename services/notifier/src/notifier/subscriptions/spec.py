@@ -119,6 +119,10 @@ def channel_type(sub: dict[str, Any]) -> str:
 def read_spec(
     sub: dict[str, Any], search: SearchEngine, endpoints: EndpointPolicy
 ) -> SubscriptionSpec:
+    """The one reading of a Subscription, in the order its elements are refused: topic,
+    filters, channel (the registry's class checks the endpoint and payload type), payload,
+    audience. A client's write and the worker's re-read of the stored resource both come
+    here, so a rule added here holds for both."""
     topic = _topic(sub)
     filters = _filters(sub, topic, search)
     channel_el = sub.get("channel") or {}
