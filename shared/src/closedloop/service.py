@@ -23,6 +23,7 @@ from closedloop.fhir.rest.dispatch import fhir_routes
 from closedloop.fhir.rest.fast import FhirFastPath
 from closedloop.fhir.rest.guards import BodyDeadline, ContainErrors, RequestGuard
 from closedloop.fhir.rest.handlers import add_exception_handlers
+from closedloop.fhir.rest.openapi.docs import add_docs_routes
 from closedloop.fhir.search.definitions import SearchParam
 from closedloop.fhir.search.engine import Planner
 from closedloop.fhir.server import LOOPBACK_HOSTS, FhirConfig, FhirServer, Operation
@@ -125,12 +126,14 @@ def create_service_app(
     app = ServiceApp(
         title=f"Closed Loop {name}",
         lifespan=lifespan,
-        docs_url="/docs",
+        # the FHIR API's own OpenAPI document is /fhir/openapi.json, shown at /docs
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url=None,
     )
     _add_request_stack(app, settings)
     add_health_routes(app, name)
+    add_docs_routes(app, f"Closed Loop {name}")
 
     for extra in routers or []:
         app.include_router(extra)

@@ -9,6 +9,11 @@ import orjson
 from closedloop import errors
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.rest.negotiation import fhir_response, pretty, read_body
+from closedloop.fhir.rest.openapi.described import (
+    OperationDescription,
+    OperationParameter,
+    described,
+)
 from closedloop.fhir.rest.routes import check_type, context
 from closedloop.fhir.search.limits import whole_number
 from fastapi import Request, Response
@@ -41,6 +46,20 @@ def _focus_base(request: Request) -> str:
     return str(request.app.state.focus_base)
 
 
+@described(
+    OperationDescription(
+        "The delivery status of Subscriptions (all, or those named by id)",
+        resource_types=("Subscription",),
+        methods=("GET", "POST"),
+        parameters=(
+            OperationParameter("id", "Subscription id (type level; may repeat)"),
+            OperationParameter("status", "Only subscriptions in this status"),
+        ),
+        response="Bundle",
+        errors=(400, 404),
+        definition="http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status",
+    )
+)
 async def status(request: Request, resource_type: str, resource_id: str | None) -> Response:
     server = check_type(request, resource_type)
     ctx = await context(request, "operation", resource_type)
@@ -93,6 +112,30 @@ def _number(pairs: list[tuple[str, str]], name: str) -> int | None:
     return whole_number(name, values[0], cl_code="CL-8421")
 
 
+@described(
+    OperationDescription(
+        "The notification events of a Subscription, by event number",
+        resource_types=("Subscription",),
+        type_level=False,
+        methods=("GET", "POST"),
+        parameters=(
+            OperationParameter(
+                "eventsSinceNumber", "First event number", {"type": "integer", "minimum": 0}
+            ),
+            OperationParameter(
+                "eventsUntilNumber", "Last event number", {"type": "integer", "minimum": 0}
+            ),
+            OperationParameter(
+                "content",
+                "Payload of the events",
+                {"type": "string", "enum": ["empty", "id-only", "full-resource"]},
+            ),
+        ),
+        response="Bundle",
+        errors=(400, 404, 410),
+        definition="http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events",
+    )
+)
 async def events(request: Request, resource_type: str, resource_id: str | None) -> Response:
     server = check_type(request, resource_type)
     ctx = await context(request, "operation", resource_type)

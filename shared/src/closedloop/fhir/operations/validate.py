@@ -15,6 +15,7 @@ from fastapi import Request, Response
 
 from closedloop import errors
 from closedloop.fhir.rest.negotiation import fhir_response, pretty, read_resource_body
+from closedloop.fhir.rest.openapi.described import OperationDescription, described
 from closedloop.fhir.rest.routes import check_type, context
 
 
@@ -31,6 +32,18 @@ def _resource_of(body: Any, resource_type: str) -> Any:
     return body
 
 
+@described(
+    OperationDescription(
+        "Would this resource be accepted? (nothing is stored)",
+        methods=("POST",),
+        body="resource",
+        body_required=True,
+        response="OperationOutcome",
+        errors=(400, 422),
+        writes_only=True,
+        definition="http://hl7.org/fhir/R4/resource-operation-validate.html",
+    )
+)
 async def validate(request: Request, resource_type: str, resource_id: str | None) -> Response:
     server = check_type(request, resource_type)
     ctx = await context(request, "operation", resource_type)

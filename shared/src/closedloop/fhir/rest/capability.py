@@ -32,20 +32,28 @@ _RESULT_PARAMS = [
 ]
 
 
+def search_params(server: FhirServer, rtype: str) -> list[dict[str, Any]]:
+    """The searchParam entries of ``rtype`` (the OpenAPI document lists the same ones)."""
+    params: list[dict[str, Any]] = [
+        {"name": "_id", "type": "token"},
+        {"name": "_lastUpdated", "type": "date"},
+    ]
+    for code, p in sorted(server.registry.for_type(rtype).items()):
+        if code in ("_id", "_lastUpdated") or not queryable(p):
+            continue
+        entry: dict[str, Any] = {"name": code, "type": p.type}
+        if p.url:
+            entry["definition"] = p.url
+        if p.description:
+            entry["documentation"] = p.description[:500]
+        params.append(entry)
+    return params + [{"name": n, "type": t, "documentation": d} for n, t, d in _RESULT_PARAMS]
+
+
 def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
     resources = []
     for rtype in server.config.resource_types:
-        params = [{"name": "_id", "type": "token"}, {"name": "_lastUpdated", "type": "date"}]
-        for code, p in sorted(server.registry.for_type(rtype).items()):
-            if code in ("_id", "_lastUpdated") or not queryable(p):
-                continue
-            entry: dict[str, Any] = {"name": code, "type": p.type}
-            if p.url:
-                entry["definition"] = p.url
-            if p.description:
-                entry["documentation"] = p.description[:500]
-            params.append(entry)
-        params += [{"name": n, "type": t, "documentation": d} for n, t, d in _RESULT_PARAMS]
+        params = search_params(server, rtype)
         writable = rtype not in server.config.read_only_types
         resources.append(
             {

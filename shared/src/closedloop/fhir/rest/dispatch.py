@@ -17,6 +17,7 @@ from starlette.routing import Route
 from closedloop import errors
 from closedloop.fhir.rest import routes
 from closedloop.fhir.rest.negotiation import as_xml, wants_xml
+from closedloop.fhir.rest.openapi.document import openapi_json
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -24,6 +25,7 @@ Handler = Callable[..., Awaitable[Response]]
 _TABLE: dict[tuple[tuple[str, ...], str], Handler] = {
     ((), "POST"): routes.batch_or_transaction,
     (("metadata",), "GET"): routes.metadata,
+    (("openapi.json",), "GET"): openapi_json,
     (("_history",), "GET"): routes.history_system,
     (("T",), "GET"): routes.search_type,
     (("T",), "POST"): routes.create,
@@ -49,7 +51,7 @@ _ALLOW = {
     for shape in _SHAPES
 }
 _METHODS = sorted({method for _, method in _TABLE} | {"HEAD"})
-_SYSTEM = {"metadata", "_history"}
+_SYSTEM = {"metadata", "_history", "openapi.json"}
 
 
 def _shape(segments: list[str]) -> tuple[tuple[str, ...], list[str]]:

@@ -33,7 +33,7 @@ from closedloop.fhir.server import FhirServer
 from closedloop.hooks import HookPoint
 
 _PREFIX = "/fhir/"
-_SYSTEM = {"metadata", "_history"}
+_SYSTEM = {"metadata", "_history", "openapi.json"}
 _SUB = {"_search", "_history"}
 _RESULT_ONLY = {"_format", "_pretty"}
 _WANTED = {b"host", b"accept", b"if-none-match", b"prefer"}

@@ -1,0 +1,113 @@
+"""The FHIR API's OpenAPI document (``/fhir/openapi.json``) against the services themselves.
+
+schemathesis generates requests from each service's own document and sends them to the
+service as a real process, on SQLite and on PostgreSQL; every answer must be below 500 and
+must match the document (status code, content type, body schema). Examples are derandomized,
+so a run is repeatable; ``OPENAPI_EXAMPLES=N`` sets how many per operation (default 6).
+``/docs`` must load Swagger UI from the service itself, never from another host.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+import httpx
+import pytest
+import requests
+import schemathesis
+from closedloop.testing import database_url_for, free_port, running_service
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+EVENTS_TOKEN = "openapi-suite-events-secret"
+EXAMPLES = int(os.environ.get("OPENAPI_EXAMPLES", "6"))
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+SERVICES = ("referral-api", "directory-api", "notifier")
+
+
+@pytest.fixture(scope="module")
+async def services(backend: str, postgres_admin_url: str) -> AsyncIterator[dict[str, str]]:
+    """The three services as real processes (referral-api checks referral targets against
+    directory-api; the notifier reads patients from referral-api)."""
+    async with AsyncExitStack() as stack:
+        dbs = [
+            await stack.enter_async_context(database_url_for(backend, postgres_admin_url))
+            for _ in range(3)
+        ]
+        directory = await stack.enter_async_context(
+            running_service("directory_api", "DIRECTORY_API_", dbs[0])
+        )
+        notifier_port = free_port()
+        referral = await stack.enter_async_context(
+            running_service(
+                "referral_api",
+                "REFERRAL_API_",
+                dbs[1],
+                {
+                    "REFERRAL_API_DIRECTORY_URL": f"{directory}/fhir",
+                    "REFERRAL_API_NOTIFIER_URL": f"http://127.0.0.1:{notifier_port}",
+                    "REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{notifier_port}/events",
+                    "REFERRAL_API_EVENT_SINK_TOKEN": EVENTS_TOKEN,
+                },
+            )
+        )
+        notifier = await stack.enter_async_context(
+            running_service(
+                "notifier",
+                "NOTIFIER_",
+                dbs[2],
+                {
+                    "NOTIFIER_REFERRAL_URL": f"{referral}/fhir",
+                    "NOTIFIER_EVENTS_TOKEN": EVENTS_TOKEN,
+                },
+                port=notifier_port,
+            )
+        )
+        yield {"referral-api": referral, "directory-api": directory, "notifier": notifier}
+
+
+def _fuzz(base: str) -> list[str]:
+    """schemathesis over every operation of the service's document; the failures found."""
+    schema = schemathesis.openapi.from_url(f"{base}/fhir/openapi.json")
+    failures: list[str] = []
+    with requests.Session() as session:
+        for result in schema.get_all_operations():
+            operation = result.ok()
+
+            @settings(
+                max_examples=EXAMPLES,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(case=operation.as_strategy())
+            def check(case: schemathesis.Case) -> None:
+                case.call_and_validate(base_url=f"{base}/fhir", session=session, checks=CHECKS)
+
+            try:
+                check()
+            # every operation is tried and all failures are reported (schemathesis raises a
+            # BaseExceptionGroup of its failures)
+            except (Exception, BaseExceptionGroup) as exc:
+                failures.append(f"{operation.label}: {exc}")
+    return failures
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_schemathesis_finds_nothing(services: dict[str, str], name: str) -> None:
+    failures = _fuzz(services[name])
+    assert not failures, "\n\n".join(failures)
