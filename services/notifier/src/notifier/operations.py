@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 import orjson
 from closedloop import errors
 from closedloop.fhir.instant import format_instant, now_us
-from closedloop.fhir.rest.negotiation import fhir_response, pretty, read_body
+from closedloop.fhir.rest.negotiation import fhir_response, parse_json, pretty, read_body
 from closedloop.fhir.rest.openapi.described import (
     OperationDescription,
     OperationParameter,
@@ -24,21 +24,35 @@ from notifier.subscriptions.spec import read_spec
 from notifier.subscriptions.tables import notification_events, subscription_state
 
 
+def _not_parameters() -> errors.FhirError:
+    return errors.invalid("The body must be a Parameters resource", cl_code="CL-8420")
+
+
 async def _params(request: Request) -> list[tuple[str, str]]:
+    """The query's parameters, then those of a POSTed Parameters body (JSON): any other
+    shape of body is a 400, never an error of ours."""
     pairs = parse_qsl(request.url.query, keep_blank_values=True)
     if request.method == "POST":
         body = await read_body(request, 1_000_000)
         if body.strip():
             try:
-                parameters = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                raise errors.invalid(
-                    "The body must be a Parameters resource", cl_code="CL-8420"
-                ) from None
-            for p in parameters.get("parameter") or []:
+                parameters = parse_json(body)  # also refuses NUL characters and deep nesting
+            except errors.FhirError:
+                raise _not_parameters() from None
+            if not isinstance(parameters, dict) or parameters.get("resourceType") not in (
+                None,
+                "Parameters",
+            ):
+                raise _not_parameters()
+            listed = parameters.get("parameter") or []
+            if not isinstance(listed, list):
+                raise _not_parameters()
+            for p in listed:
+                if not isinstance(p, dict) or not isinstance(p.get("name"), str):
+                    raise _not_parameters()
                 value = next((v for k, v in p.items() if k.startswith("value")), None)
                 if value is not None:
-                    pairs.append((p.get("name"), str(value)))
+                    pairs.append((p["name"], str(value)))
     return pairs
 
 

@@ -41,7 +41,7 @@ def _resource_of(body: Any, resource_type: str) -> Any:
         response="OperationOutcome",
         errors=(400, 422),
         writes_only=True,
-        definition="http://hl7.org/fhir/R4/resource-operation-validate.html",
+        definition="http://hl7.org/fhir/OperationDefinition/Resource-validate",
     )
 )
 async def validate(request: Request, resource_type: str, resource_id: str | None) -> Response:

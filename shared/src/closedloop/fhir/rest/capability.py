@@ -7,6 +7,7 @@ from typing import Any
 
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.read_only import READ_INTERACTIONS
+from closedloop.fhir.rest.openapi.described import OperationDescription, description_of
 from closedloop.fhir.search.query import queryable
 from closedloop.fhir.server import FhirServer
 
@@ -50,11 +51,29 @@ def search_params(server: FhirServer, rtype: str) -> list[dict[str, Any]]:
     return params + [{"name": n, "type": t, "documentation": d} for n, t, d in _RESULT_PARAMS]
 
 
+def operations_on(server: FhirServer, rtype: str) -> list[tuple[str, OperationDescription]]:
+    """The ``$operations`` served on ``rtype``, as each handler describes itself."""
+    found = []
+    for name, handler in sorted(server.operations.items()):
+        desc = description_of(handler)
+        if desc is None or (desc.resource_types and rtype not in desc.resource_types):
+            continue
+        if desc.writes_only and rtype in server.config.read_only_types:
+            continue
+        found.append((name, desc))
+    return found
+
+
 def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
     resources = []
     for rtype in server.config.resource_types:
         params = search_params(server, rtype)
         writable = rtype not in server.config.read_only_types
+        operations = [
+            {"name": name, "definition": d.definition}
+            for name, d in operations_on(server, rtype)
+            if d.definition  # required in R4
+        ]
         resources.append(
             {
                 "type": rtype,
@@ -70,6 +89,7 @@ def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
                 "searchInclude": ["*"],
                 "searchRevInclude": ["*"],
                 "searchParam": params,
+                **({"operation": operations} if operations else {}),
                 **(
                     {"extension": server.config.capability_extensions[rtype]}
                     if rtype in server.config.capability_extensions

@@ -35,8 +35,8 @@ class OperationDescription:
     instance_level: bool = True
     methods: tuple[str, ...] = ("POST",)
     parameters: tuple[OperationParameter, ...] = ()
-    # POST body: "resource" (the resource, or Parameters with a resource), "parameters"
-    # (an optional Parameters resource), or None
+    # POST body: "resource" (the resource, or Parameters with a resource; JSON or XML),
+    # "parameters" (a Parameters resource, JSON), or None
     body: str | None = "parameters"
     body_required: bool = False
     response: str = "OperationOutcome"  # a component schema name

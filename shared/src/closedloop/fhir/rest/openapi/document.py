@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
-from closedloop.fhir.rest.capability import search_params
+from closedloop.fhir.rest.capability import operations_on, search_params
 from closedloop.fhir.rest.negotiation import FHIR_JSON, FHIR_XML, JSON_PATCH
-from closedloop.fhir.rest.openapi.described import OperationDescription, description_of
+from closedloop.fhir.rest.openapi.described import OperationDescription
 from closedloop.fhir.rest.openapi.schemas import (
     COMMON_SCHEMAS,
     ID_PATTERN,
@@ -72,11 +72,11 @@ _PARAMETERS: dict[str, Any] = {
     "PreferReturn": _param(
         "Prefer",
         "header",
-        "What a write answers: the resource (default), nothing, or an OperationOutcome",
-        {
-            "type": "string",
-            "enum": ["return=representation", "return=minimal", "return=OperationOutcome"],
-        },
+        "What a write answers: the resource (return=representation, the default) or an "
+        "OperationOutcome (return=OperationOutcome). return=minimal is served too: the same "
+        "status and headers with no body (OpenAPI 3.0 cannot say a body is optional, so it "
+        "is not listed)",
+        {"type": "string", "enum": ["return=representation", "return=OperationOutcome"]},
     ),
     "PreferHandling": _param(
         "Prefer",
@@ -343,16 +343,8 @@ def _type_paths(server: FhirServer, rtype: str) -> dict[str, dict[str, Any]]:
 
 def _operation_paths(server: FhirServer) -> dict[str, dict[str, Any]]:
     paths: dict[str, dict[str, Any]] = {}
-    for name, handler in sorted(server.operations.items()):
-        desc = description_of(handler)
-        if desc is None:
-            continue
-        types = [
-            t
-            for t in (desc.resource_types or server.config.resource_types)
-            if server.supports(t) and not (desc.writes_only and t in server.config.read_only_types)
-        ]
-        for rtype in types:
+    for rtype in server.config.resource_types:
+        for name, desc in operations_on(server, rtype):
             if desc.type_level:
                 paths[f"/{rtype}/${name}"] = _operation(name, desc, rtype, instance=False)
             if desc.instance_level:
@@ -377,7 +369,9 @@ def _operation(
                 if desc.body == "resource"
                 else ref("Parameters")
             )
-            body = {"required": desc.body_required, "content": _fhir(schema)}
+            # a resource body is read as any resource (JSON or XML); a Parameters body as JSON
+            content = _fhir(schema) if desc.body == "resource" else {FHIR_JSON: {"schema": schema}}
+            body = {"required": desc.body_required, "content": content}
             errors = (*errors, *_BODY)
         op = _op(
             f"{name}-{level}-{rtype}-{method.lower()}",
