@@ -135,3 +135,8 @@ async def test_docs_load_only_local_assets(client: httpx.AsyncClient) -> None:
             assert kind.startswith("text/css"), ref
     init = (await client.get("/docs/assets/docs-init.js")).text
     assert "SwaggerUIBundle" in init and "://" not in init
+    # only what the page uses: not the bundle's demo page (it loads a document from the web)
+    for other in ("index.html", "swagger-initializer.js", "..%2F__init__.py"):
+        r = await client.get(f"/docs/assets/{other}")
+        assert r.status_code == 404, other
+        assert r.json()["resourceType"] == "OperationOutcome"

@@ -5,11 +5,13 @@ on a network without the internet and the page loads no third-party script."""
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
-from starlette.staticfiles import StaticFiles
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from swagger_ui_bundle import swagger_ui_path
+
+from closedloop import errors
 
 DOCS_PATH = "/docs"
 ASSETS_PATH = "/docs/assets"
@@ -46,8 +48,17 @@ _INIT = b"""(function () {
 """
 
 
+# the files the page uses, and nothing else of the bundle (its demo index.html points at a
+# petstore document on the internet)
+_ASSETS = {
+    "swagger-ui.css": "text/css",
+    "swagger-ui-bundle.js": "text/javascript",
+    "favicon-32x32.png": "image/png",
+}
+
+
 def add_docs_routes(app: FastAPI, title: str) -> None:
-    """``GET /docs`` (the page), ``/docs/assets/...`` (Swagger UI's files)."""
+    """``GET /docs`` (the page), ``/docs/assets/<file>`` (Swagger UI's files)."""
 
     @app.get(DOCS_PATH, include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:
@@ -59,8 +70,14 @@ def add_docs_routes(app: FastAPI, title: str) -> None:
         )
         return HTMLResponse(page)
 
-    @app.get(ASSETS_PATH + "/docs-init.js", include_in_schema=False)
-    async def docs_init() -> Response:
-        return Response(_INIT, media_type="text/javascript")
-
-    app.mount(ASSETS_PATH, StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+    @app.get(ASSETS_PATH + "/{name}", include_in_schema=False)
+    async def asset(name: str) -> Response:
+        if name == "docs-init.js":
+            return Response(_INIT, media_type="text/javascript")
+        if name not in _ASSETS:
+            raise errors.not_found(f"No documentation asset {name!r}", cl_code="CL-1404")
+        return FileResponse(
+            Path(str(swagger_ui_path)) / name,
+            media_type=_ASSETS[name],
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
