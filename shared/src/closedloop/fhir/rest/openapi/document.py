@@ -398,6 +398,7 @@ def _system_paths(server: FhirServer) -> dict[str, dict[str, Any]]:
                     {200: _ok("The batch-response or transaction-response", ref("Bundle"))},
                     _WRITE,
                     404,
+                    405,  # a write to a read-only type
                     410,
                     412,
                 ),
