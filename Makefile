@@ -19,6 +19,8 @@ test: install
 lint: install
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen mypy shared/src services/*/src
+	@$(UV) run --frozen hadolint Dockerfile
+	@$(UV) run --frozen python scripts/check_deploy.py
 
 format: install
 	@$(UV) run --frozen ruff check --fix .
