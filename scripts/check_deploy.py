@@ -7,7 +7,8 @@ OpenAPI schemas that ``kubernetes-validate`` bundles (strict: an unknown field i
 with ``kubectl apply --validate=strict``), CloudNativePG kinds against the JSON schemas
 committed in deploy/kubernetes/schemas/, any other kind is an error. Then the rules a schema
 cannot say: probes on /readyz and /healthz, requests and limits, non-root, Services, HPAs and
-PDBs that point at a Deployment, no committed Secret, no secret value in plain text.
+PDBs that point at a Deployment, no committed Secret, no secret value in plain text, and
+enough PostgreSQL connections for every replica the HPAs may start.
 
 Compose: every long-running service has a healthcheck, the application services wait for the
 one-shot ``migrate``, secrets come only from required ``${VAR:?message}`` interpolations, and
@@ -51,6 +52,9 @@ MERGE_KEYS = {
     "volumeMounts": "mountPath",
     "imagePullSecrets": "name",
 }
+# closedloop.db.create_database's pool: the most connections one service replica holds
+POOL_PER_REPLICA = 20
+POSTGRES_HEADROOM = 20  # the migration Job, the operator, a psql session
 POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 SECRET_NAME = re.compile(r"(PASSWORD|TOKEN|SECRET|_KEY$)", re.IGNORECASE)
 URL_CREDENTIALS = re.compile(r"://[^/:@\s]+:([^@\s]+)@")
@@ -275,8 +279,19 @@ def rule_errors(docs: list[dict[str, Any]]) -> list[str]:
         for p in by_kind.get("NetworkPolicy", [])
     ):
         errors.append("no default-deny ingress NetworkPolicy")
-    if not by_kind.get("Cluster"):
+    clusters = by_kind.get("Cluster", [])
+    if not clusters:
         errors.append("no CloudNativePG Cluster")
+    peak = sum(h["spec"]["maxReplicas"] for h in by_kind.get("HorizontalPodAutoscaler", []))
+    needed = peak * POOL_PER_REPLICA + POSTGRES_HEADROOM
+    for cluster in clusters:
+        parameters = cluster["spec"].get("postgresql", {}).get("parameters", {})
+        allowed = int(parameters.get("max_connections", 100))
+        if allowed < needed:
+            errors.append(
+                f"Cluster/{cluster['metadata']['name']}: max_connections {allowed} < {needed} "
+                f"({peak} replicas at most x {POOL_PER_REPLICA} + {POSTGRES_HEADROOM})"
+            )
     return errors
 
 

@@ -77,7 +77,8 @@ class TestCommitted:
         assert {d["metadata"]["namespace"] for d in docs} == {"closed-loop"}
         cluster = find(docs, "Cluster")
         assert cluster["spec"]["instances"] == 3
-        assert cluster["spec"]["postgresql"]["parameters"]["max_connections"] == "300"
+        assert cluster["spec"]["postgresql"]["parameters"]["max_connections"] == "600"
+        assert cluster["spec"]["bootstrap"]["initdb"]["database"] == "referral"  # kept
         dev = C.render(ROOT / "deploy/kubernetes/overlays/dev")
         assert find(dev, "HorizontalPodAutoscaler", "notifier")["spec"]["minReplicas"] == 1
         assert container(dev, "notifier")["image"] == "closed-loop:dev"
@@ -175,6 +176,16 @@ class TestKubernetesRules:
         assert "HorizontalPodAutoscaler/referral-api: no such Deployment" in errors
         assert "PodDisruptionBudget/referral-api: matches no Deployment" in errors
         assert "Deployment/referral-api: no HorizontalPodAutoscaler" in errors
+
+    def test_more_replicas_than_postgresql_has_connections_for(self, root: Path) -> None:
+        def change(docs: list[dict[str, Any]]) -> None:
+            find(docs, "HorizontalPodAutoscaler")["spec"]["maxReplicas"] = 12
+
+        edit_docs(root / BASE / "notifier.yaml", change)
+        assert (
+            "Cluster/closedloop-db: max_connections 400 < 500 (24 replicas at most x 20 + 20)"
+            in (base_errors(root))
+        )
 
     def test_no_migration_job(self, root: Path) -> None:
         kustomization = root / BASE / "kustomization.yaml"
