@@ -57,7 +57,7 @@ POOL_PER_REPLICA = 20
 POSTGRES_HEADROOM = 20  # the migration Job, the operator, a psql session
 POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 SECRET_NAME = re.compile(r"(PASSWORD|TOKEN|SECRET|_KEY$)", re.IGNORECASE)
-URL_CREDENTIALS = re.compile(r"://[^/:@\s]+:([^@\s]+)@")
+URL_CREDENTIALS = re.compile(r"://[^/:@\s]+:(\$\{[^}]*\}|[^@\s]+)@")  # user:password@
 REQUIRED_VAR = re.compile(r"^\$\{[A-Z0-9_]+:\?[^}]+\}$")
 
 

@@ -231,9 +231,14 @@ class TestCompose:
 
     def test_a_default_instead_of_a_required_secret(self, root: Path) -> None:
         def change(services: dict[str, Any]) -> None:
-            services["notifier"]["environment"]["NOTIFIER_EVENTS_TOKEN"] = "${EVENTS_TOKEN:-x}"
+            env = services["notifier"]["environment"]
+            env["NOTIFIER_EVENTS_TOKEN"] = "${EVENTS_TOKEN:-x}"
+            url = "postgresql://closedloop:${POSTGRES_PASSWORD:-change me}@postgres:5432/notifier"
+            env["NOTIFIER_DATABASE_URL"] = url
 
-        assert any("NOTIFIER_EVENTS_TOKEN must come" in e for e in self.compose(root, change))
+        errors = self.compose(root, change)
+        assert any("NOTIFIER_EVENTS_TOKEN must come" in e for e in errors)
+        assert any("NOTIFIER_DATABASE_URL has a password" in e for e in errors)
 
     def test_a_service_without_healthcheck_or_not_waiting_for_migrate(self, root: Path) -> None:
         def change(services: dict[str, Any]) -> None:
