@@ -20,6 +20,8 @@ lint: install
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen mypy shared/src services/*/src
 	@$(UV) run --frozen lint-imports --no-logo
+	@$(UV) run --frozen hadolint Dockerfile
+	@$(UV) run --frozen python scripts/check_deploy.py
 
 format: install
 	@$(UV) run --frozen ruff check --fix .

@@ -1,4 +1,4 @@
-"""The command line every service shares: ``serve`` and ``reindex``.
+"""The command line every service shares: ``serve``, ``reindex`` and ``migrate``.
 
 A service's ``cli.py`` calls ``run_cli`` with its settings class and app factory; extra
 commands (directory-api's HSDS import, say) plug in through ``extra_commands``.
@@ -10,11 +10,13 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
+from closedloop.db import create_database, upgrade_to_head
 from closedloop.fhir.storage.reindex import reindex
 from closedloop.logs import configure_logging
 from closedloop.settings import ServiceSettings
@@ -68,6 +70,18 @@ async def _reindex(
         print(f"{rtype}: {n} resources reindexed")
 
 
+async def migrate(database_url: str, migrations: Path) -> None:
+    """Brings the database to the newest schema and stops: a deployment runs this once
+    (a Compose one-shot service, a Kubernetes Job) before it starts or rolls out the service,
+    so no replica starts on a schema older than its code. ``serve`` still migrates at
+    start-up, which is then a no-op."""
+    db = create_database(database_url, pool_size=2)
+    try:
+        await upgrade_to_head(db, migrations)
+    finally:
+        await db.dispose()
+
+
 def run_cli(
     name: str,
     settings_class: type[ServiceSettings],
@@ -75,6 +89,7 @@ def run_cli(
     argv: list[str] | None = None,
     extra_commands: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command]]
     | None = None,
+    migrations: Path | None = None,
 ) -> None:
     parser = argparse.ArgumentParser(prog=name)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +98,8 @@ def run_cli(
     serve.add_argument("--port", type=int, default=None, help="port (overrides the environment)")
     again = sub.add_parser("reindex", help="rebuild search index rows of stored resources")
     again.add_argument("--type", action="append", default=[], help="a resource type (repeat)")
+    if migrations is not None:
+        sub.add_parser("migrate", help="apply the database migrations and exit")
     for cmd, (configure, _) in (extra_commands or {}).items():
         configure(sub.add_parser(cmd))
     args = parser.parse_args(argv)
@@ -96,5 +113,8 @@ def run_cli(
     elif args.command == "reindex":
         configure_logging(name, "WARNING")
         asyncio.run(_reindex(settings, create_app, args.type))
+    elif args.command == "migrate" and migrations is not None:
+        configure_logging(name, settings.log_level)
+        asyncio.run(migrate(settings.database_url, migrations))
     else:
         (extra_commands or {})[args.command][1](args, settings)

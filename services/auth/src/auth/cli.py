@@ -1,6 +1,6 @@
-"""The `auth` command: `serve`, `clients add|list|disable`, `keys rotate`, and `token` (a
-developer's helper that signs a client assertion with a local private key and prints an access
-token). Settings come from AUTH_* environment variables (see the README)."""
+"""The `auth` command: `serve`, `migrate`, `clients add|list|disable`, `keys rotate`, and
+`token` (a developer's helper that signs a client assertion with a local private key and prints
+an access token). Settings come from AUTH_* environment variables (see the README)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 import uvicorn
-from closedloop.cli import server_config
+from closedloop.cli import migrate, server_config
 from closedloop.db import Database, create_database, upgrade_to_head
 from closedloop.logs import configure_logging
 from joserfc import jwk, jwt
@@ -201,8 +201,15 @@ def _serve(args: argparse.Namespace, settings: Any) -> None:
     uvicorn.Server(server_config(create_app(settings), settings)).run()
 
 
+def _migrate(args: argparse.Namespace, settings: Any) -> None:
+    """Once per deployment, before the rollout (``closedloop.cli.migrate``)."""
+    configure_logging("auth", settings.log_level)
+    asyncio.run(migrate(settings.database_url, MIGRATIONS))
+
+
 COMMANDS = {
     "serve": ("run the HTTP service", _configure_serve, _serve),
+    "migrate": ("apply the database migrations and exit", lambda parser: None, _migrate),
     "clients": ("register, list and disable backend clients", _configure_clients, _clients),
     "keys": ("the server's signing keys", _configure_keys, _keys),
     "token": ("development: get an access token with a client's key", _configure_token, _token),

@@ -1,16 +1,16 @@
-"""The `referral-api` command: `serve` runs the service, `reindex` rebuilds search indexes
-(settings come from the environment, see the README)."""
+"""The `referral-api` command: `serve` runs the service, `migrate` applies the migrations and
+exits, `reindex` rebuilds search indexes (settings come from the environment, see the README)."""
 
 from __future__ import annotations
 
 from closedloop.cli import run_cli
 
-from referral_api.app import create_app
+from referral_api.app import MIGRATIONS, create_app
 from referral_api.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_cli("referral-api", Settings, create_app, argv)
+    run_cli("referral-api", Settings, create_app, argv, migrations=MIGRATIONS)
 
 
 if __name__ == "__main__":
