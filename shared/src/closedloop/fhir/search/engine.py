@@ -24,7 +24,8 @@ from closedloop.fhir.search import limits, paging
 from closedloop.fhir.search.compiled import UNKNOWN, Plan, Prepared, ShapeCache
 from closedloop.fhir.search.definitions import SearchParamRegistry
 from closedloop.fhir.search.geo import Near, distance_extension, python_distance_km
-from closedloop.fhir.search.ordering import after, near_of, order_by, order_keys, rank_describer
+from closedloop.fhir.search.index.coords import near_of
+from closedloop.fhir.search.ordering import after, order_by, order_keys, rank_describer
 from closedloop.fhir.search.predicates import criterion_condition
 from closedloop.fhir.search.query import (
     Criterion,

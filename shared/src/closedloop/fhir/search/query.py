@@ -7,7 +7,6 @@ a 400, in either mode: a search that silently ignores a bad date answers the wro
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +16,8 @@ from closedloop import errors
 from closedloop.errors import Issue
 from closedloop.fhir.search import limits
 from closedloop.fhir.search.definitions import SearchParam
+from closedloop.fhir.search.syntax import split_unescaped
 
-PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 RESULT_PARAMS = {
     "_count",
     "_sort",
@@ -58,9 +57,6 @@ def queryable(param: SearchParam) -> bool:
     if param.type == "special":
         return (param.expression or "").strip() == "Location.position"
     return param.type in QUERYABLE_TYPES
-
-
-_ESCAPE = re.compile(r"\\([\\,|$])")
 
 
 @dataclass
@@ -107,42 +103,10 @@ class SearchQuery:
     )
 
 
-def split_unescaped(value: str, sep: str) -> list[str]:
-    """Split at each ``sep`` not escaped with a backslash; parts keep their escapes."""
-    if "\\" not in value:
-        return value.split(sep)
-    parts, current, i = [], "", 0
-    while i < len(value):
-        ch = value[i]
-        if ch == "\\" and i + 1 < len(value):
-            current += value[i : i + 2]
-            i += 2
-            continue
-        if ch == sep:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-        i += 1
-    parts.append(current)
-    return parts
-
-
-def unescape(value: str) -> str:
-    """Undo the search escapes ``\\,`` ``\\|`` ``\\$`` ``\\\\`` (after splitting on them)."""
-    return _ESCAPE.sub(r"\1", value) if "\\" in value else value
-
-
 def split_values(value: str) -> list[str]:
     """The comma-separated (OR) values, still escaped: a token splits ``system|code`` at an
     unescaped ``|`` before unescaping."""
     return split_unescaped(value, ",")
-
-
-def split_prefix(value: str) -> tuple[str, str]:
-    if len(value) > 2 and value[:2] in PREFIXES and not value[2:3].isalpha():
-        return value[:2], value[2:]
-    return "eq", value
 
 
 def parse_pairs(query_string: str) -> list[tuple[str, str]]:
