@@ -113,6 +113,7 @@ class AreaIndex(IndexKind):
     """``contains=latitude|longitude``: areas whose boundary holds the point (``areas.py``)."""
 
     name = "area"
+    sortable = False
     extract = staticmethod(extract)
 
     def where(self, r: Any, t: Any, scope: Any, c: Criterion, base_url: str) -> Any:

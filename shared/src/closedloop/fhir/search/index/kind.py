@@ -105,6 +105,10 @@ class IndexKind(ABC):
     the writer calls it without a bound-method hop) and override what differs."""
 
     name: ClassVar[str]
+    # the modifiers a search by this kind takes
+    modifiers: ClassVar[frozenset[str]] = frozenset(("missing",))
+    # can ``_sort`` order by it (``order_value``)?
+    sortable: ClassVar[bool] = True
     # the column ``_sort`` orders by, its smallest value first (None: the kind cannot sort)
     sort_column: ClassVar[str | None] = None
     # ``sort_column`` holds text: PostgreSQL orders it by byte ("C"), as SQLite does

@@ -109,6 +109,7 @@ class ReferenceIndex(IndexKind):
     reference to this server's own base URL counts as local."""
 
     name = "reference"
+    modifiers = frozenset({"missing", "identifier"})
     sort_column = "target_id"
     sort_text = True
     shape_modifiers = frozenset((None,))

@@ -89,6 +89,7 @@ class StringIndex(IndexKind):
     as written."""
 
     name = "string"
+    modifiers = frozenset({"exact", "contains", "missing"})
     sort_column = "value_norm"
     sort_text = True
     shape_modifiers = frozenset((None, "exact", "contains"))

@@ -124,6 +124,7 @@ def matches(t: Any, value: str) -> ColumnElement[bool]:
 
 class TextIndex(IndexKind):
     name = "text"
+    sortable = False
     extract = staticmethod(extract)
 
     def match(

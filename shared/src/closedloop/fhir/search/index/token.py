@@ -113,6 +113,7 @@ class TokenIndex(IndexKind):
     display; ``:of-type`` on the rows of ``extract_of_type``."""
 
     name = "token"
+    modifiers = frozenset({"not", "text", "missing", "of-type"})
     sort_column = "code"
     sort_text = True
     shape_modifiers = frozenset((None, "not"))

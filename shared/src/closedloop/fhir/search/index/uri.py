@@ -27,6 +27,7 @@ class UriIndex(IndexKind):
     value or one of its parents)."""
 
     name = "uri"
+    modifiers = frozenset({"missing", "below", "above"})
     sort_column = "value"
     sort_text = True
     extract = staticmethod(extract)
