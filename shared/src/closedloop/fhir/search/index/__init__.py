@@ -56,4 +56,21 @@ def kind_of(param: SearchParam) -> IndexKind | None:
     return BY_TYPE.get(param.type)
 
 
-__all__ = ["BY_TYPE", "KINDS", "SPECIAL_KINDS", "IndexKind", "kind_of"]
+__all__ = [
+    "BY_TYPE",
+    "KINDS",
+    "SPECIAL_KINDS",
+    "IndexKind",
+    "area",
+    "coords",
+    "date",
+    "kind",
+    "kind_of",
+    "number",
+    "quantity",
+    "reference",
+    "string",
+    "text",
+    "token",
+    "uri",
+]
