@@ -38,10 +38,6 @@ def model_class(resource_type: str) -> Any:
         return None
 
 
-def is_known_type(resource_type: str) -> bool:
-    return model_class(resource_type) is not None
-
-
 def check_id(resource_id: str) -> None:
     """The FHIR id rule (http://hl7.org/fhir/R4/datatypes.html#id): 1-64 letters, digits,
     '-' and '.'; anything else is a 400 on either database (PostgreSQL would refuse a longer

@@ -11,7 +11,7 @@ import pytest
 from closedloop.fhir.search.definitions import SearchParam, SearchParamRegistry, load_standard
 from closedloop.fhir.search.extract import COLUMN_PARAMS, IndexExtractor
 from closedloop.fhir.search.fhirpath import Node
-from closedloop.fhir.search.index import EXTRACTORS
+from closedloop.fhir.search.index import KINDS
 from closedloop.fhir.search.index import number as number_index
 from closedloop.fhir.search.index import quantity as quantity_index
 from closedloop.fhir.search.index import string as string_index
@@ -648,7 +648,7 @@ class TestIndexExtractor:
     def test_rows_carry_param_and_kinds_match_tables(self) -> None:
         out = REGISTRY.extractor("Task").extract(TASK)
         assert set(out) <= set(INDEX_TABLES)
-        assert set(EXTRACTORS) == set(INDEX_TABLES)
+        assert set(KINDS) == set(INDEX_TABLES)
         for kind, kind_rows in out.items():
             columns = {c.name for c in INDEX_TABLES[kind].columns} - {"res_pk", "resource_type"}
             for row in kind_rows:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from closedloop.fhir.search.geo import parse_near, within
-from closedloop.fhir.search.predicates import any_of
+from closedloop.fhir.search.index.kind import any_of
 from closedloop.fhir.search.query import Criterion
 from closedloop.fhir.storage.tables import KEY, resources, sp_coords, sp_reference, sp_token
 from closedloop.hooks import HookPoint, Hooks

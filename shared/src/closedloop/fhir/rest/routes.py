@@ -14,8 +14,8 @@ from fastapi import Request, Response
 
 from closedloop import errors
 from closedloop.context import RequestContext
-from closedloop.fhir.bundles import process_bundle
 from closedloop.fhir.instant import parse_instant
+from closedloop.fhir.rest.bundles import process_bundle
 from closedloop.fhir.rest.capability import capability_statement
 from closedloop.fhir.rest.disconnect import unless_disconnected
 from closedloop.fhir.rest.guards import check_escapes

@@ -3,9 +3,10 @@ SQL text with different bound values.
 
 Building a search's SQLAlchemy expression (an aliased index table per criterion), computing its
 statement cache key and rendering it cost more than PostgreSQL takes to answer an indexed
-search. So a search whose criteria are all of the plain kinds below is described by a *shape*
-(parameter codes, modifiers, one form per value: ``code`` or ``system|code`` for a token, a
-prefix for a date...) and its bound values, extracted here in the order the SQL binds them.
+search. So a search whose criteria its index kinds can describe (``IndexKind.shape``, for
+their ``shape_modifiers``) is described by a *shape* (parameter codes, modifiers, one form per
+value: ``code`` or ``system|code`` for a token, a prefix for a date...) and its bound values,
+in the order the SQL binds them.
 The first time a shape is seen, the engine builds the statement the usual way
 (``predicates.criterion_condition``: the SQL always comes from there) and ``learn`` compiles
 it once; it keeps the SQL text only if the statement's own bound values, in order, are exactly
@@ -31,19 +32,10 @@ from typing import Any, cast
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 
-from closedloop import errors
-from closedloop.fhir.instant import now_us
 from closedloop.fhir.search.definitions import SearchParam
-from closedloop.fhir.search.index.date import parse_date_range
-from closedloop.fhir.search.index.string import normalize
-from closedloop.fhir.search.predicates import _like_escape, reference_value
-from closedloop.fhir.search.query import (
-    Criterion,
-    SearchQuery,
-    split_prefix,
-    split_unescaped,
-    unescape,
-)
+from closedloop.fhir.search.index import BY_TYPE
+from closedloop.fhir.search.index.date import bounds
+from closedloop.fhir.search.query import Criterion, SearchQuery
 
 _PLAIN_FIELDS = frozenset(
     {"code", "type", "expression", "base", "target", "url", "description", "modifiers"}
@@ -74,65 +66,6 @@ class Plan:
     def params(self, values: list[Any]) -> list[Any]:
         values = [*values, *self.tail]
         return [v if p is None else p(v) for p, v in zip(self.processors, values, strict=True)]
-
-
-def _date_values(value: str) -> tuple[str, list[Any]] | None:
-    """The bounds ``predicates.compare_range`` binds for one date value, in its order."""
-    prefix, text = split_prefix(value)
-    rng = parse_date_range(text)
-    if rng is None:
-        return None
-    low, high = rng
-    if prefix in ("eq", "ne"):
-        return prefix, [low, high]
-    if prefix in ("gt", "sa"):
-        return prefix, [high]
-    if prefix in ("lt", "eb"):
-        return prefix, [low]
-    if prefix == "ge":
-        return prefix, [high, low, high]
-    if prefix == "le":
-        return prefix, [low, low, high]
-    if prefix == "ap":
-        approx = max(abs(now_us() - low) // 10, 86_400_000_000)
-        return prefix, [low - approx, high + approx]
-    return None
-
-
-def _token_values(value: str) -> tuple[str, list[Any]]:
-    parts = [unescape(p) for p in split_unescaped(value, "|")]
-    if len(parts) > 1:
-        system, code = parts[0], "|".join(parts[1:])
-        if not system:
-            return "|c", [code]
-        if not code:
-            return "s|", [system]
-        return "s|c", [system, code]
-    return "c", [parts[0]]
-
-
-def _string_values(value: str, modifier: str | None) -> tuple[str, list[Any]]:
-    value = unescape(value)
-    if modifier == "exact":
-        return "=", [value]
-    norm = _like_escape(normalize(value))
-    if modifier == "contains":
-        return "~", [f"%{norm}%"]
-    return "^", [f"{norm}%"]
-
-
-def _reference_values(
-    value: str, base_url: str, target_type: str | None
-) -> tuple[str, list[Any]] | None:
-    try:
-        rtype, rid, url = reference_value(unescape(value), base_url, target_type)
-    except errors.FhirError:
-        return None
-    if url is not None:
-        return "url", [url.split("/_history/")[0]]
-    if rid is None:
-        return None
-    return ("type/id", [rid, rtype]) if rtype else ("id", [rid])
 
 
 def _is_default(obj: Any, f: dataclasses.Field[Any]) -> bool:
@@ -209,7 +142,7 @@ class ShapeCache:
         if c.code == "_lastUpdated" and c.param is None:
             forms, values = [], []
             for v in c.values:
-                got = _date_values(v)
+                got = bounds(v)
                 if got is None:
                     return None
                 forms.append(got[0])
@@ -219,27 +152,12 @@ class ShapeCache:
         if param is None or param.type != c.type or not self._plain_param(param):
             return None
         present = [v for v in c.values if v != ""]
-        if not present:
-            return None
-        if c.type == "token" and c.modifier in (None, "not"):
-            pick: Callable[[str], tuple[str, list[Any]] | None] = _token_values
-        elif c.type == "string" and c.modifier in (None, "exact", "contains"):
-
-            def pick(v: str) -> tuple[str, list[Any]] | None:
-                return _string_values(v, c.modifier)
-
-        elif c.type == "date" and c.modifier is None:
-            pick = _date_values
-        elif c.type == "reference" and c.modifier is None:
-
-            def pick(v: str) -> tuple[str, list[Any]] | None:
-                return _reference_values(v, base_url, c.target_type)
-
-        else:
+        kind = BY_TYPE.get(c.type)
+        if not present or kind is None or c.modifier not in kind.shape_modifiers:
             return None
         forms, values = [], [resource_type, c.code]  # the index table's scope comes first
         for v in present:
-            got = pick(v)
+            got = kind.shape(v, c.modifier, c, base_url)
             if got is None:
                 return None
             forms.append(got[0])

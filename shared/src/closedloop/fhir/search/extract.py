@@ -6,40 +6,20 @@ create/update, so ``extract`` is only a loop over pre-bound closures.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from closedloop.fhir.search.fhirpath import Evaluator, compile_expression
-from closedloop.fhir.search.index import EXTRACTORS, RowExtractor
+from closedloop.fhir.search.index import kind_of
 from closedloop.fhir.search.index.token import extract_of_type
 
 if TYPE_CHECKING:
     from closedloop.fhir.search.definitions import SearchParam
 
-# Search parameter type → index table kind (composite has no table yet).
-KIND_BY_TYPE: dict[str, str] = {
-    "token": "token",
-    "string": "string",
-    "date": "date",
-    "number": "number",
-    "quantity": "quantity",
-    "reference": "reference",
-    "uri": "uri",
-}
-# ``special`` parameters are opaque in the spec; these expressions have an index all the same.
-SPECIAL_KINDS: dict[str, str] = {"Location.position": "coords"}
+RowExtractor = Callable[[list[Any]], list[dict[str, Any]]]
 
 # Searchable, but served from columns of the ``resources`` table, so never indexed as rows.
 COLUMN_PARAMS = frozenset(("_id", "_lastUpdated"))
-
-
-def index_kind(param: SearchParam) -> str | None:
-    """The index table kind a parameter searches, or None if it has none."""
-    if param.kind is not None:
-        return param.kind
-    if param.type == "special":
-        return SPECIAL_KINDS.get((param.expression or "").strip())
-    return KIND_BY_TYPE.get(param.type)
 
 
 class IndexExtractor:
@@ -55,7 +35,7 @@ class IndexExtractor:
         self.supported: dict[str, SearchParam] = {}
         plan: list[tuple[str, Evaluator, str, RowExtractor]] = []
         for param in params:
-            kind = index_kind(param)
+            kind = kind_of(param)
             if kind is None or not param.expression:
                 continue
             evaluate = compile_expression(param.expression, resource_type)
@@ -63,7 +43,7 @@ class IndexExtractor:
                 continue
             self.supported[param.code] = param
             if param.code not in COLUMN_PARAMS:
-                plan.append((param.code, evaluate, kind, param.extract or EXTRACTORS[kind]))
+                plan.append((param.code, evaluate, kind.name, param.extract or kind.extract))
         self._plan = tuple(plan)
 
     def extract(self, resource: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -13,23 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, or_, select
 
 from closedloop import errors
-from closedloop.fhir.search.geo import Near, distance_km, parse_near
-from closedloop.fhir.search.predicates import KIND_OF_TYPE
+from closedloop.fhir.search.index import kind_of
 from closedloop.fhir.search.query import SearchQuery, SortKey
 from closedloop.fhir.storage.tables import INDEX_TABLES, resources
-
-_VALUE_COLUMN = {
-    "string": "value_norm",
-    "token": "code",
-    "number": "value",
-    "quantity": "value",
-    "uri": "value",
-    "reference": "target_id",
-}
-_TEXT = {"string", "token", "uri", "reference"}
 
 
 @dataclass(frozen=True)
@@ -38,49 +27,15 @@ class OrderKey:
     descending: bool
 
 
-def near_of(q: SearchQuery, code: str = "near") -> Near | None:
-    """The point of the query's (unchained) ``near`` criterion, if it has one."""
-    for c in q.criteria:
-        if (
-            c.code == code
-            and c.type == "special"
-            and not c.chain
-            and c.values
-            and c.modifier is None
-        ):
-            return parse_near(c.values[0])
-    return None
-
-
 def _param_value(key: SortKey, resource_type: str, postgres: bool, q: SearchQuery) -> Any:
+    """The key's index kind's sort value (``IndexKind.order_value``) of each resource row."""
     assert key.param is not None
-    kind = KIND_OF_TYPE[key.param.type]
-    t = INDEX_TABLES[kind].alias()
-    if kind == "coords":
-        near = near_of(q, key.code)
-        if near is None:
-            raise errors.invalid(
-                f"_sort={key.code} needs a {key.code} parameter to measure from", cl_code="CL-3456"
-            )
-        distance = distance_km(near, t.c.latitude, t.c.longitude)
-        return (
-            select(func.min(distance))
-            .where(
-                t.c.res_pk == resources.c.pk,
-                t.c.resource_type == resource_type,
-                t.c.param == key.code,
-            )
-            .scalar_subquery()
-        )
-    if kind == "date":
-        column: Any = t.c.high if key.descending else t.c.low
-    else:
-        column = t.c[_VALUE_COLUMN[kind]]
-    if postgres and kind in _TEXT:
-        column = column.collate("C")
-    agg = func.max(column) if key.descending else func.min(column)
+    kind = kind_of(key.param)
+    if kind is None:
+        raise errors.invalid(f"Cannot sort {resource_type} by {key.code!r}", cl_code="CL-3404")
+    t = INDEX_TABLES[kind.name].alias()
     return (
-        select(agg)
+        select(kind.order_value(t, key, q, postgres))
         .where(
             t.c.res_pk == resources.c.pk,
             t.c.resource_type == resource_type,

@@ -7,7 +7,6 @@ a 400, in either mode: a search that silently ignores a bad date answers the wro
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +16,9 @@ from closedloop import errors
 from closedloop.errors import Issue
 from closedloop.fhir.search import limits
 from closedloop.fhir.search.definitions import SearchParam
+from closedloop.fhir.search.index import BY_TYPE, SPECIAL_KINDS, kind_of
+from closedloop.fhir.search.syntax import split_unescaped
 
-PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 RESULT_PARAMS = {
     "_count",
     "_sort",
@@ -33,34 +33,19 @@ RESULT_PARAMS = {
     "_contained",
     "_containedType",
 }
-ID_PARAMS = {"_id", "_lastUpdated"}
-MODIFIERS = {
-    "token": {"not", "text", "missing", "of-type"},
-    "string": {"exact", "contains", "missing"},
-    "date": {"missing"},
-    "number": {"missing"},
-    "quantity": {"missing"},
-    "reference": {"missing", "identifier"},
-    "uri": {"missing", "below", "above"},
-    "special": {"missing"},
-}
-# Index kinds set on the parameter itself (``SearchParam.kind``) and the modifiers they take.
-KIND_MODIFIERS = {"text": {"missing"}, "area": {"missing"}}
-QUERYABLE_TYPES = frozenset(("token", "string", "date", "number", "quantity", "reference", "uri"))
-"""Parameter types with a query builder; others are indexed but not yet searchable."""
+# Index kinds a parameter names itself (``SearchParam.kind``) that need no ``condition`` of
+# its own to be searched.
+PARAM_KINDS = frozenset(("text", "area"))
 
 
 def queryable(param: SearchParam) -> bool:
     """Can this parameter be searched? (``special`` ones only when they are geo ``near`` or
     name their own index kind.)"""
-    if param.kind in KIND_MODIFIERS or param.condition is not None:
+    if param.kind in PARAM_KINDS or param.condition is not None:
         return True
     if param.type == "special":
-        return (param.expression or "").strip() == "Location.position"
-    return param.type in QUERYABLE_TYPES
-
-
-_ESCAPE = re.compile(r"\\([\\,|$])")
+        return (param.expression or "").strip() in SPECIAL_KINDS
+    return param.type in BY_TYPE
 
 
 @dataclass
@@ -107,42 +92,10 @@ class SearchQuery:
     )
 
 
-def split_unescaped(value: str, sep: str) -> list[str]:
-    """Split at each ``sep`` not escaped with a backslash; parts keep their escapes."""
-    if "\\" not in value:
-        return value.split(sep)
-    parts, current, i = [], "", 0
-    while i < len(value):
-        ch = value[i]
-        if ch == "\\" and i + 1 < len(value):
-            current += value[i : i + 2]
-            i += 2
-            continue
-        if ch == sep:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-        i += 1
-    parts.append(current)
-    return parts
-
-
-def unescape(value: str) -> str:
-    """Undo the search escapes ``\\,`` ``\\|`` ``\\$`` ``\\\\`` (after splitting on them)."""
-    return _ESCAPE.sub(r"\1", value) if "\\" in value else value
-
-
 def split_values(value: str) -> list[str]:
     """The comma-separated (OR) values, still escaped: a token splits ``system|code`` at an
     unescaped ``|`` before unescaping."""
     return split_unescaped(value, ",")
-
-
-def split_prefix(value: str) -> tuple[str, str]:
-    if len(value) > 2 and value[:2] in PREFIXES and not value[2:3].isalpha():
-        return value[:2], value[2:]
-    return "eq", value
 
 
 def parse_pairs(query_string: str) -> list[tuple[str, str]]:
@@ -219,8 +172,8 @@ def parse_criterion(
             )
     if dot:
         return _parse_chain(resource_type, param, target, modifier, rest, value, lookup, depth)
-    allowed = KIND_MODIFIERS.get(param.kind or "") or MODIFIERS.get(param.type, set())
-    if modifier and modifier not in allowed:
+    kind = kind_of(param)
+    if modifier and (kind is None or modifier not in kind.modifiers):
         raise UnknownParameter(f"Modifier :{modifier} is not supported on {code} ({param.type})")
     if modifier == "missing" and value not in ("true", "false"):
         raise _bad(f"{name} must be true or false, not {value!r}", "CL-3403")
@@ -304,6 +257,13 @@ def parse_query(
     return q
 
 
+def _sortable(param: SearchParam) -> bool:
+    """Can ``_sort`` order by it? A searchable parameter of a kind that sorts, answered by its
+    index rather than a condition of its own."""
+    kind = kind_of(param)
+    return queryable(param) and kind is not None and kind.sortable and param.condition is None
+
+
 def _result_param(
     q: SearchQuery, name: str, value: str, params: dict[str, SearchParam], max_count: int
 ) -> None:
@@ -315,23 +275,7 @@ def _result_param(
             code = key.lstrip("-")
             if code in ("_id", "_lastUpdated"):
                 q.sort.append(SortKey(code, desc, None))
-            elif (
-                code in params
-                and params[code].type
-                in (
-                    "string",
-                    "date",
-                    "token",
-                    "number",
-                    "quantity",
-                    "uri",
-                    "reference",
-                    "special",
-                )
-                and queryable(params[code])
-                and params[code].kind not in KIND_MODIFIERS
-                and params[code].condition is None
-            ):
+            elif code in params and _sortable(params[code]):
                 q.sort.append(SortKey(code, desc, params[code]))
             else:
                 raise _bad(f"Cannot sort {q.resource_type} by {code!r}", "CL-3404")

@@ -151,7 +151,7 @@ sp_coords = _index_table(
 )
 
 # Full text (``_content``): one row per resource and parameter holding the normalised words
-# (``fhir.search.fulltext``). PostgreSQL searches it through a GIN index on
+# (``fhir.search.index.text``). PostgreSQL searches it through a GIN index on
 # ``to_tsvector('simple', document)``; SQLite through the FTS5 table ``sp_text_fts`` that
 # triggers keep in step, keyed by ``id`` (a stable rowid). Both made by storage revision 2.
 sp_text = _index_table(

@@ -18,8 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from closedloop.fhir.search.areas import containing, parse_point
+from closedloop.fhir.search.index.kind import IndexKind, any_of, present_values
+
 if TYPE_CHECKING:
     from closedloop.fhir.search.fhirpath import Node
+    from closedloop.fhir.search.query import Criterion
 
 MAX_EDGES = 20_000
 
@@ -103,3 +107,18 @@ def extract(nodes: list[Node]) -> list[dict[str, Any]]:
     for value, _type in nodes:
         out += edges(_geojson(value))
     return out
+
+
+class AreaIndex(IndexKind):
+    """``contains=latitude|longitude``: areas whose boundary holds the point (``areas.py``)."""
+
+    name = "area"
+    sortable = False
+    extract = staticmethod(extract)
+
+    def where(self, r: Any, t: Any, scope: Any, c: Criterion, base_url: str) -> Any:
+        values = present_values(c)
+        return any_of([r.c.pk.in_(containing(t, scope, parse_point(v, c.code))) for v in values])
+
+
+KIND = AreaIndex()

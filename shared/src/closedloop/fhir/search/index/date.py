@@ -12,8 +12,15 @@ import re
 from datetime import date as _date
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import ColumnElement, func
+
+from closedloop.fhir.instant import now_us
+from closedloop.fhir.search.index.kind import IndexKind, bad_value, compare_range
+from closedloop.fhir.search.syntax import split_prefix
+
 if TYPE_CHECKING:
     from closedloop.fhir.search.fhirpath import Node
+    from closedloop.fhir.search.query import Criterion, SearchQuery, SortKey
 
 _SECOND = 1_000_000
 _MINUTE = 60 * _SECOND
@@ -139,3 +146,69 @@ def extract(nodes: list[Node]) -> list[dict[str, Any]]:
             elif node_type == "Period" or "start" in value or "end" in value:
                 _add(seen, _period(value))
     return [{"low": low, "high": high} for low, high in seen]
+
+
+def _approx(prefix: str, low: int) -> int:
+    """How far ``ap`` reaches: a tenth of the distance from now, at least a day."""
+    return max(abs(now_us() - low) // 10, 86_400_000_000) if prefix == "ap" else 0
+
+
+def condition(value: str, low: Any, high: Any) -> ColumnElement[bool]:
+    """One ``[prefix]date`` value against the stored range ``[low, high]`` (index columns, or
+    ``resources.last_updated`` twice for ``_lastUpdated``)."""
+    prefix, text = split_prefix(value)
+    rng = parse_date_range(text)
+    if rng is None:
+        raise bad_value(
+            f"Invalid date {text!r}: use a FHIR date, dateTime or instant "
+            "(e.g. 2026-11-01 or 2026-11-01T00:00:00Z)"
+        )
+    s_low, s_high = rng
+    return compare_range(prefix, low, high, s_low, s_high, _approx(prefix, s_low))
+
+
+def bounds(value: str) -> tuple[str, list[Any]] | None:
+    """(prefix, the bounds ``compare_range`` binds for it, in its order), None if unreadable."""
+    prefix, text = split_prefix(value)
+    rng = parse_date_range(text)
+    if rng is None:
+        return None
+    low, high = rng
+    if prefix in ("eq", "ne"):
+        return prefix, [low, high]
+    if prefix in ("gt", "sa"):
+        return prefix, [high]
+    if prefix in ("lt", "eb"):
+        return prefix, [low]
+    if prefix == "ge":
+        return prefix, [high, low, high]
+    if prefix == "le":
+        return prefix, [low, low, high]
+    if prefix == "ap":
+        approx = _approx(prefix, low)
+        return prefix, [low - approx, high + approx]
+    return None
+
+
+class DateIndex(IndexKind):
+    """Ranges compared by prefix; sorted by the start (by the end, descending)."""
+
+    name = "date"
+    shape_modifiers = frozenset((None,))
+    extract = staticmethod(extract)
+
+    def match(
+        self, t: Any, value: str, modifier: str | None, c: Criterion, base_url: str
+    ) -> ColumnElement[bool]:
+        return condition(value, t.c.low, t.c.high)
+
+    def order_value(self, t: Any, key: SortKey, q: SearchQuery, postgres: bool) -> Any:
+        return func.max(t.c.high) if key.descending else func.min(t.c.low)
+
+    def shape(
+        self, value: str, modifier: str | None, c: Criterion, base_url: str
+    ) -> tuple[str, list[Any]] | None:
+        return bounds(value)
+
+
+KIND = DateIndex()

@@ -13,8 +13,14 @@ import math
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import ColumnElement, and_, not_
+
+from closedloop.fhir.search.index.kind import IndexKind, bad_value, compare_range
+from closedloop.fhir.search.syntax import split_prefix
+
 if TYPE_CHECKING:
     from closedloop.fhir.search.fhirpath import Node
+    from closedloop.fhir.search.query import Criterion
 
 
 def precision_range(text: str) -> tuple[float, float, float]:
@@ -52,3 +58,31 @@ def extract(nodes: list[Node]) -> list[dict[str, Any]]:
         except ValueError:
             continue
     return [{"value": v, "low": lo, "high": hi} for v, lo, hi in seen]
+
+
+def condition(t: Any, value: str) -> ColumnElement[bool]:
+    """``[prefix]number`` against ``t.c.value``: ``eq``/``ne`` within the written precision,
+    the other prefixes against the value itself (``ap``: within 10%)."""
+    prefix, text = split_prefix(value)
+    try:
+        number, low, high = precision_range(text)
+    except (ValueError, TypeError):
+        raise bad_value(f"Invalid number {text!r}") from None
+    if prefix in ("eq", "ne"):
+        cond = and_(t.c.value >= low, t.c.value < high)
+        return cond if prefix == "eq" else not_(cond)
+    return compare_range(prefix, t.c.value, t.c.value, number, number, abs(number) * 0.1)
+
+
+class NumberIndex(IndexKind):
+    name = "number"
+    sort_column = "value"
+    extract = staticmethod(extract)
+
+    def match(
+        self, t: Any, value: str, modifier: str | None, c: Criterion, base_url: str
+    ) -> ColumnElement[bool]:
+        return condition(t, value)
+
+
+KIND = NumberIndex()

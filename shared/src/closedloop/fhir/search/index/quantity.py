@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from closedloop.fhir.search.index.number import number_text, precision_range
+from sqlalchemy import ColumnElement, and_
+
+from closedloop.fhir.search.index.kind import IndexKind
+from closedloop.fhir.search.index.number import condition, number_text, precision_range
 
 if TYPE_CHECKING:
     from closedloop.fhir.search.fhirpath import Node
+    from closedloop.fhir.search.query import Criterion
 
 CURRENCY_SYSTEM = "urn:iso:std:iso:4217"
 _INF = float("inf")
@@ -86,3 +90,26 @@ def extract(nodes: list[Node]) -> list[dict[str, Any]]:
         if row is not None:
             seen[row] = None
     return [{"system": s, "code": c, "value": v, "low": lo, "high": hi} for s, c, v, lo, hi in seen]
+
+
+class QuantityIndex(IndexKind):
+    """``[prefix]number|system|code``: the number as for ``number``, the unit when given."""
+
+    name = "quantity"
+    sort_column = "value"
+    extract = staticmethod(extract)
+
+    def match(
+        self, t: Any, value: str, modifier: str | None, c: Criterion, base_url: str
+    ) -> ColumnElement[bool]:
+        number_part, _, rest = value.partition("|")
+        system, _, code = rest.partition("|")
+        cond = condition(t, number_part)
+        if code:
+            cond = and_(cond, t.c.code == code)
+        if system:
+            cond = and_(cond, t.c.system == system)
+        return cond
+
+
+KIND = QuantityIndex()

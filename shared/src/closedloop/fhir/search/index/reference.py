@@ -13,8 +13,15 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import ColumnElement, and_
+
+from closedloop import errors
+from closedloop.fhir.search.index.kind import IndexKind, bad_value
+from closedloop.fhir.search.syntax import unescape
+
 if TYPE_CHECKING:
     from closedloop.fhir.search.fhirpath import Node
+    from closedloop.fhir.search.query import Criterion
 
 _ID = r"[A-Za-z0-9\-.]{1,64}"
 _REF_RE = re.compile(
@@ -78,3 +85,59 @@ def extract(nodes: list[Node]) -> list[dict[str, Any]]:
             if url and url[0] != "#":
                 seen[(None, None, url)] = None
     return [{"target_type": t, "target_id": i, "target_url": u} for t, i, u in seen]
+
+
+def reference_value(
+    value: str, base_url: str, target_type: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """(type, id, url) to match: local references by type and id, foreign ones by URL."""
+    if base_url and value.startswith(base_url.rstrip("/") + "/"):
+        value = value[len(base_url.rstrip("/")) + 1 :]
+    if "/" not in value and ":" not in value:
+        return target_type, value, None
+    parsed = parse_reference(value)
+    if parsed is None:
+        raise bad_value(f"Invalid reference {value!r}: use Type/id, an id or an absolute URL")
+    rtype, rid, url = parsed
+    if url and rtype and rid and not value.startswith(("http://", "https://")):
+        url = None
+    return rtype, rid, url
+
+
+class ReferenceIndex(IndexKind):
+    """``Type/id``, an id (of the ``:Type`` modifier's type, if any) or an absolute URL; a
+    reference to this server's own base URL counts as local."""
+
+    name = "reference"
+    modifiers = frozenset({"missing", "identifier"})
+    sort_column = "target_id"
+    sort_text = True
+    shape_modifiers = frozenset((None,))
+    extract = staticmethod(extract)
+
+    def match(
+        self, t: Any, value: str, modifier: str | None, c: Criterion, base_url: str
+    ) -> ColumnElement[bool]:
+        rtype, rid, url = reference_value(unescape(value), base_url, c.target_type)
+        if url is not None:
+            return t.c.target_url == url.split("/_history/")[0]
+        conds = [t.c.target_id == rid]
+        if rtype:
+            conds.append(t.c.target_type == rtype)
+        return and_(*conds)
+
+    def shape(
+        self, value: str, modifier: str | None, c: Criterion, base_url: str
+    ) -> tuple[str, list[Any]] | None:
+        try:
+            rtype, rid, url = reference_value(unescape(value), base_url, c.target_type)
+        except errors.FhirError:
+            return None
+        if url is not None:
+            return "url", [url.split("/_history/")[0]]
+        if rid is None:
+            return None
+        return ("type/id", [rid, rtype]) if rtype else ("id", [rid])
+
+
+KIND = ReferenceIndex()

@@ -10,8 +10,14 @@ from __future__ import annotations
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import ColumnElement
+
+from closedloop.fhir.search.index.kind import IndexKind, like_escape
+from closedloop.fhir.search.syntax import unescape
+
 if TYPE_CHECKING:
     from closedloop.fhir.search.fhirpath import Node
+    from closedloop.fhir.search.query import Criterion
 
 MAX_LEN = 255
 
@@ -65,3 +71,43 @@ def extract(nodes: list[Node]) -> list[dict[str, Any]]:
                 else:
                     _add(seen, item)
     return [{"value_norm": n, "value_exact": e} for n, e in seen]
+
+
+def _operand(value: str, modifier: str | None) -> tuple[str, str]:
+    """(``=`` exact, ``~`` contains or ``^`` starts with; the value or LIKE pattern to bind)."""
+    value = unescape(value)
+    if modifier == "exact":
+        return "=", value
+    norm = like_escape(normalize(value))
+    if modifier == "contains":
+        return "~", f"%{norm}%"
+    return "^", f"{norm}%"
+
+
+class StringIndex(IndexKind):
+    """Starts with (default) or ``:contains`` on the normalised text, ``:exact`` on the text
+    as written."""
+
+    name = "string"
+    modifiers = frozenset({"exact", "contains", "missing"})
+    sort_column = "value_norm"
+    sort_text = True
+    shape_modifiers = frozenset((None, "exact", "contains"))
+    extract = staticmethod(extract)
+
+    def match(
+        self, t: Any, value: str, modifier: str | None, c: Criterion, base_url: str
+    ) -> ColumnElement[bool]:
+        form, operand = _operand(value, modifier)
+        if form == "=":
+            return t.c.value_exact == operand
+        return t.c.value_norm.like(operand, escape="\\")
+
+    def shape(
+        self, value: str, modifier: str | None, c: Criterion, base_url: str
+    ) -> tuple[str, list[Any]]:
+        form, operand = _operand(value, modifier)
+        return form, [operand]
+
+
+KIND = StringIndex()

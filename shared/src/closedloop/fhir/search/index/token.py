@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import ColumnElement, and_
+
+from closedloop.fhir.search.index.kind import IndexKind, bad_value, like_escape
 from closedloop.fhir.search.index.string import normalize
+from closedloop.fhir.search.syntax import split_unescaped, unescape
 
 if TYPE_CHECKING:
     from closedloop.fhir.search.fhirpath import Node
+    from closedloop.fhir.search.query import Criterion
 
 Row = tuple[str | None, str | None, str | None]
 
@@ -101,3 +106,52 @@ def extract_of_type(nodes: list[Node]) -> list[dict[str, Any]]:
             if type(coding) is dict and _s(coding.get("code")):
                 _add(seen, _s(coding.get("system")), f"{coding['code']}|{value['value']}", None)
     return [{"system": s, "code": c, "text": t} for s, c, t in seen]
+
+
+class TokenIndex(IndexKind):
+    """``system|code``, ``|code``, ``system|`` or ``code``; ``:text`` on the normalised
+    display; ``:of-type`` on the rows of ``extract_of_type``."""
+
+    name = "token"
+    modifiers = frozenset({"not", "text", "missing", "of-type"})
+    sort_column = "code"
+    sort_text = True
+    shape_modifiers = frozenset((None, "not"))
+    extract = staticmethod(extract)
+
+    def match(
+        self, t: Any, value: str, modifier: str | None, c: Criterion, base_url: str
+    ) -> ColumnElement[bool]:
+        if modifier == "text":
+            return t.c.text.like(f"{like_escape(normalize(unescape(value)))}%", escape="\\")
+        if modifier == "of-type":
+            parts = [unescape(p) for p in split_unescaped(value, "|")]
+            if len(parts) != 3 or not all(parts):
+                raise bad_value(f"identifier:of-type takes system|code|value, not {value!r}")
+            return and_(t.c.system == parts[0], t.c.code == f"{parts[1]}|{parts[2]}")
+        form, bound = self.shape(value, modifier, c, base_url)
+        if form == "|c":
+            return and_(t.c.system.is_(None), t.c.code == bound[0])
+        if form == "s|":
+            return t.c.system == bound[0]
+        if form == "s|c":
+            return and_(t.c.system == bound[0], t.c.code == bound[1])
+        return t.c.code == bound[0]
+
+    def shape(
+        self, value: str, modifier: str | None, c: Criterion, base_url: str
+    ) -> tuple[str, list[Any]]:
+        """``system|code`` as ``s|c``, ``|code`` (no system) as ``|c``, ``system|`` (any code
+        of it) as ``s|`` and a bare code as ``c``, with their values."""
+        parts = [unescape(p) for p in split_unescaped(value, "|")]
+        if len(parts) > 1:
+            system, code = parts[0], "|".join(parts[1:])
+            if not system:
+                return "|c", [code]
+            if not code:
+                return "s|", [system]
+            return "s|c", [system, code]
+        return "c", [parts[0]]
+
+
+KIND = TokenIndex()

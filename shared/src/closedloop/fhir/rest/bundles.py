@@ -23,6 +23,7 @@ from closedloop.context import RequestContext
 from closedloop.errors import FhirError, Issue, information, operation_outcome
 from closedloop.fhir.rest.guards import check_escapes
 from closedloop.fhir.rest.prefer import Preferences, parse_etag
+from closedloop.fhir.search.execution import ConnectionExecutor
 from closedloop.fhir.search.limits import version_number
 from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.records import StoredResource, WriteResult
@@ -367,11 +368,11 @@ class BundleProcessor:
     async def _get(self, uow: UnitOfWork, target: EntryTarget) -> dict[str, Any]:
         rtype, rid, query = target.rtype, target.rid, target.query
         if rid is None or rid == "_search":
-            text = await self.server.search.search(
+            text = await self.server.search.search_with(
+                ConnectionExecutor(uow.conn),
                 rtype,
                 parse_qsl(query or "", keep_blank_values=True),
                 base_url=self.ctx.base_url,
-                conn=uow.conn,
             )
             return {"resource": orjson.Fragment(text), "response": {"status": _status(200)}}
         if target.version is not None:
