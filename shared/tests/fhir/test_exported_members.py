@@ -16,6 +16,7 @@ PACKAGES = [
     "closedloop.fhir",
     "closedloop.fhir.operations",
     "closedloop.fhir.rest",
+    "closedloop.fhir.rest.openapi",
     "closedloop.fhir.search",
     "closedloop.fhir.search.index",
     "closedloop.fhir.storage",

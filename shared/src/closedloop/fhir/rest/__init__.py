@@ -11,6 +11,7 @@ __all__ = [
     "handlers",
     "history",
     "negotiation",
+    "openapi",
     "prefer",
     "responses",
     "routes",
