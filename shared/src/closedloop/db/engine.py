@@ -322,9 +322,11 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A connection whose transaction takes the write lock at BEGIN on SQLite."""
+        """A connection whose transaction takes the write lock at BEGIN on SQLite (the option
+        only SQLite's BEGIN reads; PostgreSQL is spared setting it on every write)."""
         async with self.engine.connect() as conn:
-            await conn.execution_options(**{_WRITE: True})
+            if not self.postgres:
+                await conn.execution_options(**{_WRITE: True})
             async with conn.begin():
                 yield conn
 

@@ -13,6 +13,7 @@ from closedloop.fhir.storage.repository import UnitOfWork
 from referral_api.outbox.tables import outbox_events
 
 EVENT_TYPES = frozenset({"Task", "ServiceRequest"})
+_INSERT = outbox_events.insert()  # built once: SQLAlchemy caches its compiled form by statement
 
 
 async def write_events(_ctx: Any, uow: UnitOfWork) -> None:
@@ -46,4 +47,5 @@ async def write_events(_ctx: Any, uow: UnitOfWork) -> None:
             }
         )
     if rows:
-        await uow.conn.execute(outbox_events.insert(), rows)
+        # one row (the usual single change) as a plain execute: no executemany batching
+        await uow.conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
