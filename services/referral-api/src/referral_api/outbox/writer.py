@@ -7,13 +7,13 @@ import uuid
 from typing import Any
 
 import orjson
+from closedloop.db.direct import insert_rows
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.storage.repository import UnitOfWork
 
 from referral_api.outbox.tables import outbox_events
 
 EVENT_TYPES = frozenset({"Task", "ServiceRequest"})
-_INSERT = outbox_events.insert()  # built once: SQLAlchemy caches its compiled form by statement
 
 
 async def write_events(_ctx: Any, uow: UnitOfWork) -> None:
@@ -46,6 +46,6 @@ async def write_events(_ctx: Any, uow: UnitOfWork) -> None:
                 "attempts": 0,
             }
         )
-    if rows:
-        # one row (the usual single change) as a plain execute: no executemany batching
-        await uow.conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+    # straight to the driver on PostgreSQL: through SQLAlchemy this INSERT cost a fifth of a
+    # create
+    await insert_rows(uow.conn, outbox_events, rows)

@@ -5,8 +5,8 @@ rows (one table per kind). Statement by statement that is five or six round trip
 SQLAlchemy's compile and execution steps around it, and together they cost more than the rest
 of a create. Here they go as one ``WITH ... INSERT`` whose index rows arrive as arrays
 (``unnest``): one round trip, and the SQL text (cached per set of index kinds) is a prepared
-statement after its first use. The rows are the same; a unique-key collision still raises
-SQLAlchemy's ``IntegrityError`` (the statement runs through ``exec_driver_sql``).
+statement after its first use, sent straight to asyncpg (``db.direct``). The rows are the
+same; a unique-key collision still raises SQLAlchemy's ``IntegrityError``.
 
 SQLite keeps the statement-by-statement path: it has no round trips to save.
 """
@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from closedloop.db.direct import fetch_value
 from closedloop.fhir.storage.tables import INDEX_TABLES
 
 _KEYS = frozenset(("id", "res_pk", "resource_type", "param"))
@@ -82,6 +83,5 @@ async def insert_first_version(
         params.append([row["param"] for row in rows])
         for name, _ in _value_columns(kind):
             params.append([row.get(name) for row in rows])
-    result = await conn.exec_driver_sql(_statement(kinds), tuple(params))
-    pk: int = result.scalar_one()
+    pk: int = await fetch_value(conn, _statement(kinds), params)
     return pk
