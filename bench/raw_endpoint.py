@@ -12,7 +12,10 @@ table. It does no FHIR validation, no profile or workflow rule and writes no out
 type, from the standard parameters plus referral-api's), computed once per distinct request
 body and remembered: the bench posts one body, so the floor pays nothing for extraction, the
 cheapest a hand-written endpoint could be (the rows depend on the body only; the id and meta
-the server stamps are in no index).
+the server stamps are in no index). The statements are the plain ones a hand-written
+endpoint sends (one per table, seven round trips with BEGIN and COMMIT); the engine sends the
+same rows in one statement (``fhir/storage/first_version.py``), but adds its outbox INSERT, so
+it makes four.
 
     python bench/raw_endpoint.py --port 8090 --database-url postgresql://...
 """
