@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 
+from closedloop.db.direct import INTEGRITY_ERRORS, integrity_error
 from closedloop.db.localtime import SQLITE_NAME as _MINUTE_OF_WEEK
 from closedloop.db.localtime import python_minute_of_week
 
@@ -322,8 +323,17 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A connection whose transaction takes the write lock at BEGIN on SQLite."""
+        """A connection in a write transaction: committed when the block ends, rolled back if
+        it raises. On SQLite the transaction takes the write lock at BEGIN.
+
+        On PostgreSQL the driver runs BEGIN and COMMIT itself (``_driver_transaction``):
+        through SQLAlchemy's asyncpg adapter each costs about three times the round trip, and
+        a create is little else."""
         async with self.engine.connect() as conn:
+            if self.postgres:
+                async with _driver_transaction(conn):
+                    yield conn
+                return
             await conn.execution_options(**{_WRITE: True})
             async with conn.begin():
                 yield conn
@@ -340,6 +350,46 @@ class Database:
             self._drivers.close()
             self._drivers = None
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def _driver_transaction(conn: AsyncConnection) -> AsyncIterator[None]:
+    """An asyncpg transaction on ``conn``'s driver connection that SQLAlchemy's statements on
+    ``conn`` join: its asyncpg adapter begins a transaction of its own only when it holds none
+    (``_transaction``), so it is handed this one for the block's length. Commits when the block
+    ends; rolls back on any error or cancellation, and a connection that cannot roll back is
+    invalidated, so the pool never hands out one left inside a transaction. A unique-key
+    violation at COMMIT comes out as SQLAlchemy's ``IntegrityError``, as from a statement."""
+    fairy = await conn.get_raw_connection()
+    adapter: Any = fairy.dbapi_connection
+    driver: Any = fairy.driver_connection
+    if getattr(adapter, "_transaction", False) is not None:  # not the adapter we know
+        async with conn.begin():
+            yield
+        return
+    transaction = driver.transaction()
+    await transaction.start()
+    adapter._transaction = transaction
+    try:
+        yield
+    except BaseException:
+        adapter._transaction = None
+        try:
+            if driver.is_closed():
+                await conn.invalidate()
+            else:
+                await transaction.rollback()
+        except BaseException:
+            await conn.invalidate()
+        raise
+    adapter._transaction = None
+    try:
+        await transaction.commit()
+    except BaseException as exc:
+        await conn.invalidate()  # whatever state the failed COMMIT left it in
+        if isinstance(exc, INTEGRITY_ERRORS):
+            raise integrity_error("COMMIT", exc) from exc
+        raise
 
 
 def create_database(url: str, pool_size: int = 20) -> Database:

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import orjson
+from closedloop.db.direct import insert_rows
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.storage.repository import UnitOfWork
 
@@ -45,5 +46,6 @@ async def write_events(_ctx: Any, uow: UnitOfWork) -> None:
                 "attempts": 0,
             }
         )
-    if rows:
-        await uow.conn.execute(outbox_events.insert(), rows)
+    # straight to the driver on PostgreSQL: through SQLAlchemy this INSERT cost a fifth of a
+    # create
+    await insert_rows(uow.conn, outbox_events, rows)

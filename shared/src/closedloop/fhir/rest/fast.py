@@ -1,13 +1,17 @@
-"""A thin path for the two hottest interactions: read by id and a type-level search (GET).
+"""A thin path for the three hottest interactions: read by id, a type-level search (GET) and
+a create (POST).
 
 ``GET /fhir/Type/id`` and ``GET /fhir/Type?query`` go from the ASGI scope straight to the
 handler's steps: the same checks, the same hook points (``request`` for both, ``before_search``
 for a search), the same storage and search calls and the same response objects as
 ``routes.read`` and ``routes.search_type``, without building a Starlette ``Request``, running
 the router, the exception-handler wrappers and the exit-stack middleware. Those cost as much as
-the read itself. Every other request (and a read or search with ``_format``/``_pretty``) takes
-the full path through ``dispatch``, and so does one that asks for XML (Accept), so the
-JSON path never pays for it.
+the read itself. ``POST /fhir/Type`` (no query string, a JSON body) takes ``routes.create``'s
+steps the same way: type check, ``request`` hook, body (same limits and parsing), the planned
+write, the repository's create and ``write_response``; the glue around them was a fifth of a
+create's cost. Every other request (and a read or search with
+``_format``/``_pretty``) takes the full path through ``dispatch``, and so does one that asks
+for XML (Accept), so the JSON path never pays for it.
 
 The middleware sits inside ``RequestLogMiddleware`` (request id, access log) and outside the
 exception middleware, so it hands an error to the app's exception handler for its class itself
@@ -26,17 +30,32 @@ from starlette.requests import Request
 
 from closedloop.context import RequestContext
 from closedloop.fhir.rest.disconnect import Receive, unless_disconnected
-from closedloop.fhir.rest.negotiation import fhir_response, xml_asked
+from closedloop.fhir.rest.negotiation import (
+    fhir_response,
+    is_json_type,
+    media_type_of,
+    parse_json,
+    receive_body,
+    xml_asked,
+)
 from closedloop.fhir.rest.prefer import parse_prefer
-from closedloop.fhir.rest.responses import read_response
+from closedloop.fhir.rest.responses import read_response, write_response
 from closedloop.fhir.server import FhirServer
-from closedloop.hooks import HookPoint
+from closedloop.hooks import HookPoint, PlannedWrite
 
 _PREFIX = "/fhir/"
 _SYSTEM = {"metadata", "_history", "openapi.json"}
 _SUB = {"_search", "_history"}
 _RESULT_ONLY = {"_format", "_pretty"}
-_WANTED = {b"host", b"accept", b"if-none-match", b"prefer"}
+_WANTED = {
+    b"host",
+    b"accept",
+    b"if-none-match",
+    b"prefer",
+    b"content-type",
+    b"content-length",
+    b"if-none-exist",
+}
 _BASE_CACHE_LIMIT = 64
 
 
@@ -63,7 +82,7 @@ class FhirFastPath:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if (
             scope["type"] != "http"
-            or scope["method"] not in ("GET", "HEAD")
+            or scope["method"] not in ("GET", "HEAD", "POST")
             or not scope["path"].startswith(_PREFIX)
             or scope.get("root_path")
         ):
@@ -81,6 +100,13 @@ class FhirFastPath:
         query: bytes = scope.get("query_string", b"")
         if not self._enabled:
             response = None
+        elif scope["method"] == "POST":
+            if len(segments) == 1 and not query and segments[0] not in _SYSTEM:
+                response = await self._guarded(
+                    scope, self._create(scope, receive, server, segments[0])
+                )
+            else:
+                response = None
         elif len(segments) == 2 and not query:
             if segments[1] in _SUB or segments[1].startswith("$"):
                 response = None
@@ -159,6 +185,30 @@ class FhirFastPath:
         if etag and etag.strip() == stored.etag:
             return fhir_response(None, 304, {"ETag": stored.etag})
         return read_response(stored, False)
+
+    async def _create(
+        self, scope: dict[str, Any], receive: Receive, server: FhirServer, resource_type: str
+    ) -> Any:
+        """``routes.create`` for a JSON body and a JSON answer; None (before any check or
+        hook) for XML either way, or a body type the full path refuses (415)."""
+        headers = self._headers(scope)
+        if xml_asked(None, headers.get(b"accept", "")) or not is_json_type(
+            media_type_of(headers.get(b"content-type", ""))
+        ):
+            return None
+        server.require_type(resource_type)
+        ctx = await self._context(scope, server, headers, "create", resource_type)
+        body = parse_json(
+            await receive_body(
+                receive, headers.get(b"content-length"), server.config.max_body_bytes
+            )
+        )
+        planned = [PlannedWrite("create", resource_type, None, body)]
+        async with server.repo.unit_of_work(ctx, planned) as uow:
+            result = await server.repo.create(
+                uow, resource_type, body, if_none_exist=headers.get(b"if-none-exist") or None
+            )
+        return write_response(result, ctx.base_url, parse_prefer(headers.get(b"prefer", "")), False)
 
     async def _search(
         self, scope: dict[str, Any], receive: Receive, server: FhirServer, segments: list[str]

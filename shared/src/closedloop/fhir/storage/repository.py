@@ -33,6 +33,7 @@ from closedloop import errors
 from closedloop.context import RequestContext
 from closedloop.db.engine import Database
 from closedloop.fhir.instant import format_instant, now_us
+from closedloop.fhir.storage.first_version import insert_first_version
 from closedloop.fhir.storage.indexer import Indexer
 from closedloop.fhir.storage.records import StoredResource, WriteResult
 from closedloop.fhir.storage.tables import conditional_guards, resource_versions, resources
@@ -496,24 +497,36 @@ class Repository:
         now = now_us()
         _stamp(resource, resource_type, resource_id, 1, now)
         content = dumps(resource)
-        pk = (
-            await uow.conn.execute(
-                resources.insert()
-                .values(
-                    resource_type=resource_type,
-                    id=resource_id,
-                    version_id=1,
-                    last_updated=now,
-                    deleted=False,
-                    content=content,
-                )
-                .returning(resources.c.pk)
+        if self.db.postgres:  # one round trip for every row (``first_version``)
+            await insert_first_version(
+                uow.conn,
+                resource_type,
+                resource_id,
+                1,
+                now,
+                content,
+                method,
+                self.indexer.rows(resource_type, resource),
             )
-        ).scalar_one()
-        await self._insert_version(
-            uow.conn, pk, resource_type, resource_id, 1, now, method, content
-        )
-        await self.indexer.write(uow.conn, pk, resource_type, resource, replace=False)
+        else:
+            pk = (
+                await uow.conn.execute(
+                    resources.insert()
+                    .values(
+                        resource_type=resource_type,
+                        id=resource_id,
+                        version_id=1,
+                        last_updated=now,
+                        deleted=False,
+                        content=content,
+                    )
+                    .returning(resources.c.pk)
+                )
+            ).scalar_one()
+            await self._insert_version(
+                uow.conn, pk, resource_type, resource_id, 1, now, method, content
+            )
+            await self.indexer.write(uow.conn, pk, resource_type, resource, replace=False)
         uow.changes.append(change)
         return WriteResult(
             StoredResource(resource_type, resource_id, 1, now, content, method),
