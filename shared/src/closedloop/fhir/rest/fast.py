@@ -1,13 +1,13 @@
 """A thin path for the two hottest interactions: read by id and a type-level search (GET).
 
 ``GET /fhir/Type/id`` and ``GET /fhir/Type?query`` go from the ASGI scope straight to the
-handler's steps: the same checks, the same hook points (``request`` for both, ``before_search``
-for a search), the same storage and search calls and the same response objects as
-``routes.read`` and ``routes.search_type``, without building a Starlette ``Request``, running
-the router, the exception-handler wrappers and the exit-stack middleware. Those cost as much as
-the read itself. Every other request (and a read or search with ``_format``/``_pretty``) takes
-the full path through ``dispatch``, and so does one that asks for XML (Accept), so the
-JSON path never pays for it.
+handler's steps, which are ``steps.py``'s very functions (the caller from the bearer token,
+the ``request``, ``before_search`` and ``before_show`` hooks, storage, search, responses), as
+``routes.read`` and ``routes.search_type`` call them, without building a Starlette
+``Request``, running the router, the exception-handler wrappers and the exit-stack
+middleware. Those cost as much as the read itself. Every other request (and a read or
+search with ``_format``/``_pretty``) takes the full path through ``dispatch``, and so does
+one that asks for XML (Accept), so the JSON path never pays for it.
 
 The middleware sits inside ``RequestLogMiddleware`` (request id, access log) and outside the
 exception middleware, so it hands an error to the app's exception handler for its class itself
@@ -25,18 +25,18 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from closedloop.context import RequestContext
-from closedloop.fhir.rest.disconnect import Receive, unless_disconnected
+from closedloop.fhir.rest import steps
+from closedloop.fhir.rest.disconnect import Receive
 from closedloop.fhir.rest.negotiation import fhir_response, xml_asked
 from closedloop.fhir.rest.prefer import parse_prefer
-from closedloop.fhir.rest.responses import read_response
 from closedloop.fhir.server import FhirServer
-from closedloop.hooks import HookPoint
+from closedloop.hooks import Interaction
 
 _PREFIX = "/fhir/"
 _SYSTEM = {"metadata", "_history"}
 _SUB = {"_search", "_history"}
 _RESULT_ONLY = {"_format", "_pretty"}
-_WANTED = {b"host", b"accept", b"if-none-match", b"prefer"}
+_WANTED = {b"host", b"accept", b"if-none-match", b"prefer", b"authorization"}
 _BASE_CACHE_LIMIT = 64
 
 
@@ -82,7 +82,7 @@ class FhirFastPath:
         if not self._enabled:
             response = None
         elif len(segments) == 2 and not query:
-            if segments[1] in _SUB or segments[1].startswith("$"):
+            if segments[1] in _SUB or segments[1].startswith("$") or segments[0].startswith("."):
                 response = None
             else:
                 response = await self._guarded(scope, self._read(scope, server, segments))
@@ -134,16 +134,15 @@ class FhirFastPath:
         scope: dict[str, Any],
         server: FhirServer,
         headers: dict[bytes, str],
-        interaction: str,
-        resource_type: str,
+        interaction: Interaction,
     ) -> RequestContext:
-        ctx = RequestContext(
-            request_id=scope.get("state", {}).get("request_id", "-"),
-            base_url=self._base_url(scope, server, headers.get(b"host")),
+        return await steps.open_context(
+            server,
+            scope.get("state", {}).get("request_id", "-"),
+            self._base_url(scope, server, headers.get(b"host")),
+            headers.get(b"authorization"),
+            interaction,
         )
-        if server.hooks.has(HookPoint.REQUEST):
-            await server.hooks.fire(HookPoint.REQUEST, ctx, interaction, resource_type)
-        return ctx
 
     async def _read(self, scope: dict[str, Any], server: FhirServer, segments: list[str]) -> Any:
         """``routes.read`` without ``_format``/``_pretty`` (a read with a query string takes
@@ -153,12 +152,11 @@ class FhirFastPath:
             return None  # XML is rendered on the full path
         resource_type, resource_id = segments
         server.require_type(resource_type)
-        await self._context(scope, server, headers, "read", resource_type)
-        stored = await server.repo.read(resource_type, resource_id)
-        etag = headers.get(b"if-none-match")
-        if etag and etag.strip() == stored.etag:
-            return fhir_response(None, 304, {"ETag": stored.etag})
-        return read_response(stored, False)
+        interaction = Interaction("read", resource_type, resource_id)
+        ctx = await self._context(scope, server, headers, interaction)
+        return await steps.read(
+            server, ctx, resource_type, resource_id, headers.get(b"if-none-match"), False
+        )
 
     async def _search(
         self, scope: dict[str, Any], receive: Receive, server: FhirServer, segments: list[str]
@@ -175,13 +173,8 @@ class FhirFastPath:
             return None
         resource_type = segments[0]
         server.require_type(resource_type)
-        ctx = await self._context(scope, server, headers, "search-type", resource_type)
-        if server.hooks.has(HookPoint.BEFORE_SEARCH):
-            await server.hooks.fire(HookPoint.BEFORE_SEARCH, ctx, resource_type, pairs)
-        search = server.search.search(
-            resource_type,
-            pairs,
-            base_url=ctx.base_url,
-            strict=parse_prefer(headers.get(b"prefer", "")).strict,
-        )
-        return fhir_response(await unless_disconnected(receive, search))
+        interaction = Interaction("search-type", resource_type)
+        ctx = await self._context(scope, server, headers, interaction)
+        strict = parse_prefer(headers.get(b"prefer", "")).strict
+        text = await steps.search(server, ctx, resource_type, pairs, strict=strict, receive=receive)
+        return fhir_response(text)

@@ -7,7 +7,7 @@ on this path unless ``_elements``/``_summary`` asks for a subset.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -35,11 +35,16 @@ from closedloop.fhir.search.query import (
 )
 from closedloop.fhir.search.subsets import subset
 from closedloop.fhir.storage.tables import resources, sp_reference
+from closedloop.hooks import Shown
 
 # A service's query planner: given (resource type, criteria, resources table), it may answer
 # some criteria with its own conditions (e.g. from a denormalised table of its own) and returns
 # (the criteria it left, its conditions). It must answer exactly what the criteria would.
 Planner = Callable[[str, list[Criterion], Any], tuple[list[Criterion], list[Any]]]
+
+ShowFn = Callable[[Sequence[Shown]], Awaitable[None]]
+"""Called with a page's matches and includes before the Bundle is rendered (the REST layer
+fires the ``before_show`` hook with it); it may raise to refuse the answer."""
 
 _INCLUDE_DEPTH = 4
 _INCLUDE_LIMIT = 1000
@@ -173,10 +178,11 @@ class SearchEngine:
         base_url: str,
         strict: bool = False,
         conn: AsyncConnection | None = None,
+        show: ShowFn | None = None,
     ) -> str:
         """The searchset Bundle as text, within the engine's time limit: past it, the running
         statement is stopped on the database (``run_stoppable``) and the answer is a 503
-        ``too-costly`` OperationOutcome."""
+        ``too-costly`` OperationOutcome. ``show`` sees the resources before they are rendered."""
         q = self.parse(resource_type, pairs, strict=strict)
 
         def arm(stop: Stop) -> Callable[[], None]:
@@ -185,17 +191,22 @@ class SearchEngine:
 
             return asyncio.get_running_loop().call_later(self.timeout_ms / 1000, expire).cancel
 
-        return await run_stoppable(self._search(q, pairs, base_url, conn), arm)
+        return await run_stoppable(self._search(q, pairs, base_url, conn, show), arm)
 
     async def _search(
-        self, q: SearchQuery, pairs: list[tuple[str, str]], base_url: str, conn: Any
+        self,
+        q: SearchQuery,
+        pairs: list[tuple[str, str]],
+        base_url: str,
+        conn: Any,
+        show: ShowFn | None,
     ) -> str:
         if conn is None and self.db.postgres and not self._counts(q):
-            return await self._run(None, q, pairs, base_url)  # on the driver, below
+            return await self._run(None, q, pairs, base_url, show)  # on the driver, below
         if conn is None:
             async with self.db.read() as c:
-                return await self._run(c, q, pairs, base_url)
-        return await self._run(conn, q, pairs, base_url)
+                return await self._run(c, q, pairs, base_url, show)
+        return await self._run(conn, q, pairs, base_url, show)
 
     @staticmethod
     def _counts(q: SearchQuery) -> bool:
@@ -207,6 +218,7 @@ class SearchEngine:
         q: SearchQuery,
         pairs: list[tuple[str, str]],
         base_url: str,
+        show: ShowFn | None = None,
     ) -> str:
         """``conn`` is None only for a search without a count on PostgreSQL: its statements
         then run on the driver's connection (``Database.driver``) where they can."""
@@ -259,6 +271,11 @@ class SearchEngine:
                 included = await self._includes(raw, q, rows)
         elif q.include or q.revinclude:
             included = await self._includes(conn, q, rows)
+        if show is not None:
+            await show(
+                [Shown(r.resource_type, r.id, r.content, "match") for r in rows]
+                + [Shown(r.resource_type, r.id, r.content, "include") for r in included]
+            )
         return self._bundle(
             q, pairs, base_url, rows, included, total, next_cursor, prev_cursor, describe
         )
