@@ -17,6 +17,8 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from closedloop import auth
+from closedloop.context import Authenticator
 from closedloop.db import create_database, upgrade_to_head
 from closedloop.fhir.operations import OPERATIONS
 from closedloop.fhir.rest.dispatch import fhir_routes
@@ -29,7 +31,7 @@ from closedloop.fhir.server import LOOPBACK_HOSTS, FhirConfig, FhirServer, Opera
 from closedloop.health import add_health_routes
 from closedloop.hooks import Hooks
 from closedloop.logs import RequestLogMiddleware, quiet_url_loggers
-from closedloop.settings import ServiceSettings
+from closedloop.settings import FhirServiceSettings, ServiceSettings
 
 log = logging.getLogger("closedloop.service")
 
@@ -62,6 +64,24 @@ def default_base_url(settings: ServiceSettings) -> str:
     return f"http://{host}:{settings.port}/fhir"
 
 
+def auth_config(settings: ServiceSettings) -> auth.AuthConfig | None:
+    """The authorization settings when tokens are to be checked (None: every request is
+    served anonymously, as before authorization existed)."""
+    if not isinstance(settings, FhirServiceSettings) or not settings.auth_enabled:
+        return None
+    issuer = settings.auth_issuer.rstrip("/")
+    audience = settings.auth_audience or settings.public_base_url or default_base_url(settings)
+    return auth.AuthConfig(
+        issuer=issuer,
+        audience=audience.rstrip("/"),
+        jwks_url=settings.auth_jwks_url or f"{issuer}/jwks",
+        token_url=settings.auth_token_url or f"{issuer}/token",
+        jwks_cache_seconds=settings.auth_jwks_cache_seconds,
+        jwks_timeout=settings.auth_jwks_timeout,
+        leeway_seconds=settings.auth_leeway_seconds,
+    )
+
+
 def create_service_app(
     *,
     name: str,
@@ -82,6 +102,12 @@ def create_service_app(
     derived_indexes: list[Callable[[Any], Awaitable[None]]] | None = None,
 ) -> FastAPI:
     """``search_params`` adds to (or replaces, by code) the standard R4 search parameters."""
+    authenticator: Authenticator | None = None
+    smart: dict[str, Any] | None = None
+    checks = auth_config(settings)
+    if checks is not None:
+        authenticator = auth.token_verifier(checks)
+        smart = auth.smart_configuration(checks.issuer, checks.token_url, checks.jwks_url)
     config = FhirConfig(
         resource_types=resource_types,
         extra_search_params=list(search_params or []),
@@ -102,13 +128,17 @@ def create_service_app(
         trusted_hosts=trusted_hosts(settings),
         default_base_url=default_base_url(settings),
         software_name=f"Closed Loop {name}",
+        smart_configuration=smart,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = create_database(settings.database_url)
         await upgrade_to_head(db, migrations)
-        server = FhirServer(db, config, hooks)
+        live_hooks = hooks or Hooks()
+        if checks is not None:
+            auth.install(live_hooks, resource_types, checks)
+        server = FhirServer(db, config, live_hooks, authenticator=authenticator)
         app.state.fhir = server
         app.state.db = db
         for start in on_startup or []:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from closedloop.auth.discovery import capability_security
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.read_only import READ_INTERACTIONS
 from closedloop.fhir.search.query import queryable
@@ -69,6 +70,9 @@ def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
                 ),
             }
         )
+    rest: dict[str, Any] = {"mode": "server"}
+    if server.config.smart_configuration is not None:
+        rest["security"] = capability_security(server.config.smart_configuration)
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -81,7 +85,7 @@ def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
         "patchFormat": ["application/json-patch+json"],
         "rest": [
             {
-                "mode": "server",
+                **rest,
                 "resource": resources,
                 "interaction": [
                     {"code": "transaction"},
