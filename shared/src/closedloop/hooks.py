@@ -192,6 +192,12 @@ class Hooks:
         self._listeners.setdefault(point, []).append(hook)
         return hook
 
+    def include(self, other: Hooks) -> None:
+        """Add ``other``'s listeners after this registry's own (an app's hooks are built anew
+        for each start, policy first, from what the service registered)."""
+        for point, listeners in other._listeners.items():
+            self._listeners.setdefault(point, []).extend(listeners)
+
     def has(self, point: HookPoint) -> bool:
         return bool(self._listeners.get(point))
 

@@ -135,9 +135,11 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = create_database(settings.database_url)
         await upgrade_to_head(db, migrations)
-        live_hooks = hooks or Hooks()
+        live_hooks = Hooks()  # anew for each start: the policy first, then the service's own
         if checks is not None:
             auth.install(live_hooks, resource_types, checks)
+        if hooks is not None:
+            live_hooks.include(hooks)
         server = FhirServer(db, config, live_hooks, authenticator=authenticator)
         app.state.fhir = server
         app.state.db = db
