@@ -136,11 +136,12 @@ def create_service_app(
         db = create_database(settings.database_url)
         await upgrade_to_head(db, migrations)
         live_hooks = Hooks()  # anew for each start: the policy first, then the service's own
-        if checks is not None:
-            auth.install(live_hooks, resource_types, checks)
+        policy = auth.install(live_hooks, resource_types, checks) if checks else None
         if hooks is not None:
             live_hooks.include(hooks)
         server = FhirServer(db, config, live_hooks, authenticator=authenticator)
+        if policy is not None:
+            policy.read_chains_with(server.search.parse)
         app.state.fhir = server
         app.state.db = db
         for start in on_startup or []:

@@ -322,3 +322,33 @@ class TestBeforeShow:
         assert seen[:3] == [[("Task", "t1", "read")]] * 3
         assert seen[3] == [("Task", "t1", "history")]
         assert seen[4] == seen[5] == [("Task", "t1", "match"), ("ServiceRequest", "sr1", "include")]
+
+
+class TestChains:
+    @pytest.mark.parametrize(
+        ("query", "needed"),
+        [
+            ("/fhir/Task?patient.identifier=x", "system/Patient.s"),
+            ("/fhir/Task?focus:ServiceRequest.status=active", "system/ServiceRequest.s"),
+            (
+                "/fhir/Task?focus:ServiceRequest.subject:Patient.identifier=x",
+                "system/ServiceRequest.s",
+            ),
+            ("/fhir/Patient?_has:Task:patient:status=requested", "system/Task.s"),
+        ],
+    )
+    async def test_a_chain_needs_search_on_what_it_searches(
+        self, client: httpx.AsyncClient, token_issuer: TokenIssuer, query: str, needed: str
+    ) -> None:
+        base = query.split("?")[0].rsplit("/", 1)[1]
+        r = await client.get(query, headers=token(token_issuer, f"system/{base}.s"))
+        assert r.status_code == 403 and f"needs {needed}" in r.text, r.text
+        everything = " ".join(f"system/{t}.s" for t in TYPES)
+        assert (await client.get(query, headers=token(token_issuer, everything))).status_code == 200
+
+    async def test_a_found_chain_answers_with_its_scopes(
+        self, client: httpx.AsyncClient, token_issuer: TokenIssuer
+    ) -> None:
+        headers = token(token_issuer, "system/Task.s system/ServiceRequest.s")
+        r = await client.get("/fhir/Task?focus:ServiceRequest.status=active", headers=headers)
+        assert r.status_code == 200 and [e["resource"]["id"] for e in r.json()["entry"]] == ["t1"]

@@ -30,10 +30,12 @@ class AuthConfig:
     leeway_seconds: float = 30.0
 
 
-def install(hooks: Hooks, served_types: list[str], config: AuthConfig) -> None:
+def install(hooks: Hooks, served_types: list[str], config: AuthConfig) -> ScopePolicy:
     """Register the scope policy on ``hooks`` (before other listeners, so nothing else runs
     for a refused request)."""
-    ScopePolicy(config.audience, served_types).install(hooks)
+    policy = ScopePolicy(config.audience, served_types)
+    policy.install(hooks)
+    return policy
 
 
 def token_verifier(config: AuthConfig) -> TokenVerifier:

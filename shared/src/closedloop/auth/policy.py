@@ -9,7 +9,9 @@ It listens on the hook points (``closedloop.hooks``) and never on storage itself
 - ``before_create``: a write that creates needs ``c``, whatever path it took (an update or a
   conditional update that creates, a transaction entry).
 - ``before_search``: ``_include``/``_revinclude`` naming a type (``Task:owner:Organization``,
-  ``Provenance:target``) needs read on that type, before the search runs.
+  ``Provenance:target``) needs read on that type, and a chain (``Task?patient.name=x``) or a
+  reverse chain (``Patient?_has:Task:patient:status=x``) needs search on every type it
+  searches: a filter on a type is a question about it, even when none of it is shown.
 - ``before_show``: every resource about to be sent needs read (search matches: search;
   history entries: either) on its type, so an include of a type the caller may not read is
   refused, never leaked.
@@ -21,7 +23,8 @@ need no scope of their own. The ``SYSTEM`` context (the services' own jobs) is n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from closedloop import errors
 from closedloop.auth.scopes import (
@@ -34,6 +37,11 @@ from closedloop.auth.scopes import (
 from closedloop.auth.tokens import challenge, unauthorized
 from closedloop.context import SYSTEM, RequestContext
 from closedloop.hooks import Change, HookPoint, Hooks, Interaction, Shown
+
+if TYPE_CHECKING:
+    from closedloop.fhir.search.query import Criterion, SearchQuery
+
+Parse = Callable[[str, list[tuple[str, str]]], "SearchQuery"]
 
 
 def forbidden(realm: str, resource_type: str, letter: str, why: str) -> errors.FhirError:
@@ -49,6 +57,12 @@ class ScopePolicy:
     def __init__(self, realm: str, served_types: Iterable[str]) -> None:
         self.realm = realm
         self.served_types = tuple(served_types)
+        self.parse: Parse | None = None  # the search engine's parser, to see chains
+
+    def read_chains_with(self, parse: Parse) -> None:
+        """Judge chained and reverse-chained searches with the server's own parser (it knows
+        which types a chain can reach), once the server exists."""
+        self.parse = parse
 
     def install(self, hooks: Hooks) -> None:
         hooks.register(HookPoint.REQUEST, self.on_request)
@@ -102,6 +116,18 @@ class ScopePolicy:
                     named = parts[2] if len(parts) >= 3 and parts[2] != "iterate" else ""
                 if named and named != "*":
                     self._require(ctx, named, "r", f"{name}={spec}")
+        if self.parse is not None and any("." in n or n.startswith("_has:") for n, _ in pairs):
+            for criterion in self.parse(resource_type, pairs).criteria:
+                self._require_chain(ctx, criterion)
+
+    def _require_chain(self, ctx: RequestContext, criterion: Criterion) -> None:
+        for target, inner in criterion.chain:
+            self._require(ctx, target, "s", f"the chained search {criterion.code}.")
+            self._require_chain(ctx, inner)
+        if criterion.has is not None:
+            source, code, inner = criterion.has
+            self._require(ctx, source, "s", f"the reverse chain _has:{source}:{code}")
+            self._require_chain(ctx, inner)
 
     async def on_show(self, ctx: RequestContext, shown: Sequence[Shown], /) -> None:
         if ctx is SYSTEM:
