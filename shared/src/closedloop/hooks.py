@@ -25,13 +25,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, overload
+from typing import Any, Literal, Protocol, TypeAlias, overload
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from closedloop.context import RequestContext
 from closedloop.errors import Issue
-
-if TYPE_CHECKING:
-    from closedloop.fhir.storage.repository import UnitOfWork
 
 
 class HookPoint(StrEnum):
@@ -96,6 +95,16 @@ class Change:
     previous: dict[str, Any] | None = None
     warnings: list[Issue] = field(default_factory=list)  # hooks add; the response carries them
     notes: dict[str, Any] = field(default_factory=dict)  # hooks pass data to later hook points
+
+
+@dataclass
+class UnitOfWork:
+    """One database transaction of writes (storage opens it): ``before_commit`` listeners get
+    it, to write rows of their own (an outbox) or more resources on the same connection."""
+
+    conn: AsyncConnection
+    ctx: RequestContext
+    changes: list[Change] = field(default_factory=list)
 
 
 @dataclass

@@ -129,6 +129,7 @@ def create_service_app(
         default_base_url=default_base_url(settings),
         software_name=f"Closed Loop {name}",
         smart_configuration=smart,
+        security=auth.capability_security(smart) if smart else None,
     )
 
     @asynccontextmanager

@@ -24,7 +24,7 @@ need no scope of their own. The ``SYSTEM`` context (the services' own jobs) is n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from closedloop import errors
 from closedloop.auth.scopes import (
@@ -38,10 +38,22 @@ from closedloop.auth.tokens import challenge, unauthorized
 from closedloop.context import SYSTEM, RequestContext
 from closedloop.hooks import Change, HookPoint, Hooks, Interaction, Shown
 
-if TYPE_CHECKING:
-    from closedloop.fhir.search.query import Criterion, SearchQuery
 
-Parse = Callable[[str, list[tuple[str, str]]], "SearchQuery"]
+class Criterion(Protocol):
+    """What the policy reads of a parsed search criterion (``fhir.search.query.Criterion``):
+    the types a chain reaches and the source of a reverse chain."""
+
+    code: str
+    chain: list[tuple[str, Any]]
+    has: tuple[str, str, Any] | None
+
+
+class ParsedSearch(Protocol):
+    @property
+    def criteria(self) -> list[Any]: ...
+
+
+Parse = Callable[[str, list[tuple[str, str]]], ParsedSearch]
 
 
 def forbidden(realm: str, resource_type: str, letter: str, why: str) -> errors.FhirError:

@@ -67,6 +67,7 @@ class FhirConfig:
     # when authorization is on: the SMART configuration served at
     # /fhir/.well-known/smart-configuration (also the CapabilityStatement's rest.security)
     smart_configuration: dict[str, Any] | None = None
+    security: dict[str, Any] | None = None  # CapabilityStatement.rest.security
 
 
 class FhirServer:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from closedloop.auth.discovery import capability_security
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.read_only import READ_INTERACTIONS
 from closedloop.fhir.search.query import queryable
@@ -71,8 +70,8 @@ def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
             }
         )
     rest: dict[str, Any] = {"mode": "server"}
-    if server.config.smart_configuration is not None:
-        rest["security"] = capability_security(server.config.smart_configuration)
+    if server.config.security is not None:
+        rest["security"] = server.config.security
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
