@@ -18,8 +18,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from closedloop import auth
-from closedloop.context import Authenticator
-from closedloop.db import create_database, upgrade_to_head
+from closedloop.db import Database, create_database, upgrade_to_head
 from closedloop.fhir.operations import OPERATIONS
 from closedloop.fhir.rest.dispatch import fhir_routes
 from closedloop.fhir.rest.fast import FhirFastPath
@@ -82,6 +81,23 @@ def auth_config(settings: ServiceSettings) -> auth.AuthConfig | None:
     )
 
 
+def fhir_server(
+    db: Database, config: FhirConfig, hooks: Hooks | None, checks: auth.AuthConfig | None
+) -> FhirServer:
+    """The FHIR engine for one start of the app. Its hooks are built anew each time: the
+    authorization policy first (nothing else runs for a refused request), then the service's
+    own listeners."""
+    live = Hooks()
+    policy = auth.install(live, config.resource_types, checks) if checks else None
+    if hooks is not None:
+        live.include(hooks)
+    verifier = auth.token_verifier(checks) if checks else None
+    server = FhirServer(db, config, live, authenticator=verifier)
+    if policy is not None:
+        policy.read_chains_with(server.search.parse)
+    return server
+
+
 def create_service_app(
     *,
     name: str,
@@ -102,12 +118,8 @@ def create_service_app(
     derived_indexes: list[Callable[[Any], Awaitable[None]]] | None = None,
 ) -> FastAPI:
     """``search_params`` adds to (or replaces, by code) the standard R4 search parameters."""
-    authenticator: Authenticator | None = None
-    smart: dict[str, Any] | None = None
     checks = auth_config(settings)
-    if checks is not None:
-        authenticator = auth.token_verifier(checks)
-        smart = auth.smart_configuration(checks.issuer, checks.token_url, checks.jwks_url)
+    smart = auth.smart_configuration(checks) if checks else None
     config = FhirConfig(
         resource_types=resource_types,
         extra_search_params=list(search_params or []),
@@ -136,13 +148,7 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = create_database(settings.database_url)
         await upgrade_to_head(db, migrations)
-        live_hooks = Hooks()  # anew for each start: the policy first, then the service's own
-        policy = auth.install(live_hooks, resource_types, checks) if checks else None
-        if hooks is not None:
-            live_hooks.include(hooks)
-        server = FhirServer(db, config, live_hooks, authenticator=authenticator)
-        if policy is not None:
-            policy.read_chains_with(server.search.parse)
+        server = fhir_server(db, config, hooks, checks)
         app.state.fhir = server
         app.state.db = db
         for start in on_startup or []:

@@ -8,8 +8,10 @@ imports this package: ``install`` registers the policy on the hooks and hands ba
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from closedloop.auth.discovery import capability_security, smart_configuration
+from closedloop.auth import discovery
+from closedloop.auth.discovery import capability_security
 from closedloop.auth.jwks import JwksCache
 from closedloop.auth.policy import ScopePolicy
 from closedloop.auth.scopes import ScopeRules, parse_scope, rules_from
@@ -36,6 +38,11 @@ def install(hooks: Hooks, served_types: list[str], config: AuthConfig) -> ScopeP
     policy = ScopePolicy(config.audience, served_types)
     policy.install(hooks)
     return policy
+
+
+def smart_configuration(config: AuthConfig) -> dict[str, Any]:
+    """The SMART configuration a FHIR base serves, pointing to the authorization server."""
+    return discovery.smart_configuration(config.issuer, config.token_url, config.jwks_url)
 
 
 def token_verifier(config: AuthConfig) -> TokenVerifier:
