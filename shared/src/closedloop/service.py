@@ -17,7 +17,8 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from closedloop.db import create_database, upgrade_to_head
+from closedloop import auth
+from closedloop.db import Database, create_database, upgrade_to_head
 from closedloop.fhir.operations import OPERATIONS
 from closedloop.fhir.rest.dispatch import fhir_routes
 from closedloop.fhir.rest.fast import FhirFastPath
@@ -30,7 +31,7 @@ from closedloop.fhir.server import LOOPBACK_HOSTS, FhirConfig, FhirServer, Opera
 from closedloop.health import add_health_routes
 from closedloop.hooks import Hooks
 from closedloop.logs import RequestLogMiddleware, quiet_url_loggers
-from closedloop.settings import ServiceSettings
+from closedloop.settings import FhirServiceSettings, ServiceSettings
 
 log = logging.getLogger("closedloop.service")
 
@@ -63,6 +64,41 @@ def default_base_url(settings: ServiceSettings) -> str:
     return f"http://{host}:{settings.port}/fhir"
 
 
+def auth_config(settings: ServiceSettings) -> auth.AuthConfig | None:
+    """The authorization settings when tokens are to be checked (None: every request is
+    served anonymously, as before authorization existed)."""
+    if not isinstance(settings, FhirServiceSettings) or not settings.auth_enabled:
+        return None
+    issuer = settings.auth_issuer.rstrip("/")
+    audience = settings.auth_audience or settings.public_base_url or default_base_url(settings)
+    return auth.AuthConfig(
+        issuer=issuer,
+        audience=audience.rstrip("/"),
+        jwks_url=settings.auth_jwks_url or f"{issuer}/jwks",
+        token_url=settings.auth_token_url or f"{issuer}/token",
+        jwks_cache_seconds=settings.auth_jwks_cache_seconds,
+        jwks_timeout=settings.auth_jwks_timeout,
+        leeway_seconds=settings.auth_leeway_seconds,
+    )
+
+
+def fhir_server(
+    db: Database, config: FhirConfig, hooks: Hooks | None, checks: auth.AuthConfig | None
+) -> FhirServer:
+    """The FHIR engine for one start of the app. Its hooks are built anew each time: the
+    authorization policy first (nothing else runs for a refused request), then the service's
+    own listeners."""
+    live = Hooks()
+    policy = auth.install(live, config.resource_types, checks) if checks else None
+    if hooks is not None:
+        live.include(hooks)
+    verifier = auth.token_verifier(checks) if checks else None
+    server = FhirServer(db, config, live, authenticator=verifier)
+    if policy is not None:
+        policy.read_chains_with(server.search.parse)
+    return server
+
+
 def create_service_app(
     *,
     name: str,
@@ -83,6 +119,8 @@ def create_service_app(
     derived_indexes: list[Callable[[Any], Awaitable[None]]] | None = None,
 ) -> FastAPI:
     """``search_params`` adds to (or replaces, by code) the standard R4 search parameters."""
+    checks = auth_config(settings)
+    smart = auth.smart_configuration(checks) if checks else None
     config = FhirConfig(
         resource_types=resource_types,
         extra_search_params=list(search_params or []),
@@ -103,13 +141,15 @@ def create_service_app(
         trusted_hosts=trusted_hosts(settings),
         default_base_url=default_base_url(settings),
         software_name=f"Closed Loop {name}",
+        smart_configuration=smart,
+        security=auth.capability_security(smart) if smart else None,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = create_database(settings.database_url)
         await upgrade_to_head(db, migrations)
-        server = FhirServer(db, config, hooks)
+        server = fhir_server(db, config, hooks, checks)
         app.state.fhir = server
         app.state.db = db
         for start in on_startup or []:

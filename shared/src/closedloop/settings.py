@@ -35,3 +35,20 @@ class ServiceSettings(BaseSettings):
     # a search running longer is cancelled on the database and answered with a 503
     statement_timeout_ms: int = Field(10_000, ge=1)
     log_level: str = "INFO"
+
+
+class FhirServiceSettings(ServiceSettings):
+    """A FHIR service's settings: the common ones plus authorization (``closedloop.auth``).
+
+    With ``AUTH_ENABLED`` every FHIR interaction needs a bearer access token from the auth
+    service (``AUTH_ISSUER``), checked against its keys (``AUTH_JWKS_URL``) and this
+    service's audience (``AUTH_AUDIENCE``: its public FHIR base unless set)."""
+
+    auth_enabled: bool = False
+    auth_issuer: str = "http://127.0.0.1:8084"
+    auth_jwks_url: str | None = None  # default {issuer}/jwks
+    auth_token_url: str | None = None  # default {issuer}/token (advertised, never called)
+    auth_audience: str | None = None  # default PUBLIC_BASE_URL, else http://HOST:PORT/fhir
+    auth_jwks_cache_seconds: float = Field(300.0, ge=0)
+    auth_jwks_timeout: float = Field(5.0, gt=0)
+    auth_leeway_seconds: float = Field(30.0, ge=0, le=300)  # clock skew on exp and nbf

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Self
@@ -370,3 +371,267 @@ def load_script(path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# -- authorization: a token issuer for tests, and the table of interactions it must guard ----
+
+
+class TokenIssuer(LoopbackServer):
+    """An authorization server for tests: mints access tokens shaped as services/auth's (a JWT
+    with ``typ`` at+jwt, ``iss``, ``aud``, ``sub``, ``client_id``, ``scope``, ``exp``,
+    optionally ``organization``), signed with a test key, and publishes its JWKS at ``/jwks``
+    on a loopback port. ``rotate()`` adds a key (the JWKS lists both); ``fetches`` counts
+    JWKS requests. Use the ``token_issuer`` fixture, or ``async with TokenIssuer() as i``."""
+
+    def __init__(self, alg: str = "ES384") -> None:
+        super().__init__()
+        self.issuer = self.url.rstrip("/")
+        self.jwks_url = f"{self.issuer}/jwks"
+        self.alg = alg
+        self.keys: list[Any] = []
+        self.fetches = 0
+        self.rotate()
+
+    def rotate(self, alg: str | None = None) -> Any:
+        from joserfc import jwk
+
+        alg = alg or self.alg
+        key: Any = (
+            jwk.RSAKey.generate_key(2048, private=True)
+            if alg.startswith("RS")
+            else jwk.ECKey.generate_key("P-384", private=True)
+        )
+        key.ensure_kid()
+        self.keys.append((alg, key))
+        return key
+
+    def settings(self, audience: str) -> dict[str, Any]:
+        """The FHIR service settings that trust this issuer for ``audience``."""
+        return {
+            "auth_enabled": True,
+            "auth_issuer": self.issuer,
+            "auth_jwks_url": self.jwks_url,
+            "auth_audience": audience,
+        }
+
+    def token(
+        self,
+        scopes: str,
+        audience: str | list[str],
+        *,
+        subject: str = "test-client",
+        organization: str | None = None,
+        lifetime: int = 300,
+        claims: dict[str, Any] | None = None,
+        header: dict[str, Any] | None = None,
+        key: Any = None,
+    ) -> str:
+        """A signed access token; ``claims``/``header`` override what it would say (a key of
+        None in ``claims`` removes that claim), ``key`` signs with another key."""
+        from joserfc import jwt
+
+        alg, current = self.keys[-1]
+        now = int(time.time())
+        body: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": audience,
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": uuid.uuid4().hex,
+            "client_id": subject,
+            "scope": scopes,
+        }
+        if organization:
+            body["organization"] = organization
+        for name, value in (claims or {}).items():
+            if value is None:
+                body.pop(name, None)
+            else:
+                body[name] = value
+        head = {"alg": alg, "kid": current.kid, "typ": "at+jwt", **(header or {})}
+        return jwt.encode(head, body, key or current, algorithms=[head["alg"]])
+
+    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        import orjson
+
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/jwks":
+            self.fetches += 1
+            keys = [{**k.as_dict(private=False), "alg": a, "use": "sig"} for a, k in self.keys]
+            status, body = 200, orjson.dumps({"keys": keys})
+        else:
+            status, body = 404, b"{}"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="session")
+async def token_issuer() -> AsyncIterator[TokenIssuer]:
+    async with TokenIssuer() as issuer:
+        yield issuer
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Call:
+    """One HTTP request of the scope table: what it asks, and which letter it should need."""
+
+    label: str
+    method: str
+    path: str
+    letters: str  # the scope letters that must let it through ("" when any one of cruds may)
+    body: Any = None
+    content_type: str = "application/fhir+json"
+
+
+def _interaction_calls(resource_type: str, code: str) -> list[Call]:
+    """The requests that exercise one CapabilityStatement interaction on a type."""
+    t, rid = resource_type, "scope-table-x"
+    resource = {"resourceType": t, "id": rid}
+    patch = [{"op": "add", "path": "/meta", "value": {}}]
+    calls = {
+        "read": [
+            Call("read", "GET", f"/fhir/{t}/{rid}", "r"),  # the fast path
+            Call("read (full path)", "GET", f"/fhir/{t}/{rid}?_pretty=true", "r"),
+        ],
+        "vread": [Call("vread", "GET", f"/fhir/{t}/{rid}/_history/1", "r")],
+        "history-instance": [Call("history-instance", "GET", f"/fhir/{t}/{rid}/_history", "r")],
+        "history-type": [Call("history-type", "GET", f"/fhir/{t}/_history", "s")],
+        "search-type": [
+            Call("search-type", "GET", f"/fhir/{t}?_id={rid}", "s"),
+            Call("search-type (full path)", "GET", f"/fhir/{t}?_id={rid}&_pretty=true", "s"),
+            Call(
+                "search-type (POST _search)",
+                "POST",
+                f"/fhir/{t}/_search",
+                "s",
+                f"_id={rid}",
+                "application/x-www-form-urlencoded",
+            ),
+        ],
+        "create": [Call("create", "POST", f"/fhir/{t}", "c", {"resourceType": t})],
+        # an update of a resource that does not exist creates it: that needs c as well
+        "update": [
+            Call("update", "PUT", f"/fhir/{t}/{rid}", "cu", resource),
+            Call("conditional update", "PUT", f"/fhir/{t}?_id={rid}", "cu", resource),
+        ],
+        "patch": [
+            Call("patch", "PATCH", f"/fhir/{t}/{rid}", "u", patch, "application/json-patch+json")
+        ],
+        "delete": [
+            Call("delete", "DELETE", f"/fhir/{t}/{rid}", "d"),
+            Call("conditional delete", "DELETE", f"/fhir/{t}?_id={rid}", "d"),
+        ],
+    }
+    return calls.get(code, [])
+
+
+def scope_table(capability: dict[str, Any], operations: list[str]) -> list[tuple[str, Call]]:
+    """(resource type, call) for every interaction the CapabilityStatement (generated from
+    the service's FhirConfig) lists on every type, each ``$operation`` served at type and
+    instance level (GET and POST), and a batch and a transaction entry per write. Raises if
+    an interaction has no request shape here, so a new one cannot go untested."""
+    table: list[tuple[str, Call]] = []
+    for entry in capability["rest"][0]["resource"]:
+        t = entry["type"]
+        for interaction in entry["interaction"]:
+            calls = _interaction_calls(t, interaction["code"])
+            assert calls, f"no request shape for {interaction['code']}"
+            table += [(t, c) for c in calls]
+        for op in operations:
+            for path in (f"/fhir/{t}/${op}", f"/fhir/{t}/scope-table-x/${op}"):
+                table.append((t, Call(f"${op} GET {path}", "GET", path, "")))
+                table.append((t, Call(f"${op} POST {path}", "POST", path, "", {"resourceType": t})))
+    return table
+
+
+async def assert_scopes_enforced(
+    client: httpx.AsyncClient,
+    issuer: TokenIssuer,
+    audience: str,
+    resource_types: list[str],
+    operations: list[str],
+) -> int:
+    """The table: every interaction of every served type is 401 without a token (with a
+    ``WWW-Authenticate: Bearer`` challenge), 403 naming the scope with a token granting
+    everything on every *other* type, and neither with the scope its letters name. Returns
+    how many calls were made."""
+    capability = (await client.get("/fhir/metadata")).json()
+    assert [r["type"] for r in capability["rest"][0]["resource"]] == resource_types
+    failures: list[str] = []
+    table = scope_table(capability, operations)
+
+    def others(t: str, letters: str = "cruds") -> str:
+        return " ".join(f"system/{o}.{letters}" for o in resource_types if o != t)
+
+    async def send(call: Call, token: str | None) -> httpx.Response:
+        headers = {"Content-Type": call.content_type} if call.body is not None else {}
+        if token is not None:
+            headers.update(bearer(token))
+        content: Any = None
+        if call.body is not None:
+            import orjson
+
+            content = call.body if isinstance(call.body, str) else orjson.dumps(call.body)
+        return await client.request(call.method, call.path, content=content, headers=headers)
+
+    calls = 0
+    for t, call in table:
+        where = f"{t} {call.label}"
+        r = await send(call, None)
+        calls += 1
+        if r.status_code != 401 or not r.headers.get("www-authenticate", "").startswith("Bearer"):
+            failures.append(f"{where} without a token: {r.status_code} {r.text[:200]}")
+        r = await send(call, issuer.token(others(t), audience))
+        calls += 1
+        if r.status_code != 403 or f"system/{t}." not in r.text:
+            failures.append(f"{where} without its scope: {r.status_code} {r.text[:200]}")
+        letter_sets = [call.letters] if call.letters else list("cruds")
+        passed = []
+        for letters in letter_sets:
+            r = await send(call, issuer.token(f"system/{t}.{letters} {others(t)}", audience))
+            calls += 1
+            passed.append(r.status_code not in (401, 403))
+            if call.letters and not passed[-1]:
+                failures.append(
+                    f"{where} with system/{t}.{letters}: {r.status_code} {r.text[:200]}"
+                )
+        if not any(passed):
+            failures.append(f"{where}: no single scope letter lets it through")
+    for t in resource_types:
+        for method, letters in (("GET", "s"), ("POST", "c"), ("DELETE", "d")):
+            entry: dict[str, Any] = {"request": {"method": method, "url": f"{t}?_id=x"}}
+            if method == "POST":
+                entry = {"resource": {"resourceType": t}, "request": {"method": "POST", "url": t}}
+            for kind in ("batch", "transaction"):
+                bundle = {"resourceType": "Bundle", "type": kind, "entry": [entry]}
+                r = await send(Call(kind, "POST", "/fhir", "", bundle), None)
+                calls += 1
+                if r.status_code != 401:
+                    failures.append(f"{t} {kind} {method} without a token: {r.status_code}")
+                r = await send(
+                    Call(kind, "POST", "/fhir", "", bundle), issuer.token(others(t), audience)
+                )
+                calls += 1
+                status = (
+                    r.json()["entry"][0]["response"]["status"]
+                    if kind == "batch" and r.status_code == 200
+                    else str(r.status_code)
+                )
+                if not status.startswith("403") or f"system/{t}.{letters}" not in r.text:
+                    failures.append(
+                        f"{t} {kind} {method} entry without its scope: {status} {r.text[:200]}"
+                    )
+    assert not failures, f"{len(failures)} of {calls} calls wrong:\n" + "\n".join(failures)
+    return calls

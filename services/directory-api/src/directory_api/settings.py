@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from closedloop.settings import ServiceSettings
+from closedloop.settings import FhirServiceSettings
 from pydantic_settings import SettingsConfigDict
 
 
-class Settings(ServiceSettings):
+class Settings(FhirServiceSettings):
     model_config = SettingsConfigDict(env_prefix="DIRECTORY_API_", extra="ignore")
 
     database_url: str = "sqlite:///.data/directory-api.db"

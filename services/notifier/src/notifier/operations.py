@@ -76,7 +76,15 @@ def _focus_base(request: Request) -> str:
 )
 async def status(request: Request, resource_type: str, resource_id: str | None) -> Response:
     server = check_type(request, resource_type)
-    ctx = await context(request, "operation", resource_type)
+    # a list of subscriptions' states is a search; one subscription's, a read
+    ctx = await context(
+        request,
+        "operation",
+        resource_type,
+        resource_id,
+        operation="status",
+        like="read" if resource_id else "search-type",
+    )
     if resource_type != "Subscription":
         raise errors.not_supported("$status is defined on Subscription", status=404)
     pairs = await _params(request)
@@ -152,7 +160,9 @@ def _number(pairs: list[tuple[str, str]], name: str) -> int | None:
 )
 async def events(request: Request, resource_type: str, resource_id: str | None) -> Response:
     server = check_type(request, resource_type)
-    ctx = await context(request, "operation", resource_type)
+    ctx = await context(
+        request, "operation", resource_type, resource_id, operation="events", like="read"
+    )
     if resource_type != "Subscription" or resource_id is None:
         raise errors.not_supported("$events is an instance operation on Subscription", status=404)
     pairs = await _params(request)

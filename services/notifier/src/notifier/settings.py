@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from closedloop.settings import ServiceSettings
+from closedloop.settings import FhirServiceSettings
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 
-class Settings(ServiceSettings):
+class Settings(FhirServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore")
 
     database_url: str = "sqlite:///.data/notifier.db"

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from closedloop import errors
 from closedloop.context import SYSTEM, RequestContext
-from closedloop.hooks import Change, HookPoint, Hooks
+from closedloop.hooks import Change, HookPoint, Hooks, Interaction
 
 READ_INTERACTIONS = ("read", "vread", "history-instance", "history-type", "search-type")
 _WRITES = frozenset({"create", "update", "patch", "delete"})
@@ -44,9 +44,10 @@ def install(hooks: Hooks, types: Iterable[str]) -> None:
     if not read_only:
         return
 
-    async def on_request(_ctx: RequestContext, interaction: str, resource_type: str | None) -> None:
-        if resource_type in read_only and interaction in _WRITES:
-            raise refused(resource_type, interaction)
+    async def on_request(_ctx: RequestContext, interaction: Interaction) -> None:
+        resource_type, name = interaction.resource_type, interaction.name
+        if resource_type in read_only and name in _WRITES:
+            raise refused(resource_type, name)
 
     async def on_write(ctx: RequestContext, change: Change) -> None:
         if change.resource_type in read_only and ctx is not SYSTEM:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from closedloop import errors
+from closedloop.context import Authenticator
 from closedloop.db.engine import Database
 from closedloop.fhir import read_only
 from closedloop.fhir.search.definitions import SearchParam, SearchParamRegistry, load_standard
@@ -63,6 +64,10 @@ class FhirConfig:
     derived_indexes: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
     # extensions to put on a type's CapabilityStatement entry (e.g. subscription topics)
     capability_extensions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # when authorization is on: the SMART configuration served at
+    # /fhir/.well-known/smart-configuration (also the CapabilityStatement's rest.security)
+    smart_configuration: dict[str, Any] | None = None
+    security: dict[str, Any] | None = None  # CapabilityStatement.rest.security
 
 
 class FhirServer:
@@ -72,10 +77,13 @@ class FhirServer:
         config: FhirConfig,
         hooks: Hooks | None = None,
         standard_params: Iterable[SearchParam] | None = None,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.db = db
         self.config = config
         self.hooks = hooks or Hooks()
+        # reads a request's bearer token into its context (None: every request is anonymous)
+        self.authenticator = authenticator
         read_only.install(self.hooks, config.read_only_types)
         stored = [*config.resource_types, *config.internal_types]
         params = list(standard_params if standard_params is not None else load_standard(stored))

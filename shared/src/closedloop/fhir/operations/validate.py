@@ -46,7 +46,15 @@ def _resource_of(body: Any, resource_type: str) -> Any:
 )
 async def validate(request: Request, resource_type: str, resource_id: str | None) -> Response:
     server = check_type(request, resource_type)
-    ctx = await context(request, "operation", resource_type)
+    # $validate checks what a create (or, on an instance, an update) would: it needs the same
+    ctx = await context(
+        request,
+        "operation",
+        resource_type,
+        resource_id,
+        operation="validate",
+        like="create" if resource_id is None else "update",
+    )
     if request.method != "POST":
         raise errors.FhirError(
             405,

@@ -21,6 +21,7 @@ import orjson
 from closedloop import errors
 from closedloop.context import RequestContext
 from closedloop.errors import FhirError, Issue, information, operation_outcome
+from closedloop.fhir.rest import steps
 from closedloop.fhir.rest.guards import check_escapes
 from closedloop.fhir.rest.prefer import Preferences, parse_etag
 from closedloop.fhir.search.execution import ConnectionExecutor
@@ -28,11 +29,12 @@ from closedloop.fhir.search.limits import version_number
 from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.records import StoredResource, WriteResult
 from closedloop.fhir.storage.repository import UnitOfWork
-from closedloop.hooks import PlannedWrite
+from closedloop.hooks import HookPoint, Interaction, PlannedWrite
 
 log = logging.getLogger("closedloop.errors")
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+_WRITES = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified"}
 
 
@@ -286,6 +288,28 @@ class BundleProcessor:
             )
         return EntryTarget(rtype, rid, version, query or None)
 
+    async def _authorize(self, entry: Entry, entries: list[Entry]) -> None:
+        """Fire the ``request`` hook for the interaction the entry asks for, as a REST call
+        would (policy refuses here: a transaction before anything runs, a batch entry alone)."""
+        if not self.server.hooks.has(HookPoint.REQUEST):
+            return
+        url = entry.url
+        if url.startswith(_URN_PREFIXES):  # names another entry of this Bundle: its type
+            named = next((e for e in entries if e.full_url == url.partition("?")[0]), None)
+            if named is not None and isinstance(named.resource, dict):
+                url = str(named.resource.get("resourceType"))
+        target = self._split(url, entry.method)
+        if entry.method in _WRITES:
+            name = _WRITES[entry.method]
+        elif target.rid is None or target.rid == "_search":
+            name = "search-type"
+        else:
+            name = "vread" if target.version is not None else "read"
+        rid = None if target.rid == "_search" else target.rid
+        await self.server.hooks.fire(
+            HookPoint.REQUEST, self.ctx, Interaction(name, target.rtype, rid)
+        )
+
     async def _plan(self, entry: Entry) -> None:
         """Show the ``before_transaction`` hooks what a POST or PUT entry will write."""
         if entry.method not in ("POST", "PUT") or not isinstance(entry.resource, dict):
@@ -368,17 +392,22 @@ class BundleProcessor:
     async def _get(self, uow: UnitOfWork, target: EntryTarget) -> dict[str, Any]:
         rtype, rid, query = target.rtype, target.rid, target.query
         if rid is None or rid == "_search":
+            pairs = parse_qsl(query or "", keep_blank_values=True)
+            if self.server.hooks.has(HookPoint.BEFORE_SEARCH):
+                await self.server.hooks.fire(HookPoint.BEFORE_SEARCH, self.ctx, rtype, pairs)
             text = await self.server.search.search_with(
                 ConnectionExecutor(uow.conn),
                 rtype,
-                parse_qsl(query or "", keep_blank_values=True),
+                pairs,
                 base_url=self.ctx.base_url,
+                show=steps.shows(self.server, self.ctx),
             )
             return {"resource": orjson.Fragment(text), "response": {"status": _status(200)}}
         if target.version is not None:
             stored = await self.repo.vread(rtype, rid, target.version)
         else:
             stored = await self.repo.read(rtype, rid, uow.conn)
+        await steps.show(self.server, self.ctx, steps.shown_of(stored))
         return {
             "resource": orjson.Fragment(stored.content or "null"),
             "response": {
@@ -395,8 +424,9 @@ class BundleProcessor:
         ids: dict[str, str] = {}
         results: dict[int, dict[str, Any]] = {}
         ordered = sorted(entries, key=lambda e: _ORDER[e.method])
-        for entry in entries:  # slow checks first, no transaction open yet
+        for entry in entries:  # policy and slow checks first, no transaction open yet
             try:
+                await self._authorize(entry, entries)
                 await self._plan(entry)
             except FhirError as exc:
                 raise _entry_error(entry.index, exc) from None
@@ -428,6 +458,7 @@ class BundleProcessor:
         for entry in entries:
             try:
                 _refuse_unresolved_urns(entry, set(), "batch")
+                await self._authorize(entry, entries)
                 await self._plan(entry)
                 async with self.repo.unit_of_work(self.ctx) as uow:
                     if entry.method == "POST":

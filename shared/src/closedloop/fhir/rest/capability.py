@@ -97,6 +97,9 @@ def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
                 ),
             }
         )
+    rest: dict[str, Any] = {"mode": "server"}
+    if server.config.security is not None:
+        rest["security"] = server.config.security
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -109,7 +112,7 @@ def capability_statement(server: FhirServer, base_url: str) -> dict[str, Any]:
         "patchFormat": ["application/json-patch+json"],
         "rest": [
             {
-                "mode": "server",
+                **rest,
                 "resource": resources,
                 "interaction": [
                     {"code": "transaction"},

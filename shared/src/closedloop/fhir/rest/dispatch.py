@@ -83,6 +83,8 @@ async def dispatch(request: Request) -> Response:
             request, segments[0], segments[1] if len(segments) == 3 else None
         )
         return as_xml(response, routes.pretty(request)) if wants_xml(request) else response
+    if segments == [".well-known", "smart-configuration"] and request.method in ("GET", "HEAD"):
+        return await routes.smart_configuration(request)
     shape, params = _shape(segments)
     method = "GET" if request.method == "HEAD" else request.method
     handler = _TABLE.get((shape, method))

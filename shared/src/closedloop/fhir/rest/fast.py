@@ -2,16 +2,14 @@
 a create (POST).
 
 ``GET /fhir/Type/id`` and ``GET /fhir/Type?query`` go from the ASGI scope straight to the
-handler's steps: the same checks, the same hook points (``request`` for both, ``before_search``
-for a search), the same storage and search calls and the same response objects as
-``routes.read`` and ``routes.search_type``, without building a Starlette ``Request``, running
-the router, the exception-handler wrappers and the exit-stack middleware. Those cost as much as
-the read itself. ``POST /fhir/Type`` (no query string, a JSON body) takes ``routes.create``'s
-steps the same way: type check, ``request`` hook, body (same limits and parsing), the planned
-write, the repository's create and ``write_response``; the glue around them was a fifth of a
-create's cost. Every other request (and a read or search with
-``_format``/``_pretty``) takes the full path through ``dispatch``, and so does one that asks
-for XML (Accept), so the JSON path never pays for it.
+handler's steps, which are ``steps.py``'s very functions (the caller from the bearer token,
+the ``request``, ``before_search`` and ``before_show`` hooks, storage, search, responses), as
+``routes.read``, ``routes.search_type`` and ``routes.create`` call them, without building a
+Starlette ``Request``, running the router, the exception-handler wrappers and the exit-stack
+middleware. Those cost as much as the read itself, and a fifth of a create. ``POST /fhir/Type``
+takes this path only with no query string and a JSON body. Every other request (and a read or
+search with ``_format``/``_pretty``) takes the full path through ``dispatch``, and so does
+one that asks for XML (Accept), so the JSON path never pays for it.
 
 The middleware sits inside ``RequestLogMiddleware`` (request id, access log) and outside the
 exception middleware, so it hands an error to the app's exception handler for its class itself
@@ -29,7 +27,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from closedloop.context import RequestContext
-from closedloop.fhir.rest.disconnect import Receive, unless_disconnected
+from closedloop.fhir.rest import steps
+from closedloop.fhir.rest.disconnect import Receive
 from closedloop.fhir.rest.negotiation import (
     fhir_response,
     is_json_type,
@@ -39,9 +38,9 @@ from closedloop.fhir.rest.negotiation import (
     xml_asked,
 )
 from closedloop.fhir.rest.prefer import parse_prefer
-from closedloop.fhir.rest.responses import read_response, write_response
+from closedloop.fhir.rest.responses import write_response
 from closedloop.fhir.server import FhirServer
-from closedloop.hooks import HookPoint, PlannedWrite
+from closedloop.hooks import Interaction
 
 _PREFIX = "/fhir/"
 _SYSTEM = {"metadata", "_history", "openapi.json"}
@@ -52,6 +51,7 @@ _WANTED = {
     b"accept",
     b"if-none-match",
     b"prefer",
+    b"authorization",
     b"content-type",
     b"content-length",
     b"if-none-exist",
@@ -108,7 +108,7 @@ class FhirFastPath:
             else:
                 response = None
         elif len(segments) == 2 and not query:
-            if segments[1] in _SUB or segments[1].startswith("$"):
+            if segments[1] in _SUB or segments[1].startswith("$") or segments[0].startswith("."):
                 response = None
             else:
                 response = await self._guarded(scope, self._read(scope, server, segments))
@@ -160,16 +160,15 @@ class FhirFastPath:
         scope: dict[str, Any],
         server: FhirServer,
         headers: dict[bytes, str],
-        interaction: str,
-        resource_type: str,
+        interaction: Interaction,
     ) -> RequestContext:
-        ctx = RequestContext(
-            request_id=scope.get("state", {}).get("request_id", "-"),
-            base_url=self._base_url(scope, server, headers.get(b"host")),
+        return await steps.open_context(
+            server,
+            scope.get("state", {}).get("request_id", "-"),
+            self._base_url(scope, server, headers.get(b"host")),
+            headers.get(b"authorization"),
+            interaction,
         )
-        if server.hooks.has(HookPoint.REQUEST):
-            await server.hooks.fire(HookPoint.REQUEST, ctx, interaction, resource_type)
-        return ctx
 
     async def _read(self, scope: dict[str, Any], server: FhirServer, segments: list[str]) -> Any:
         """``routes.read`` without ``_format``/``_pretty`` (a read with a query string takes
@@ -179,12 +178,11 @@ class FhirFastPath:
             return None  # XML is rendered on the full path
         resource_type, resource_id = segments
         server.require_type(resource_type)
-        await self._context(scope, server, headers, "read", resource_type)
-        stored = await server.repo.read(resource_type, resource_id)
-        etag = headers.get(b"if-none-match")
-        if etag and etag.strip() == stored.etag:
-            return fhir_response(None, 304, {"ETag": stored.etag})
-        return read_response(stored, False)
+        interaction = Interaction("read", resource_type, resource_id)
+        ctx = await self._context(scope, server, headers, interaction)
+        return await steps.read(
+            server, ctx, resource_type, resource_id, headers.get(b"if-none-match"), False
+        )
 
     async def _create(
         self, scope: dict[str, Any], receive: Receive, server: FhirServer, resource_type: str
@@ -197,17 +195,16 @@ class FhirFastPath:
         ):
             return None
         server.require_type(resource_type)
-        ctx = await self._context(scope, server, headers, "create", resource_type)
+        interaction = Interaction("create", resource_type)
+        ctx = await self._context(scope, server, headers, interaction)
         body = parse_json(
             await receive_body(
                 receive, headers.get(b"content-length"), server.config.max_body_bytes
             )
         )
-        planned = [PlannedWrite("create", resource_type, None, body)]
-        async with server.repo.unit_of_work(ctx, planned) as uow:
-            result = await server.repo.create(
-                uow, resource_type, body, if_none_exist=headers.get(b"if-none-exist") or None
-            )
+        result = await steps.create(
+            server, ctx, resource_type, body, headers.get(b"if-none-exist") or None
+        )
         return write_response(result, ctx.base_url, parse_prefer(headers.get(b"prefer", "")), False)
 
     async def _search(
@@ -225,13 +222,8 @@ class FhirFastPath:
             return None
         resource_type = segments[0]
         server.require_type(resource_type)
-        ctx = await self._context(scope, server, headers, "search-type", resource_type)
-        if server.hooks.has(HookPoint.BEFORE_SEARCH):
-            await server.hooks.fire(HookPoint.BEFORE_SEARCH, ctx, resource_type, pairs)
-        search = server.search.search(
-            resource_type,
-            pairs,
-            base_url=ctx.base_url,
-            strict=parse_prefer(headers.get(b"prefer", "")).strict,
-        )
-        return fhir_response(await unless_disconnected(receive, search))
+        interaction = Interaction("search-type", resource_type)
+        ctx = await self._context(scope, server, headers, interaction)
+        strict = parse_prefer(headers.get(b"prefer", "")).strict
+        text = await steps.search(server, ctx, resource_type, pairs, strict=strict, receive=receive)
+        return fhir_response(text)

@@ -15,9 +15,9 @@ from fastapi import Request, Response
 from closedloop import errors
 from closedloop.context import RequestContext
 from closedloop.fhir.instant import parse_instant
+from closedloop.fhir.rest import steps
 from closedloop.fhir.rest.bundles import process_bundle
 from closedloop.fhir.rest.capability import capability_statement
-from closedloop.fhir.rest.disconnect import unless_disconnected
 from closedloop.fhir.rest.guards import check_escapes
 from closedloop.fhir.rest.history import history_bundle
 from closedloop.fhir.rest.negotiation import (
@@ -33,7 +33,7 @@ from closedloop.fhir.rest.prefer import parse_etag, preferences
 from closedloop.fhir.rest.responses import read_response, write_response
 from closedloop.fhir.search.limits import version_number, whole_number
 from closedloop.fhir.server import FhirServer
-from closedloop.hooks import HookPoint, PlannedWrite
+from closedloop.hooks import Interaction, PlannedWrite
 
 _RESULT_ONLY = {"_format", "_pretty"}
 
@@ -46,13 +46,25 @@ def base_url(request: Request) -> str:
     return server_of(request).base_url(str(request.base_url))
 
 
-async def context(request: Request, interaction: str, resource_type: str | None) -> RequestContext:
+async def context(
+    request: Request,
+    interaction: str,
+    resource_type: str | None,
+    resource_id: str | None = None,
+    *,
+    operation: str | None = None,
+    like: str | None = None,
+) -> RequestContext:
+    """The request's context (its caller from the bearer token) after the ``request`` hook;
+    an operation names itself and the interaction it amounts to (``like``)."""
     check_output_format(request)
-    ctx = RequestContext(
-        request_id=getattr(request.state, "request_id", "-"), base_url=base_url(request)
+    return await steps.open_context(
+        server_of(request),
+        getattr(request.state, "request_id", "-"),
+        base_url(request),
+        request.headers.get("authorization"),
+        Interaction(interaction, resource_type, resource_id, operation, like),
     )
-    await server_of(request).hooks.fire(HookPoint.REQUEST, ctx, interaction, resource_type)
-    return ctx
 
 
 def check_type(request: Request, resource_type: str) -> FhirServer:
@@ -78,6 +90,19 @@ async def metadata(request: Request) -> Response:
     return fhir_response(body, indent=pretty(request))
 
 
+async def smart_configuration(request: Request) -> Response:
+    """SMART discovery (``/fhir/.well-known/smart-configuration``): public, and only where
+    tokens are checked (elsewhere there is no authorization server to point to)."""
+    configuration = server_of(request).config.smart_configuration
+    if configuration is None:
+        raise errors.not_found("This server does not check access tokens", cl_code="CL-1404")
+    return Response(
+        orjson.dumps(configuration),
+        media_type="application/json",
+        headers={"Cache-Control": "max-age=3600"},
+    )
+
+
 async def batch_or_transaction(request: Request) -> Response:
     ctx = await context(request, "batch", None)
     server = server_of(request)
@@ -87,8 +112,8 @@ async def batch_or_transaction(request: Request) -> Response:
 
 
 async def history_system(request: Request) -> Response:
-    await context(request, "history-system", None)
-    return await _history(request, None, None)
+    ctx = await context(request, "history-system", None)
+    return await _history(request, ctx, None, None)
 
 
 # -- type level -------------------------------------------------------------------------------
@@ -96,8 +121,8 @@ async def history_system(request: Request) -> Response:
 
 async def history_type(request: Request, resource_type: str) -> Response:
     check_type(request, resource_type)
-    await context(request, "history-type", resource_type)
-    return await _history(request, resource_type, None)
+    ctx = await context(request, "history-type", resource_type)
+    return await _history(request, ctx, resource_type, None)
 
 
 async def search_type(request: Request, resource_type: str) -> Response:
@@ -119,11 +144,14 @@ async def search_post(request: Request, resource_type: str) -> Response:
 async def _search(request: Request, resource_type: str, pairs: list[tuple[str, str]]) -> Response:
     server = check_type(request, resource_type)
     ctx = await context(request, "search-type", resource_type)
-    await server.hooks.fire(HookPoint.BEFORE_SEARCH, ctx, resource_type, pairs)
-    search = server.search.search(
-        resource_type, pairs, base_url=ctx.base_url, strict=preferences(request).strict
+    text = await steps.search(
+        server,
+        ctx,
+        resource_type,
+        pairs,
+        strict=preferences(request).strict,
+        receive=request.receive,
     )
-    text = await unless_disconnected(request.receive, search)
     return fhir_response(text, indent=pretty(request))
 
 
@@ -131,10 +159,8 @@ async def create(request: Request, resource_type: str) -> Response:
     server = check_type(request, resource_type)
     ctx = await context(request, "create", resource_type)
     body = await read_resource_body(request, server.config.max_body_bytes)
-    condition = request.headers.get("if-none-exist")
-    planned = [PlannedWrite("create", resource_type, None, body)]
-    async with server.repo.unit_of_work(ctx, planned) as uow:
-        result = await server.repo.create(uow, resource_type, body, if_none_exist=condition or None)
+    condition = request.headers.get("if-none-exist") or None
+    result = await steps.create(server, ctx, resource_type, body, condition)
     return write_response(result, ctx.base_url, preferences(request), pretty(request))
 
 
@@ -173,31 +199,35 @@ async def conditional_delete(request: Request, resource_type: str) -> Response:
 
 async def read(request: Request, resource_type: str, resource_id: str) -> Response:
     server = check_type(request, resource_type)
-    await context(request, "read", resource_type)
-    stored = await server.repo.read(resource_type, resource_id)
-    etag = request.headers.get("if-none-match")
-    if etag and etag.strip() == stored.etag:
-        return Response(status_code=304, headers={"ETag": stored.etag})
-    return read_response(stored, pretty(request))
+    ctx = await context(request, "read", resource_type, resource_id)
+    return await steps.read(
+        server,
+        ctx,
+        resource_type,
+        resource_id,
+        request.headers.get("if-none-match"),
+        pretty(request),
+    )
 
 
 async def history_instance(request: Request, resource_type: str, resource_id: str) -> Response:
     server = check_type(request, resource_type)
-    await context(request, "history-instance", resource_type)
+    ctx = await context(request, "history-instance", resource_type, resource_id)
     await _exists(server, resource_type, resource_id)
-    return await _history(request, resource_type, resource_id)
+    return await _history(request, ctx, resource_type, resource_id)
 
 
 async def vread(request: Request, resource_type: str, resource_id: str, version: str) -> Response:
     server = check_type(request, resource_type)
-    await context(request, "vread", resource_type)
+    ctx = await context(request, "vread", resource_type, resource_id)
     stored = await server.repo.vread(resource_type, resource_id, version_number(version))
+    await steps.show(server, ctx, steps.shown_of(stored))
     return read_response(stored, pretty(request))
 
 
 async def update(request: Request, resource_type: str, resource_id: str) -> Response:
     server = check_type(request, resource_type)
-    ctx = await context(request, "update", resource_type)
+    ctx = await context(request, "update", resource_type, resource_id)
     body = await read_resource_body(request, server.config.max_body_bytes)
     if_match = parse_etag(request.headers.get("if-match"))
     planned = [PlannedWrite("update", resource_type, resource_id, body)]
@@ -208,7 +238,7 @@ async def update(request: Request, resource_type: str, resource_id: str) -> Resp
 
 async def patch(request: Request, resource_type: str, resource_id: str) -> Response:
     server = check_type(request, resource_type)
-    ctx = await context(request, "patch", resource_type)
+    ctx = await context(request, "patch", resource_type, resource_id)
     ops = await read_patch_body(request, server.config.max_body_bytes)
     if_match = parse_etag(request.headers.get("if-match"))
     async with server.repo.unit_of_work(ctx) as uow:
@@ -218,7 +248,7 @@ async def patch(request: Request, resource_type: str, resource_id: str) -> Respo
 
 async def delete(request: Request, resource_type: str, resource_id: str) -> Response:
     server = check_type(request, resource_type)
-    ctx = await context(request, "delete", resource_type)
+    ctx = await context(request, "delete", resource_type, resource_id)
     async with server.repo.unit_of_work(ctx) as uow:
         result = await server.repo.delete(uow, resource_type, resource_id)
     headers = {"ETag": result.stored.etag} if result else {}
@@ -237,7 +267,7 @@ async def _exists(server: FhirServer, resource_type: str, resource_id: str) -> N
 
 
 async def _history(
-    request: Request, resource_type: str | None, resource_id: str | None
+    request: Request, ctx: RequestContext, resource_type: str | None, resource_id: str | None
 ) -> Response:
     server = server_of(request)
     params = request.query_params
@@ -257,5 +287,10 @@ async def _history(
     if "_before_seq" in params:
         before = whole_number("_before_seq", params["_before_seq"], cl_code="CL-1422")
     rows = await server.repo.history(resource_type, resource_id, since, count + 1, before)
+    await steps.show(
+        server,
+        ctx,
+        [shown for _, stored in rows[:count] for shown in steps.shown_of(stored, "history")],
+    )
     body = history_bundle(rows, count, request, base_url(request))
     return fhir_response(body, indent=pretty(request))

@@ -8,7 +8,7 @@ Its parts live beside it: ``predicates``/``ordering`` build the SQL (through the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -32,11 +32,17 @@ from closedloop.fhir.search.query import (
 )
 from closedloop.fhir.search.searchset import Page, Row, render
 from closedloop.fhir.storage.tables import resources
+from closedloop.hooks import Shown
 
 # A service's query planner: given (resource type, criteria, resources table), it may answer
 # some criteria with its own conditions (e.g. from a denormalised table of its own) and returns
 # (the criteria it left, its conditions). It must answer exactly what the criteria would.
 Planner = Callable[[str, list[Criterion], Any], tuple[list[Criterion], list[Any]]]
+
+
+ShowFn = Callable[[Sequence[Shown]], Awaitable[None]]
+"""Called with a page's matches and includes before the Bundle is rendered (the REST layer
+fires the ``before_show`` hook with it); it may raise to refuse the answer."""
 
 
 def _counts(q: SearchQuery) -> bool:
@@ -153,11 +159,13 @@ class SearchEngine:
         *,
         base_url: str,
         strict: bool = False,
+        show: ShowFn | None = None,
     ) -> str:
         """The searchset Bundle as text, on the engine's own connections (``_on_own_connections``),
-        within its time limit (see ``search_with``)."""
+        within its time limit (see ``search_with``). ``show`` sees the resources before they are
+        rendered."""
         q = self.parse(resource_type, pairs, strict=strict)
-        return await self._stoppable(self._on_own_connections(q, pairs, base_url))
+        return await self._stoppable(self._on_own_connections(q, pairs, base_url, show))
 
     async def search_with(
         self,
@@ -167,13 +175,14 @@ class SearchEngine:
         *,
         base_url: str,
         strict: bool = False,
+        show: ShowFn | None = None,
     ) -> str:
         """The searchset Bundle as text, its statements run by ``executor`` (e.g. a
         ``ConnectionExecutor`` on a transaction's connection), within the engine's time limit:
         past it, the running statement is stopped on the database (``run_stoppable``) and the
         answer is a 503 ``too-costly`` OperationOutcome."""
         q = self.parse(resource_type, pairs, strict=strict)
-        return await self._stoppable(self._run(executor, q, pairs, base_url))
+        return await self._stoppable(self._run(executor, q, pairs, base_url, show))
 
     async def _stoppable(self, search: Coroutine[Any, Any, str]) -> str:
         def arm(stop: Stop) -> Callable[[], None]:
@@ -185,18 +194,23 @@ class SearchEngine:
         return await run_stoppable(search, arm)
 
     async def _on_own_connections(
-        self, q: SearchQuery, pairs: list[tuple[str, str]], base_url: str
+        self, q: SearchQuery, pairs: list[tuple[str, str]], base_url: str, show: ShowFn | None
     ) -> str:
         """On PostgreSQL a search without a count borrows a connection per statement (mostly
         the driver's own, ``PooledExecutor``); otherwise one read connection serves it all,
         so a total and its page agree."""
         if self.db.postgres and not _counts(q):
-            return await self._run(self.pooled, q, pairs, base_url)
+            return await self._run(self.pooled, q, pairs, base_url, show)
         async with self.db.read() as conn:
-            return await self._run(ConnectionExecutor(conn), q, pairs, base_url)
+            return await self._run(ConnectionExecutor(conn), q, pairs, base_url, show)
 
     async def _run(
-        self, executor: Executor, q: SearchQuery, pairs: list[tuple[str, str]], base_url: str
+        self,
+        executor: Executor,
+        q: SearchQuery,
+        pairs: list[tuple[str, str]],
+        base_url: str,
+        show: ShowFn | None = None,
     ) -> str:
         total: int | None = None
         if _counts(q):
@@ -232,6 +246,11 @@ class SearchEngine:
         if q.include or q.revinclude:
             async with executor.includes() as source:
                 included = await find_includes(source, self.registry, q, rows)
+        if show is not None:
+            await show(
+                [Shown(r.resource_type, r.id, r.content, "match") for r in rows]
+                + [Shown(r.resource_type, r.id, r.content, "include") for r in included]
+            )
         page = Page(rows, included, total, next_cursor, prev_cursor, rank_describer(q))
         return render(q, pairs, base_url, page)
 

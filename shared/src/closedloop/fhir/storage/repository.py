@@ -18,7 +18,6 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import jsonpatch
@@ -38,7 +37,7 @@ from closedloop.fhir.storage.indexer import Indexer
 from closedloop.fhir.storage.records import StoredResource, WriteResult
 from closedloop.fhir.storage.tables import conditional_guards, resource_versions, resources
 from closedloop.fhir.validation import check_id, validate_resource
-from closedloop.hooks import Change, HookPoint, Hooks, PlannedWrite
+from closedloop.hooks import Change, HookPoint, Hooks, PlannedWrite, UnitOfWork
 
 _READ_SQL = (
     "SELECT version_id, last_updated, content FROM resources WHERE resource_type = $1 AND id = $2"
@@ -47,13 +46,6 @@ _R = resources.c
 
 Matcher = Callable[[AsyncConnection, str, str], Awaitable[list[str]]]
 """(connection, resource type, query string) -> ids of the current resources that match."""
-
-
-@dataclass
-class UnitOfWork:
-    conn: AsyncConnection
-    ctx: RequestContext
-    changes: list[Change] = field(default_factory=list)
 
 
 def dumps(resource: dict[str, Any]) -> str:
