@@ -15,5 +15,6 @@ __all__ = [
     "prefer",
     "responses",
     "routes",
+    "steps",
     "xml",
 ]
