@@ -5,7 +5,8 @@ type for the signed-in user).
 Backend clients hold only ``system/`` scopes. Apps people sign in to (clients with redirect
 URIs) also hold ``user/`` and ``patient/`` scopes and the SMART/OpenID ones without a resource
 type (``openid``, ``fhirUser``, ``launch``, ``launch/patient``, ``offline_access`` ...), which a
-registration covers only by naming them exactly.
+registration covers only by naming them exactly; so is ``system/launch``, the backend scope
+that lets an EHR register launches.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ PEOPLE_ONLY = (
     "offline_access",
     "online_access",
 )
+# a backend scope without a resource type: an EHR registering launches at POST /launch
+LAUNCH_API = "system/launch"
 SYSTEM = ("system",)
 PEOPLE = ("system", "user", "patient")
 
@@ -64,7 +67,7 @@ def parse_scope(text: str, contexts: tuple[str, ...] = SYSTEM) -> ResourceScope:
 
 
 def _check(item: str, people: bool) -> None:
-    if people and item in PEOPLE_ONLY:
+    if item == LAUNCH_API or (people and item in PEOPLE_ONLY):
         return
     parse_scope(item, PEOPLE if people else SYSTEM)
 
@@ -85,13 +88,17 @@ def granted_scopes(
 ) -> tuple[list[str], list[str]]:
     """(granted, refused): a requested scope is granted when a registered one covers it and
     its context is one of ``contexts`` (the client_credentials grant passes ``SYSTEM``)."""
-    allowed = [parse_scope(s, PEOPLE) for s in registered if s not in PEOPLE_ONLY]
-    named = {s for s in registered if s in PEOPLE_ONLY}
+    allowed = [
+        parse_scope(s, PEOPLE) for s in registered if s not in PEOPLE_ONLY and s != LAUNCH_API
+    ]
+    named = {s for s in registered if s in PEOPLE_ONLY or s == LAUNCH_API}
     granted: list[str] = []
     refused: list[str] = []
     for item in requested.split():
         if item in PEOPLE_ONLY:
             ok = contexts != SYSTEM and item in named
+        elif item == LAUNCH_API:
+            ok = "system" in contexts and item in named
         else:
             try:
                 wanted = parse_scope(item, contexts)
