@@ -30,7 +30,7 @@ from starlette.responses import RedirectResponse, Response
 from auth import grants
 from auth.clients import Client, get_client
 from auth.login_page import choose_language, error_page, login_page
-from auth.scopes import granted_scopes
+from auth.scopes import PERSON, granted_scopes
 from auth.settings import Settings
 from auth.throttle import Throttle
 from auth.users import authenticate
@@ -55,7 +55,6 @@ _CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636; S256 gives e
 MAX_FORM_BYTES = 64 * 1024
 MAX_PARAM = 2048
 CSRF_COOKIE = "auth_csrf"
-PERSON_CONTEXTS = ("user", "patient")
 
 
 class PageError(Exception):
@@ -153,7 +152,7 @@ class AuthorizeEndpoint:
         if p.get("prompt") == "none":
             raise refuse("login_required", "this server always asks the user to sign in")
         requested = p.get("scope", "")
-        granted, refused = granted_scopes(requested, client.scopes, PERSON_CONTEXTS)
+        granted, refused = granted_scopes(requested, client.scopes, PERSON)
         if refused or not granted:
             what = " ".join(refused) or "(none)"
             raise refuse("invalid_scope", f"not registered for this app: {what}")

@@ -28,7 +28,8 @@ PEOPLE_ONLY = (
 # a backend scope without a resource type: an EHR registering launches at POST /launch
 LAUNCH_API = "system/launch"
 SYSTEM = ("system",)
-PEOPLE = ("system", "user", "patient")
+PEOPLE = ("system", "user", "patient")  # what an app people sign in to may register
+PERSON = ("user", "patient")  # the resource scopes a person's token may hold
 
 
 class ScopeError(ValueError):

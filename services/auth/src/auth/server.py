@@ -46,7 +46,7 @@ from auth import grants, jtis
 from auth.client_keys import JwksCache, KeyNotFound
 from auth.clients import AUTH_METHOD, PUBLIC_AUTH_METHOD, Client, get_client
 from auth.keys import SigningKey, current_key
-from auth.scopes import SYSTEM, granted_scopes
+from auth.scopes import PERSON, SYSTEM, granted_scopes
 from auth.settings import Settings
 from auth.users import User, get_user
 
@@ -232,6 +232,14 @@ class RotatingRefreshToken(RefreshTokenGrant):
             raise InvalidGrantError(description="the user is not active")
         return user
 
+    def _validate_token_scope(self, token: Any) -> None:
+        """A narrower scope may be asked (``user/Task.rs`` covers ``user/Task.r``)."""
+        requested = self.request.payload.scope
+        if requested:
+            _, refused = granted_scopes(requested, token.get_scope().split(), PERSON)
+            if refused:
+                raise InvalidScopeError(description=f"not granted before: {' '.join(refused)}")
+
     def revoke_old_credential(self, refresh_token: Any) -> None:
         """Marked used by ``TokenEndpoint.respond`` once the response is certain."""
 
@@ -296,7 +304,7 @@ class SmartAuthorizationServer(AuthorizationServer):
         prepared = self._current.prepared
         key = prepared.signing_key
         assert key is not None
-        contexts = SYSTEM if grant_type == "client_credentials" else ("user", "patient")
+        contexts = SYSTEM if grant_type == "client_credentials" else PERSON
         granted, _ = granted_scopes(scope or "", client.scopes, contexts)
         now = int(time.time())
         lifetime = self.settings.token_lifetime
@@ -377,8 +385,10 @@ class SmartAuthorizationServer(AuthorizationServer):
         grant and its expiry (rotation never extends a sign-in)."""
         assert self._current is not None
         prepared = self._current.prepared
-        if prepared.refresh is not None:
+        scope = " ".join(granted)
+        if prepared.refresh is not None:  # the replacement keeps the sign-in's full scope
             grant_id, expires_at = prepared.refresh.grant_id, prepared.refresh.expires_at
+            scope = prepared.refresh.scope
         elif prepared.code is not None and {"offline_access", "online_access"} & set(granted):
             lifetime = (
                 self.settings.refresh_lifetime
@@ -394,7 +404,7 @@ class SmartAuthorizationServer(AuthorizationServer):
             grant_id=grant_id,
             client_id=client.client_id,
             user_id=user.user_id,
-            scope=" ".join(granted),
+            scope=scope,
             context=context,
             expires_at=expires_at,
         )
