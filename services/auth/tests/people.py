@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from joserfc import jwk, jwt
 
 FHIR_BASE = "http://127.0.0.1:8081/fhir"
 REDIRECT = "http://127.0.0.1:9999/callback"
@@ -113,3 +114,8 @@ def code_form(flow: Flow, client_id: str, **more: str) -> dict[str, Any]:
 
 def has_no_code(r: httpx.Response) -> bool:
     return "code=" not in r.headers.get("location", "") and not re.search(r"[?&]code=", r.text)
+
+
+def verify_id_token(token: str, jwks: dict[str, Any]) -> jwt.Token:
+    """As an OpenID Connect client does by default: RS256 against the issuer's JWKS."""
+    return jwt.decode(token, jwk.KeySet.import_key_set(jwks), algorithms=["RS256"])

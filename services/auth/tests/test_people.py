@@ -101,7 +101,8 @@ async def test_code_flow_with_pkce_gives_verifiable_tokens(env: Env) -> None:
     assert access["organization"] == "Organization/clinic-1" and access["role"] == "clinician"
     assert access["fhirUser"] == "Practitioner/dr-1" and access["aud"] == A.FHIR_BASES
     assert access["scope"] == body["scope"] and access["exp"] - access["iat"] <= 300
-    id_token = A.verify(body["id_token"], jwks)
+    id_token = P.verify_id_token(body["id_token"], jwks)
+    assert id_token.header["alg"] == "RS256"  # OpenID Connect's default
     assert id_token.header["kid"] in {k["kid"] for k in jwks["keys"]}
     claims = id_token.claims
     assert claims["iss"] == A.ISSUER and claims["aud"] == "app"
@@ -408,3 +409,4 @@ async def test_discovery_says_what_people_can_do(env: Env) -> None:
     )
     oidc = (await env.http.get("/.well-known/openid-configuration")).json()
     assert oidc["issuer"] == A.ISSUER and oidc["jwks_uri"] == f"{A.ISSUER}/jwks"
+    assert oidc["id_token_signing_alg_values_supported"] == ["RS256"]

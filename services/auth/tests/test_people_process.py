@@ -75,7 +75,7 @@ async def test_code_flow_against_a_running_server(database_url: str) -> None:
         body = r.json()
         assert body["patient"] == "pat-7" and body["refresh_token"]
         jwks = (await app.get("/jwks")).json()
-        claims = A.verify(body["id_token"], jwks).claims
+        claims = P.verify_id_token(body["id_token"], jwks).claims
         assert claims["aud"] == "smart-app" and claims["nonce"] == "abc"
         assert claims["fhirUser"].endswith("/Practitioner/maria") and claims["iss"] == base
         access = A.verify(body["access_token"], jwks).claims

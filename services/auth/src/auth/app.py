@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from auth.authorize import AuthorizeEndpoint
-from auth.keys import ensure_key, published_keys
+from auth.keys import ID_TOKEN_ALG, ensure_key, published_keys
 from auth.launches import register_launch
 from auth.scopes import PEOPLE_ONLY
 from auth.server import MAX_FORM_BYTES, TokenEndpoint, error_response
@@ -35,12 +35,6 @@ log = logging.getLogger("auth.app")
 MIGRATIONS = Path(__file__).parent / "migrations"
 FORM = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def id_token_algs(settings: Settings) -> list[str]:
-    """The server key's algs (an id_token is signed with the current key; a rotation may have
-    chosen the other one)."""
-    return [settings.signing_alg, *(a for a in ("ES384", "RS384") if a != settings.signing_alg)]
 
 
 def smart_configuration(settings: Settings) -> dict[str, object]:
@@ -62,7 +56,7 @@ def smart_configuration(settings: Settings) -> dict[str, object]:
         ],
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
-        "id_token_signing_alg_values_supported": id_token_algs(settings),
+        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG],
         "capabilities": [
             "launch-ehr",
             "launch-standalone",
@@ -90,7 +84,7 @@ def openid_configuration(settings: Settings) -> dict[str, object]:
         "jwks_uri": f"{issuer}/jwks",
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": id_token_algs(settings),
+        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG],
         "scopes_supported": ["openid", "fhirUser"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "fhirUser"],
         "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],

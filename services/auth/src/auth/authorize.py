@@ -237,7 +237,7 @@ class AuthorizeEndpoint:
             return self.error_redirect(exc)
         username = p.get("username", "")
         address = request.client.host if request.client else "unknown"
-        user_key = username.casefold()
+        user_key = username[:200].casefold()  # usernames are at most 200: bounded memory
 
         def again(error: str, status: int) -> Response:
             return login_page(

@@ -218,17 +218,20 @@ def _launch(args: argparse.Namespace, settings: Any) -> None:
 
 def _configure_keys(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    rotate = sub.add_parser("rotate", help="sign with a new key; the old one stays published")
+    rotate = sub.add_parser(
+        "rotate", help="sign with new keys (access tokens, id_tokens); the old stay published"
+    )
     rotate.add_argument("--alg", choices=["ES384", "RS384"], default=None)
 
 
 def _keys(args: argparse.Namespace, settings: Any) -> None:
+    """Both kinds: the access-token key (``--alg``) and the id_token key (RS256)."""
     alg = args.alg or settings.signing_alg
     kid = _with_db(settings, lambda db: keys.rotate(db, alg, _secret(settings)))
-    print(
-        f"new signing key {kid} ({alg}); the previous key stays published for "
-        f"{settings.token_lifetime + int(keys.SKEW)} s"
-    )
+    id_kid = _with_db(settings, lambda db: keys.rotate(db, keys.ID_TOKEN_ALG, _secret(settings)))
+    kept = settings.token_lifetime + int(keys.SKEW)
+    print(f"new signing key {kid} ({alg}); the previous key stays published for {kept} s")
+    print(f"new id_token key {id_kid} ({keys.ID_TOKEN_ALG}), the same way")
 
 
 def _configure_token(parser: argparse.ArgumentParser) -> None:

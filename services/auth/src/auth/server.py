@@ -45,7 +45,7 @@ from starlette.responses import JSONResponse, Response
 from auth import grants, jtis
 from auth.client_keys import JwksCache, KeyNotFound
 from auth.clients import AUTH_METHOD, PUBLIC_AUTH_METHOD, Client, get_client
-from auth.keys import SigningKey, current_key
+from auth.keys import ID_TOKEN_ALG, SigningKey, current_key
 from auth.scopes import PERSON, SYSTEM, granted_scopes
 from auth.settings import Settings
 from auth.users import User, get_user
@@ -64,6 +64,7 @@ class Prepared:
     key_error: str | None = None
     replayed: bool = False
     signing_key: SigningKey | None = None
+    id_token_key: SigningKey | None = None
     used: dict[str, Any] = field(default_factory=dict)  # client_id, jti, expires_at
     # people: the code or refresh token presented (None when unknown, used or expired), the
     # user it names, and what to record once the token is certain to go out
@@ -344,18 +345,18 @@ class SmartAuthorizationServer(AuthorizationServer):
         }
         if isinstance(user, User):
             if "openid" in granted:
-                body["id_token"] = self.id_token(key, client, user, granted, now)
+                body["id_token"] = self.id_token(client, user, granted, now)
             if include_refresh_token:
                 self.new_refresh_token(body, client, user, granted, context)
         return body
 
-    def id_token(
-        self, key: SigningKey, client: Client, user: User, granted: list[str], now: int
-    ) -> str:
-        """OpenID Connect's id_token, signed with the server's current key (its alg is in the
-        discovery documents); ``nonce`` echoed from the authorization request."""
+    def id_token(self, client: Client, user: User, granted: list[str], now: int) -> str:
+        """OpenID Connect's id_token, signed RS256 (OpenID's default alg) with the server's
+        id_token key; ``nonce`` echoed from the authorization request."""
         assert self._current is not None
         prepared = self._current.prepared
+        key = prepared.id_token_key
+        assert key is not None
         claims: dict[str, Any] = {
             "iss": self.settings.issuer,
             "sub": user.user_id,
@@ -430,21 +431,34 @@ class TokenEndpoint:
         self.server = SmartAuthorizationServer(settings)
         self.jwks = JwksCache(settings.jwks_cache_seconds, settings.jwks_timeout)
         self._key: SigningKey | None = None
+        self._id_key: SigningKey | None = None
         self._key_loaded = 0.0
 
     async def signing_key(self) -> SigningKey:
         """The current key, reread now and then so a rotation by `auth keys rotate` (another
         process) takes over within AUTH_KEY_REFRESH_SECONDS."""
+        await self._reload_keys()
+        assert self._key is not None
+        return self._key
+
+    async def id_token_key(self) -> SigningKey:
+        await self._reload_keys()
+        assert self._id_key is not None
+        return self._id_key
+
+    async def _reload_keys(self) -> None:
         now = time.monotonic()
         if self._key is None or now - self._key_loaded > self.settings.key_refresh_seconds:
             secret = self.settings.key_secret
-            self._key = await current_key(self.db, secret.get_secret_value() if secret else None)
+            plain = secret.get_secret_value() if secret else None
+            self._key = await current_key(self.db, plain)
+            self._id_key = await current_key(self.db, plain, ID_TOKEN_ALG)
             self._key_loaded = now
-        return self._key
 
     async def prepare(self, request: StarletteOAuth2Request) -> None:
         prepared = request.prepared
         prepared.signing_key = await self.signing_key()
+        prepared.id_token_key = await self.id_token_key()
         await self.prepare_grant(request)
         assertion = request.form.get("client_assertion")
         if not assertion:
