@@ -19,6 +19,7 @@ test: install
 lint: install
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen mypy shared/src services/*/src
+	@$(UV) run --frozen lint-imports --no-logo
 
 format: install
 	@$(UV) run --frozen ruff check --fix .
@@ -44,4 +45,4 @@ bench-notifier-idle: install
 	@$(UV) run --frozen python bench/notifier_idle.py
 
 clean:
-	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

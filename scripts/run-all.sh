@@ -20,7 +20,6 @@ export AUTH_DATABASE_URL="${AUTH_DATABASE_URL:-sqlite:///$DATA/auth.db}"
 export AUTH_ISSUER="${AUTH_ISSUER:-http://127.0.0.1:$AUTH_PORT}"
 export AUTH_AUDIENCES="${AUTH_AUDIENCES:-http://127.0.0.1:$REFERRAL_API_PORT/fhir,http://127.0.0.1:$DIRECTORY_API_PORT/fhir,http://127.0.0.1:$NOTIFIER_PORT/fhir}"
 export REFERRAL_API_DIRECTORY_URL="${REFERRAL_API_DIRECTORY_URL:-http://127.0.0.1:$DIRECTORY_API_PORT/fhir}"
-export REFERRAL_API_NOTIFIER_URL="${REFERRAL_API_NOTIFIER_URL:-http://127.0.0.1:$NOTIFIER_PORT}"
 export REFERRAL_API_EVENT_SINK_URL="${REFERRAL_API_EVENT_SINK_URL-http://127.0.0.1:$NOTIFIER_PORT/events}"
 export NOTIFIER_REFERRAL_URL="${NOTIFIER_REFERRAL_URL:-http://127.0.0.1:$REFERRAL_API_PORT/fhir}"
 # Only referral-api may post events to the notifier: both get one shared secret, random per run

@@ -89,9 +89,8 @@ async def services(backend: str, postgres_admin_url: str) -> AsyncIterator[list[
                 dbs[1],
                 {
                     "REFERRAL_API_DIRECTORY_URL": f"{directory}/fhir",
-                    "REFERRAL_API_NOTIFIER_URL": f"http://127.0.0.1:{notifier_port}",
                     "REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{notifier_port}/events",
-                    "REFERRAL_API_EVENTS_TOKEN": EVENTS_TOKEN,
+                    "REFERRAL_API_EVENT_SINK_TOKEN": EVENTS_TOKEN,
                 },
             )
         )

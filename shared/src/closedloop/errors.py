@@ -89,10 +89,6 @@ def unprocessable(
     return _error(422, "processing", text, cl_code, expression)
 
 
-def structure_errors(issues: list[Issue], status: int = 400) -> FhirError:
-    return FhirError(status, issues)
-
-
 def not_found(text: str, cl_code: str = "CL-0404") -> FhirError:
     return _error(404, "not-found", text, cl_code)
 

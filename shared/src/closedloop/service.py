@@ -129,6 +129,17 @@ def create_service_app(
         redoc_url=None,
         openapi_url="/openapi.json",
     )
+    _add_request_stack(app, settings)
+    add_health_routes(app, name)
+
+    for extra in routers or []:
+        app.include_router(extra)
+    app.router.routes.extend(fhir_routes())
+    return app
+
+
+def _add_request_stack(app: FastAPI, settings: ServiceSettings) -> None:
+    """The error handlers and the middleware every request passes, innermost first."""
     add_exception_handlers(app)
     app.add_middleware(FhirFastPath)  # inside the request log: it sees the request id
     app.add_middleware(
@@ -136,10 +147,3 @@ def create_service_app(
     )
     app.add_middleware(RequestGuard)
     app.add_middleware(RequestLogMiddleware)
-
-    add_health_routes(app, name)
-
-    for extra in routers or []:
-        app.include_router(extra)
-    app.router.routes.extend(fhir_routes())
-    return app

@@ -34,7 +34,6 @@ from auth.settings import Settings
 log = logging.getLogger("auth.app")
 MIGRATIONS = Path(__file__).parent / "migrations"
 FORM = "application/x-www-form-urlencoded"
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def smart_configuration(settings: Settings) -> dict[str, object]:

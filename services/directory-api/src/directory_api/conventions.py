@@ -45,7 +45,6 @@ HSDS_REPAIR_TAG_SYSTEM = "urn:closedloop:hsds:repair"
 SDOHCC_CATEGORY_SYSTEM = (
     "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
 )
-SERVICE_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/service-type"
 # serviceProvisionCode: free | disc | cost
 PROVISION_SYSTEM = "http://terminology.hl7.org/CodeSystem/service-provision-conditions"
 LANGUAGE_SYSTEM = "urn:ietf:bcp:47"

@@ -11,10 +11,8 @@ from closedloop.service import create_service_app
 from fastapi import FastAPI
 
 from notifier import operations
-from notifier.channels.email import SmtpSender
-from notifier.channels.setup import channel_setup
-from notifier.channels.sms import SmsSender
-from notifier.delivery.channels import Channels
+from notifier.channels.base import ChannelDeps
+from notifier.channels.registry import channel_setup, open_channels
 from notifier.delivery.worker import DeliveryWorker
 from notifier.intake.auth import EventSenders
 from notifier.intake.router import router as intake_router
@@ -58,37 +56,14 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         trusted = [url for url in (settings.referral_url, settings.sms_api_url) if url]
         http = guarded_client(policy, trusted)
         app.state.http = http
-        email = (
-            SmtpSender(
-                settings.smtp_host,
-                settings.smtp_port,
-                username=settings.smtp_username,
-                password=settings.smtp_password,
-                starttls=settings.smtp_starttls,
-                from_addr=settings.smtp_from,
-            )
-            if settings.smtp_host and "email" not in setup.missing
-            else None
-        )
-        sms = (
-            SmsSender(
-                settings.sms_api_url,
-                settings.sms_account_sid or "",
-                settings.sms_auth_token or "",
-                settings.sms_from or "",
-                http,
-            )
-            if settings.sms_api_url and "sms" not in setup.missing
-            else None
-        )
-        channels = Channels(
-            http, policy, settings.referral_url.rstrip("/"), settings.app_url, email, sms, setup
-        )
+        deps = ChannelDeps(http, policy, settings.referral_url.rstrip("/"), settings.app_url)
+        channels = open_channels(settings, deps)
         app.state.delivery = None
         if settings.delivery_enabled:
             worker = DeliveryWorker(
                 server,
                 channels,
+                policy,
                 subscription_base=settings.public_base_url
                 or f"http://{settings.host}:{settings.port}/fhir",
                 focus_base=settings.referral_url,

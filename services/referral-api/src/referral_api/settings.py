@@ -14,7 +14,6 @@ class Settings(ServiceSettings):
     port: int = 8081
     directory_url: str = "http://127.0.0.1:8082/fhir"  # directory-api FHIR base
     directory_timeout: float = 2.0  # seconds per call to the directory (one retry)
-    notifier_url: str = "http://127.0.0.1:8083"  # notifier base URL
     # Where the outbox dispatcher POSTs referral events ("" turns delivery off; events wait)
     event_sink_url: str = "http://127.0.0.1:8083/events"
     event_sink_timeout: float = 5.0

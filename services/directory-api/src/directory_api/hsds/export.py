@@ -113,21 +113,43 @@ def service_json(
         "phones": _phones(hs),
         "schedules": _schedules(hs, tz),
         "languages": _languages(hs),
-        "attributes": [
-            {
-                "link_type": "service",
-                "taxonomy_term": {
-                    "code": c["code"],
-                    "name": c.get("display") or concept.get("text"),
-                    "taxonomy_detail": {"uri": c.get("system"), "name": c.get("system")},
-                },
-            }
-            for concept in (hs.get("category") or []) + (hs.get("type") or [])
-            for c in concept.get("coding") or []
-        ],
+        "attributes": _attributes(hs),
     }
     if hs.get("availabilityExceptions"):
         out["schedules"].append({"description": hs["availabilityExceptions"]})
+    out.update(_eligibility(hs))
+    out.update(_cost_and_capacity(hs))
+    org = orgs.get((hs.get("providedBy") or {}).get("reference", "").split("/")[-1])
+    if org:
+        out["organization"] = _organization(org)
+    out["service_at_locations"] = [
+        {"id": f"{hs['id']}-{ref}", "location": _location(locs[ref])}
+        for ref in ((x.get("reference") or "").split("/")[-1] for x in hs.get("location") or [])
+        if ref in locs
+    ]
+    out["service_areas"] = _service_areas(hs, locs)
+    return {k: v for k, v in out.items() if v not in (None, [], "")}
+
+
+def _attributes(hs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each category and type coding as a taxonomy term attribute."""
+    return [
+        {
+            "link_type": "service",
+            "taxonomy_term": {
+                "code": c["code"],
+                "name": c.get("display") or concept.get("text"),
+                "taxonomy_detail": {"uri": c.get("system"), "name": c.get("system")},
+            },
+        }
+        for concept in (hs.get("category") or []) + (hs.get("type") or [])
+        for c in concept.get("coding") or []
+    ]
+
+
+def _eligibility(hs: dict[str, Any]) -> dict[str, Any]:
+    """Who the service is for: the eligibility text, the age range and when it was verified."""
+    out: dict[str, Any] = {}
     if hs.get("eligibility"):
         out["eligibility_description"] = hs["eligibility"][0].get("comment")
     ages = (_ext(hs, AGE_RANGE_EXTENSION) or {}).get("valueRange") or {}
@@ -138,6 +160,11 @@ def service_json(
     verified = _ext(hs, VERIFIED_EXTENSION)
     if verified:
         out["assured_date"] = verified.get("valueDate")
+    return out
+
+
+def _cost_and_capacity(hs: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for p in hs.get("serviceProvisionCode") or []:
         code = (p.get("coding") or [{}])[0].get("code")
         if code == "free":
@@ -157,23 +184,23 @@ def service_json(
         out["capacities"] = [
             {"available": 0 if status == "no-capacity" else 1, "unit": {"name": "unit"}}
         ]
-    org_ref = (hs.get("providedBy") or {}).get("reference", "").split("/")[-1]
-    org = orgs.get(org_ref)
-    if org:
-        out["organization"] = {
-            "id": org["id"],
-            "name": org.get("name"),
-            "description": org.get("name"),
-            "alternate_name": (org.get("alias") or [None])[0],
-            "phones": _phones(org),
-            "email": _telecom(org, "email"),
-            "website": _telecom(org, "url"),
-        }
-    out["service_at_locations"] = [
-        {"id": f"{hs['id']}-{ref}", "location": _location(locs[ref])}
-        for ref in ((x.get("reference") or "").split("/")[-1] for x in hs.get("location") or [])
-        if ref in locs
-    ]
+    return out
+
+
+def _organization(org: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": org["id"],
+        "name": org.get("name"),
+        "description": org.get("name"),
+        "alternate_name": (org.get("alias") or [None])[0],
+        "phones": _phones(org),
+        "email": _telecom(org, "email"),
+        "website": _telecom(org, "url"),
+    }
+
+
+def _service_areas(hs: dict[str, Any], locs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The coverage areas, each with its GeoJSON boundary when it has one."""
     areas = []
     for cov in hs.get("coverageArea") or []:
         area = locs.get((cov.get("reference") or "").split("/")[-1])
@@ -187,8 +214,7 @@ def service_json(
             a["extent"] = base64.b64decode(boundary["valueAttachment"]["data"]).decode()
             a["extent_type"] = "geojson"
         areas.append(a)
-    out["service_areas"] = areas
-    return {k: v for k, v in out.items() if v not in (None, [], "")}
+    return areas
 
 
 async def export_services(server: FhirServer) -> list[dict[str, Any]]:

@@ -162,49 +162,11 @@ def location(
         res["description"] = str(loc["description"])
     addresses = [a for a in loc.get("addresses") or [] if a.get("address_type") != "postal"]
     addresses = addresses or list(loc.get("addresses") or [])
-    lat, lon = loc.get("latitude"), loc.get("longitude")
-    if lat not in (None, "") or lon not in (None, ""):
-        try:
-            flat, flon = float(lat), float(lon)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise Unmappable(f"bad latitude/longitude {lat!r},{lon!r}") from None
-        if not (-90 <= flat <= 90 and -180 <= flon <= 180):
-            raise Unmappable(f"latitude/longitude out of range {lat},{lon}")
-        if flat == 0 and flon == 0:  # "0,0" is a spreadsheet's empty, not the Gulf of Guinea
-            repairs.append(
-                Repair.at(origin(loc), "Location", "zero-coordinates", "0,0 read as missing")
-            )
-        else:
-            res["position"] = {"latitude": flat, "longitude": flon}
-    if "position" not in res and loc.get("location_type") != "virtual":
-        placed = _zip_position(addresses)
-        if placed is not None:
-            zip_code, res["position"] = placed
-            repairs.append(
-                Repair.at(
-                    origin(loc),
-                    "Location",
-                    "zip-centroid",
-                    f"no coordinates; placed at the centroid of ZIP {zip_code} (approximate)",
-                )
-            )
+    position = _position(loc, addresses, repairs)
+    if position is not None:
+        res["position"] = position
     if addresses:
-        a = addresses[0]
-        addr: dict[str, Any] = {"use": "work"}
-        lines = [str(x) for x in (a.get("address_1"), a.get("address_2")) if x]
-        if lines:
-            addr["line"] = lines
-        for src, dst in (
-            ("city", "city"),
-            ("state_province", "state"),
-            ("postal_code", "postalCode"),
-            ("country", "country"),
-        ):
-            if a.get(src):
-                addr[dst] = str(a[src])
-        if a.get("region"):
-            addr["district"] = str(a["region"])
-        res["address"] = addr
+        res["address"] = _address(addresses[0])
     telecom = _telecom(loc.get("phones") or [], None, loc.get("url"))
     if telecom:
         res["telecom"] = telecom
@@ -217,6 +179,68 @@ def location(
                 }
             ]
         }
+    hours = _hours(loc, repairs)
+    if hours:
+        res["hoursOfOperation"] = hours
+    exceptions = [s["description"] for s in loc.get("schedules") or [] if s.get("description")]
+    if exceptions:
+        res["availabilityExceptions"] = "; ".join(exceptions)
+    return res
+
+
+def _position(loc: Record, addresses: list[Record], repairs: list[Repair]) -> dict[str, Any] | None:
+    """The location's coordinates; failing those, its ZIP's centroid (a repair, since it is
+    approximate); None for a virtual location or one with no way to place it."""
+    lat, lon = loc.get("latitude"), loc.get("longitude")
+    if lat not in (None, "") or lon not in (None, ""):
+        try:
+            flat, flon = float(lat), float(lon)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise Unmappable(f"bad latitude/longitude {lat!r},{lon!r}") from None
+        if not (-90 <= flat <= 90 and -180 <= flon <= 180):
+            raise Unmappable(f"latitude/longitude out of range {lat},{lon}")
+        if flat != 0 or flon != 0:
+            return {"latitude": flat, "longitude": flon}
+        # "0,0" is a spreadsheet's empty, not the Gulf of Guinea
+        repairs.append(
+            Repair.at(origin(loc), "Location", "zero-coordinates", "0,0 read as missing")
+        )
+    if loc.get("location_type") == "virtual":
+        return None
+    placed = _zip_position(addresses)
+    if placed is None:
+        return None
+    zip_code, position = placed
+    repairs.append(
+        Repair.at(
+            origin(loc),
+            "Location",
+            "zip-centroid",
+            f"no coordinates; placed at the centroid of ZIP {zip_code} (approximate)",
+        )
+    )
+    return position
+
+
+def _address(a: Record) -> dict[str, Any]:
+    addr: dict[str, Any] = {"use": "work"}
+    lines = [str(x) for x in (a.get("address_1"), a.get("address_2")) if x]
+    if lines:
+        addr["line"] = lines
+    for src, dst in (
+        ("city", "city"),
+        ("state_province", "state"),
+        ("postal_code", "postalCode"),
+        ("country", "country"),
+    ):
+        if a.get(src):
+            addr[dst] = str(a[src])
+    if a.get("region"):
+        addr["district"] = str(a["region"])
+    return addr
+
+
+def _hours(loc: Record, repairs: list[Repair]) -> list[dict[str, Any]]:
     hours = []
     for at in _available_time(list(loc.get("schedules") or []), origin(loc), repairs):
         h: dict[str, Any] = {"daysOfWeek": at["daysOfWeek"]}
@@ -227,12 +251,7 @@ def location(
         if at.get("availableEndTime"):
             h["closingTime"] = at["availableEndTime"]
         hours.append(h)
-    if hours:
-        res["hoursOfOperation"] = hours
-    exceptions = [s["description"] for s in loc.get("schedules") or [] if s.get("description")]
-    if exceptions:
-        res["availabilityExceptions"] = "; ".join(exceptions)
-    return res
+    return hours
 
 
 def service_area(source: str, service_id: str, area: Record, n: int) -> dict[str, Any]:
@@ -446,139 +465,199 @@ def map_service(source: str, service: Record, default_tz: str) -> Mapped:
     if not str(service.get("name") or "").strip():
         out.rejected.append(Rejection(file, row, "HealthcareService", "service has no name"))
         return out
-    sid = str(service["id"])
     try:
-        hs: dict[str, Any] = {
-            "resourceType": "HealthcareService",
-            "id": fhir_id(source, "service", sid),
-            "meta": _meta(source),
-            "extension": [],
-            "identifier": [_identifier(source, "service", sid)],
-            "active": str(service.get("status") or "active").lower() == "active",
-            "name": str(service["name"]).strip(),
-        }
-        org = service.get("organization")
-        if isinstance(org, dict):
-            try:
-                o = organization(source, org)
-                out.resources.append(("Organization", o, *origin(org)))
-                hs["providedBy"] = {"reference": f"Organization/{o['id']}", "display": o["name"]}
-            except Unmappable as exc:
-                out.rejected.append(Rejection.at(origin(org), "Organization", str(exc)))
-        elif service.get("organization_id"):
-            oid = fhir_id(source, "organization", str(service["organization_id"]))
-            hs["providedBy"] = {"reference": f"Organization/{oid}"}
-        category, types = _codings(service)
-        if category:
-            hs["category"] = category
-        if types:
-            hs["type"] = types
-        refs, physical, tz = [], False, None
-        # hours and phones given for the service at one of its locations (HSDS 3
-        # service_at_location): the service's own, when it has none of its own
-        sal_schedules: list[Record] = []
-        sal_phones: list[Record] = []
-        for sal in service.get("service_at_locations") or []:
-            loc = sal.get("location") if isinstance(sal, dict) else None
-            if not isinstance(loc, dict):
-                continue
-            sal_schedules += [x for x in sal.get("schedules") or [] if isinstance(x, dict)]
-            sal_phones += [x for x in sal.get("phones") or [] if isinstance(x, dict)]
-            try:
-                lres = location(source, loc, default_tz, out.repaired)
-            except Unmappable as exc:
-                out.rejected.append(Rejection.at(origin(loc), "Location", str(exc)))
-                continue
-            out.resources.append(("Location", lres, *origin(loc)))
-            refs.append({"reference": f"Location/{lres['id']}"})
-            if loc.get("location_type") != "virtual":
-                physical = True
-            tz = tz or _iana(loc.get("schedules") or [])
-        if refs:
-            hs["location"] = refs
-        description = service.get("description")
-        if description:
-            hs["comment"] = str(description).split("\n")[0][:500]
-            hs["extraDetails"] = str(description)
-        phones = list(service.get("phones") or []) or sal_phones
-        telecom = _telecom(phones, service.get("email"), service.get("url"))
-        if telecom:
-            hs["telecom"] = telecom
-        coverage = []
-        for n, area in enumerate(service.get("service_areas") or []):
-            try:
-                ares = service_area(source, sid, area, n)
-            except Unmappable as exc:
-                out.rejected.append(
-                    Rejection.at((area.get("_origin") or (file, row)), "Location", str(exc))
-                )
-                continue
-            out.resources.append(("Location", ares, *(area.get("_origin") or (file, row))))
-            coverage.append({"reference": f"Location/{ares['id']}", "display": ares["name"]})
-        if coverage:
-            hs["coverageArea"] = coverage
-        provision = _provision(service)
-        if provision:
-            hs["serviceProvisionCode"] = [
-                {"coding": [{"system": PROVISION_SYSTEM, "code": provision}]}
-            ]
-        if service.get("eligibility_description"):
-            hs["eligibility"] = [{"comment": str(service["eligibility_description"])}]
-        langs = _communication(service, out.repaired)
-        if langs:
-            hs["communication"] = langs
-        schedules = list(service.get("schedules") or []) or sal_schedules
-        available = _available_time(schedules, (file, row), out.repaired)
-        if available:
-            hs["availableTime"] = available
-        exceptions = [str(s["description"]) for s in schedules if s.get("description")]
-        if exceptions:
-            hs["availabilityExceptions"] = "; ".join(exceptions)
-        closures = _closures(schedules)
-        if closures:
-            hs["notAvailable"] = closures
-        ext = hs["extension"]
-        lo, hi = _age(service.get("minimum_age")), _age(service.get("maximum_age"))
-        if lo is not None or hi is not None:
-            rng: dict[str, Any] = {}
-            for key, val in (("low", lo), ("high", hi)):
-                if val is not None:
-                    rng[key] = {
-                        "value": int(val) if val == int(val) else val,
-                        "unit": "a",
-                        "system": "http://unitsofmeasure.org",
-                        "code": "a",
-                    }
-            ext.append({"url": AGE_RANGE_EXTENSION, "valueRange": rng})
-        if service.get("assured_date"):
-            ext.append({"url": VERIFIED_EXTENSION, "valueDate": str(service["assured_date"])[:10]})
-        caps = service.get("capacities") or []
-        if caps:
-            try:
-                available_n = float(caps[0].get("available") or 0)
-            except (TypeError, ValueError):
-                raise Unmappable(f"bad capacity {caps[0].get('available')!r}") from None
-            cap = [
-                {
-                    "url": "capacityStatus",
-                    "valueCode": "no-capacity" if available_n == 0 else "capacity",
-                }
-            ]
-            unit = caps[0].get("unit")
-            unit_name = unit.get("name") if isinstance(unit, dict) else unit
-            note = f"{caps[0].get('available')} {unit_name or ''} available".replace("  ", " ")
-            cap.append({"url": "capacityNotes", "valueString": note.strip()})
-            ext.append({"url": CAPACITY_EXTENSION, "extension": cap})
-        ext.append({"url": TIMEZONE_EXTENSION, "valueCode": tz or _iana(schedules) or default_tz})
-        ext.append(
-            {
-                "url": DELIVERY_METHOD_EXTENSION,
-                "extension": [{"url": "type", "valueCode": "physical" if physical else "virtual"}],
-            }
-        )
+        hs = _healthcare_service(source, service, default_tz, out)
     except Unmappable as exc:
         out.rejected.append(Rejection(file, row, "HealthcareService", str(exc)))
         out.resources.clear()
         return out
     out.resources.append(("HealthcareService", hs, file, row))
     return out
+
+
+def _healthcare_service(
+    source: str, service: Record, default_tz: str, out: Mapped
+) -> dict[str, Any]:
+    """The HealthcareService; what it references goes into ``out`` as it is mapped."""
+    sid = str(service["id"])
+    hs: dict[str, Any] = {
+        "resourceType": "HealthcareService",
+        "id": fhir_id(source, "service", sid),
+        "meta": _meta(source),
+        "extension": [],
+        "identifier": [_identifier(source, "service", sid)],
+        "active": str(service.get("status") or "active").lower() == "active",
+        "name": str(service["name"]).strip(),
+    }
+    provider = _provider(source, service, out)
+    if provider:
+        hs["providedBy"] = provider
+    category, types = _codings(service)
+    if category:
+        hs["category"] = category
+    if types:
+        hs["type"] = types
+    at = _at_locations(source, service, default_tz, out)
+    if at.refs:
+        hs["location"] = at.refs
+    description = service.get("description")
+    if description:
+        hs["comment"] = str(description).split("\n")[0][:500]
+        hs["extraDetails"] = str(description)
+    phones = list(service.get("phones") or []) or at.phones
+    telecom = _telecom(phones, service.get("email"), service.get("url"))
+    if telecom:
+        hs["telecom"] = telecom
+    coverage = _coverage(source, sid, service, out)
+    if coverage:
+        hs["coverageArea"] = coverage
+    provision = _provision(service)
+    if provision:
+        hs["serviceProvisionCode"] = [{"coding": [{"system": PROVISION_SYSTEM, "code": provision}]}]
+    if service.get("eligibility_description"):
+        hs["eligibility"] = [{"comment": str(service["eligibility_description"])}]
+    langs = _communication(service, out.repaired)
+    if langs:
+        hs["communication"] = langs
+    schedules = list(service.get("schedules") or []) or at.schedules
+    hs.update(_service_hours(schedules, origin(service), out.repaired))
+    hs["extension"] = _service_extensions(service, schedules, at, default_tz)
+    return hs
+
+
+def _provider(source: str, service: Record, out: Mapped) -> dict[str, Any] | None:
+    """``providedBy``: the embedded organization (mapped into ``out``) or the referenced one."""
+    org = service.get("organization")
+    if isinstance(org, dict):
+        try:
+            o = organization(source, org)
+        except Unmappable as exc:
+            out.rejected.append(Rejection.at(origin(org), "Organization", str(exc)))
+            return None
+        out.resources.append(("Organization", o, *origin(org)))
+        return {"reference": f"Organization/{o['id']}", "display": o["name"]}
+    if service.get("organization_id"):
+        oid = fhir_id(source, "organization", str(service["organization_id"]))
+        return {"reference": f"Organization/{oid}"}
+    return None
+
+
+@dataclass
+class _AtLocations:
+    """What a service's ``service_at_locations`` give it: Location references, whether any is
+    physical, the first time zone, and the hours and phones given for the service at a
+    location (HSDS 3: the service's own, when it has none of its own)."""
+
+    refs: list[dict[str, Any]] = field(default_factory=list)
+    physical: bool = False
+    tz: str | None = None
+    schedules: list[Record] = field(default_factory=list)
+    phones: list[Record] = field(default_factory=list)
+
+
+def _at_locations(source: str, service: Record, default_tz: str, out: Mapped) -> _AtLocations:
+    at = _AtLocations()
+    for sal in service.get("service_at_locations") or []:
+        loc = sal.get("location") if isinstance(sal, dict) else None
+        if not isinstance(loc, dict):
+            continue
+        at.schedules += [x for x in sal.get("schedules") or [] if isinstance(x, dict)]
+        at.phones += [x for x in sal.get("phones") or [] if isinstance(x, dict)]
+        try:
+            lres = location(source, loc, default_tz, out.repaired)
+        except Unmappable as exc:
+            out.rejected.append(Rejection.at(origin(loc), "Location", str(exc)))
+            continue
+        out.resources.append(("Location", lres, *origin(loc)))
+        at.refs.append({"reference": f"Location/{lres['id']}"})
+        if loc.get("location_type") != "virtual":
+            at.physical = True
+        at.tz = at.tz or _iana(loc.get("schedules") or [])
+    return at
+
+
+def _coverage(source: str, sid: str, service: Record, out: Mapped) -> list[dict[str, Any]]:
+    """``coverageArea``: each service area mapped into ``out`` as a Location."""
+    coverage = []
+    for n, area in enumerate(service.get("service_areas") or []):
+        where = area.get("_origin") or origin(service)
+        try:
+            ares = service_area(source, sid, area, n)
+        except Unmappable as exc:
+            out.rejected.append(Rejection.at(where, "Location", str(exc)))
+            continue
+        out.resources.append(("Location", ares, *where))
+        coverage.append({"reference": f"Location/{ares['id']}", "display": ares["name"]})
+    return coverage
+
+
+def _service_hours(
+    schedules: list[Record], where: tuple[str, int | str], repairs: list[Repair]
+) -> dict[str, Any]:
+    """``availableTime``, ``availabilityExceptions`` and ``notAvailable`` from the schedules."""
+    hours: dict[str, Any] = {}
+    available = _available_time(schedules, where, repairs)
+    if available:
+        hours["availableTime"] = available
+    exceptions = [str(s["description"]) for s in schedules if s.get("description")]
+    if exceptions:
+        hours["availabilityExceptions"] = "; ".join(exceptions)
+    closures = _closures(schedules)
+    if closures:
+        hours["notAvailable"] = closures
+    return hours
+
+
+def _service_extensions(
+    service: Record, schedules: list[Record], at: _AtLocations, default_tz: str
+) -> list[dict[str, Any]]:
+    ext: list[dict[str, Any]] = []
+    ages = _age_range(service)
+    if ages:
+        ext.append({"url": AGE_RANGE_EXTENSION, "valueRange": ages})
+    if service.get("assured_date"):
+        ext.append({"url": VERIFIED_EXTENSION, "valueDate": str(service["assured_date"])[:10]})
+    capacity = _capacity(service.get("capacities") or [])
+    if capacity:
+        ext.append({"url": CAPACITY_EXTENSION, "extension": capacity})
+    ext.append({"url": TIMEZONE_EXTENSION, "valueCode": at.tz or _iana(schedules) or default_tz})
+    ext.append(
+        {
+            "url": DELIVERY_METHOD_EXTENSION,
+            "extension": [{"url": "type", "valueCode": "physical" if at.physical else "virtual"}],
+        }
+    )
+    return ext
+
+
+def _age_range(service: Record) -> dict[str, Any] | None:
+    lo, hi = _age(service.get("minimum_age")), _age(service.get("maximum_age"))
+    if lo is None and hi is None:
+        return None
+    rng: dict[str, Any] = {}
+    for key, val in (("low", lo), ("high", hi)):
+        if val is not None:
+            rng[key] = {
+                "value": int(val) if val == int(val) else val,
+                "unit": "a",
+                "system": "http://unitsofmeasure.org",
+                "code": "a",
+            }
+    return rng
+
+
+def _capacity(caps: list[Record]) -> list[dict[str, Any]] | None:
+    if not caps:
+        return None
+    try:
+        available_n = float(caps[0].get("available") or 0)
+    except (TypeError, ValueError):
+        raise Unmappable(f"bad capacity {caps[0].get('available')!r}") from None
+    cap: list[dict[str, Any]] = [
+        {"url": "capacityStatus", "valueCode": "no-capacity" if available_n == 0 else "capacity"}
+    ]
+    unit = caps[0].get("unit")
+    unit_name = unit.get("name") if isinstance(unit, dict) else unit
+    note = f"{caps[0].get('available')} {unit_name or ''} available".replace("  ", " ")
+    cap.append({"url": "capacityNotes", "valueString": note.strip()})
+    return cap

@@ -381,9 +381,6 @@ def _assemble(t: dict[str, list[Record]], out: Loaded) -> None:
         for r in t[table]:
             if not r.get("id"):
                 out.rejected.append(Rejection.at(r["_origin"], table, "no id"))
-    terms = {r["id"]: r for r in t["taxonomy_terms"] if r.get("id")}
-    taxonomies = {r["id"]: r for r in t["taxonomies"] if r.get("id")}
-    units = {r["id"]: r for r in t["units"] if r.get("id")}
     sals = {r["id"]: r for r in t["service_at_location"] if r.get("id")}
     # most specific first: a phone or schedule of a service at one location belongs there
     owners = {
@@ -392,33 +389,56 @@ def _assemble(t: dict[str, list[Record]], out: Loaded) -> None:
         "location": locs,
         "organization": orgs,
     }
+    for table, key, required in (
+        ("addresses", "location_id", True),
+        ("phones", "owner id", True),
+        ("schedules", "owner id", False),
+        ("languages", "owner id", True),
+        ("service_areas", "service_id", True),
+        ("cost_options", "service_id", True),
+        ("accessibility", "location_id", True),
+    ):
+        _attach(t.get(table, []), owners, table, key, out, required=required)
+    _attach_capacities(t, services, out)
+    _attach_attributes(t, services, out)
+    _attach_locations(t, services, locs, out)
+    for s in services.values():
+        org_id = s.get("organization_id")
+        if org_id:
+            s["organization"] = _provider(s, org_id, orgs, out)
+        out.services.append(s)
 
-    def attach(table: str, key: str, field: str, *, required: bool = True) -> None:
-        for r in t.get(table, []):
-            placed = False
-            for kind, index in owners.items():
-                ref = r.get(f"{kind}_id")
-                if ref:
-                    owner = index.get(ref)
-                    if owner is None:
-                        out.rejected.append(
-                            Rejection.at(r["_origin"], table, f"unknown {kind}_id {ref}")
-                        )
-                        placed = True
-                        break
-                    owner.setdefault(field, []).append(r)
-                    placed = True
-                    break
-            if not placed and required:
+
+def _attach(
+    rows: list[Record],
+    owners: dict[str, dict[str, Record]],
+    table: str,
+    key: str,
+    out: Loaded,
+    *,
+    required: bool,
+) -> None:
+    """Put each row of ``table`` in a list named after the table on the first owner it names
+    (by ``<kind>_id``); one naming an unknown owner, or none when one is ``required``, is
+    rejected."""
+    for r in rows:
+        kind = next((k for k in owners if r.get(f"{k}_id")), None)
+        if kind is None:
+            if required:
                 out.rejected.append(Rejection.at(r["_origin"], table, f"no {key}"))
+            continue
+        ref = r[f"{kind}_id"]
+        owner = owners[kind].get(ref)
+        if owner is None:
+            out.rejected.append(Rejection.at(r["_origin"], table, f"unknown {kind}_id {ref}"))
+            continue
+        owner.setdefault(table, []).append(r)
 
-    attach("addresses", "location_id", "addresses")
-    attach("phones", "owner id", "phones")
-    attach("schedules", "owner id", "schedules", required=False)
-    attach("languages", "owner id", "languages")
-    attach("service_areas", "service_id", "service_areas")
-    attach("cost_options", "service_id", "cost_options")
-    attach("accessibility", "location_id", "accessibility")
+
+def _attach_capacities(
+    t: dict[str, list[Record]], services: dict[str, Record], out: Loaded
+) -> None:
+    units = {r["id"]: r for r in t["units"] if r.get("id")}
     for r in t["service_capacity"]:
         s = services.get(r.get("service_id") or "")
         if s is None:
@@ -428,6 +448,14 @@ def _assemble(t: dict[str, list[Record]], out: Loaded) -> None:
             continue
         unit = units.get(r.get("unit_id") or "")
         s.setdefault("capacities", []).append({**r, "unit": unit})
+
+
+def _attach_attributes(
+    t: dict[str, list[Record]], services: dict[str, Record], out: Loaded
+) -> None:
+    """Each service's attributes with their taxonomy term and taxonomy dereferenced."""
+    terms = {r["id"]: r for r in t["taxonomy_terms"] if r.get("id")}
+    taxonomies = {r["id"]: r for r in t["taxonomies"] if r.get("id")}
     for r in t["attributes"]:
         term = terms.get(r.get("taxonomy_term_id") or "")
         owner = services.get(r.get("link_id") or "")
@@ -439,6 +467,14 @@ def _assemble(t: dict[str, list[Record]], out: Loaded) -> None:
         owner.setdefault("attributes", []).append(
             {**r, "taxonomy_term": {**term, "taxonomy_detail": tax}}
         )
+
+
+def _attach_locations(
+    t: dict[str, list[Record]],
+    services: dict[str, Record],
+    locs: dict[str, Record],
+    out: Loaded,
+) -> None:
     for r in t["service_at_location"]:
         s, loc = services.get(r.get("service_id") or ""), locs.get(r.get("location_id") or "")
         if s is None or loc is None:
@@ -448,25 +484,18 @@ def _assemble(t: dict[str, list[Record]], out: Loaded) -> None:
             )
             continue
         s.setdefault("service_at_locations", []).append({**r, "location": loc})
-    for s in services.values():
-        org_id = s.get("organization_id")
-        if org_id:
-            if org_id not in orgs:
-                orgs[org_id] = _organization_stub(s, org_id, out)
-            else:
-                stub = orgs[org_id].get("_stub")
-                if stub:
-                    out.repaired.append(
-                        Repair.at(
-                            s["_origin"],
-                            "HealthcareService",
-                            "organization-stub",
-                            f"organization_id {org_id} is not in the organizations table; "
-                            f"provided by the stub named {stub!r}",
-                        )
-                    )
-            s["organization"] = orgs[org_id]
-        out.services.append(s)
+
+
+def _provider(service: Record, org_id: str, orgs: dict[str, Record], out: Loaded) -> Record:
+    """The service's organization row, or a stub when the export dropped it (made once and
+    shared by every service naming it, each one noted as repaired)."""
+    if org_id not in orgs:
+        orgs[org_id] = _organization_stub(service, org_id, out)
+        return orgs[org_id]
+    stub = orgs[org_id].get("_stub")
+    if stub:
+        out.repaired.append(_stub_repair(service, org_id, f"provided by the stub named {stub!r}"))
+    return orgs[org_id]
 
 
 def _organization_stub(service: Record, org_id: str, out: Loaded) -> Record:
@@ -474,19 +503,14 @@ def _organization_stub(service: Record, org_id: str, out: Loaded) -> Record:
     named from the service (flagged by ``_stub``; the mapping tags it), rather than being
     lost: the service itself is usually fine, the export just dropped the organization."""
     name = str(service.get("name") or "").strip() or f"Organization {org_id}"
-    out.repaired.append(
-        Repair.at(
-            service["_origin"],
-            "HealthcareService",
-            "organization-stub",
-            f"organization_id {org_id} is not in the organizations table; "
-            f"made a stub Organization named {name!r}",
-        )
-    )
+    out.repaired.append(_stub_repair(service, org_id, f"made a stub Organization named {name!r}"))
     return {"id": org_id, "name": name, "_origin": service["_origin"], "_stub": name}
 
 
-def as_float(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    return float(value)
+def _stub_repair(service: Record, org_id: str, what: str) -> Repair:
+    return Repair.at(
+        service["_origin"],
+        "HealthcareService",
+        "organization-stub",
+        f"organization_id {org_id} is not in the organizations table; {what}",
+    )

@@ -29,7 +29,6 @@ from sqlalchemy import ColumnElement, and_, exists, func, literal, not_, select
 OPEN_PARAM = "open"
 TIMEZONE_PARAM = "timezone"
 NOT_AVAILABLE_PARAM = "not-available"
-WEEK = 7 * 1440
 _DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _TIME = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$")
 _LOCAL = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")

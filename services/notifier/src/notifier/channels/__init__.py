@@ -1,12 +1,13 @@
-"""Human channels: email over SMTP and SMS over a Twilio-compatible HTTP API."""
+"""Notification channels: one module per channel type (``rest_hook``, ``email``, ``sms``), each
+a ``Channel`` subclass, and one registry (``registry.CHANNELS``) that the subscription checks
+and the delivery worker look a channel code up in. Adding a channel is one module and one line
+in the registry; nothing else names a channel.
+
+The package exports only the vocabulary every caller shares (what a channel is and how a send
+fails); the registry and the channel classes are imported from their modules."""
 
 from __future__ import annotations
 
+from notifier.channels.base import Channel, ChannelUnusable, DeliveryError, Notification
 
-class DeliveryError(Exception):
-    """A notification did not get through; the text says why, never what the message said."""
-
-
-class ChannelUnusable(DeliveryError):
-    """Retrying cannot help (the channel is not configured, the address can never be sent
-    to): the subscription goes to ``error`` instead of backing off."""
+__all__ = ["Channel", "ChannelUnusable", "DeliveryError", "Notification"]

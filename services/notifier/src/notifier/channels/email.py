@@ -1,5 +1,6 @@
-"""Email over SMTP with a real client (aiosmtplib): a short text, optionally with the
-notification Bundle attached (``text/plain;attach=application/fhir+json`` in Backport terms)."""
+"""email: a short message from the templates over SMTP with a real client (aiosmtplib), with
+the notification Bundle attached unless the payload is ``empty``
+(``text/plain;attach=application/fhir+json`` in Backport terms)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ from email.message import EmailMessage
 from urllib.parse import unquote
 
 import aiosmtplib
+import orjson
 
-from notifier.channels import DeliveryError
+from notifier.channels.base import ChannelDeps, DeliveryError, Notification
+from notifier.channels.people import PeopleChannel
+from notifier.messages.templates import Message
+from notifier.settings import Settings
+
+__all__ = ["EmailChannel", "SmtpSender", "address"]
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -99,3 +106,32 @@ class SmtpSender:
             raise DeliveryError(
                 f"SMTP delivery via {self.host}:{self.port} failed: {type(exc).__name__}"
             ) from None
+
+
+class EmailChannel(PeopleChannel[SmtpSender]):
+    code = "email"
+    scheme = "mailto:"
+    settings = {"NOTIFIER_SMTP_HOST": "smtp_host"}
+
+    @classmethod
+    def open(cls, settings: Settings, deps: ChannelDeps) -> EmailChannel:
+        sender = SmtpSender(
+            settings.smtp_host or "",
+            settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            from_addr=settings.smtp_from,
+        )
+        return cls(sender, deps)
+
+    @staticmethod
+    def contact(endpoint: str) -> str:
+        return address(endpoint)
+
+    async def deliver(self, notification: Notification, message: Message) -> None:
+        bundle = notification.bundle
+        attachment = orjson.dumps(bundle) if notification.spec.payload != "empty" else None
+        await self.sender.send(
+            notification.spec.endpoint, message.subject, message.text, attachment=attachment
+        )

@@ -1,5 +1,6 @@
-"""SMS through a Twilio-compatible HTTP API. Texts are short and carry no clinical detail (the
-templates make sure of that); no Bundle is ever sent by SMS."""
+"""sms: a text through a Twilio-compatible HTTP API. Texts are short and carry no clinical
+detail (the templates make sure of that); no Bundle is ever sent by SMS (the IG's rule), and
+the message is for the patient unless the Subscription says otherwise."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import re
 
 import httpx
 
-from notifier.channels import DeliveryError
+from notifier.channels.base import ChannelDeps, DeliveryError, Notification
+from notifier.channels.people import PeopleChannel
+from notifier.messages.templates import Message
+from notifier.settings import Settings
+
+__all__ = ["MAX_TEXT", "SmsChannel", "SmsSender", "phone"]
 
 _E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
 _SEPARATORS = re.compile(r"[\s().-]")
@@ -67,3 +73,34 @@ class SmsSender:
                 f"SMS API answered HTTP {response.status_code} without a message sid"
             )
         return sid
+
+
+class SmsChannel(PeopleChannel[SmsSender]):
+    code = "sms"
+    scheme = "tel:"
+    settings = {
+        "NOTIFIER_SMS_API_URL": "sms_api_url",
+        "NOTIFIER_SMS_ACCOUNT_SID": "sms_account_sid",
+        "NOTIFIER_SMS_AUTH_TOKEN": "sms_auth_token",
+        "NOTIFIER_SMS_FROM": "sms_from",
+    }
+    carries_bundle = False
+    default_audience = "patient"
+
+    @classmethod
+    def open(cls, settings: Settings, deps: ChannelDeps) -> SmsChannel:
+        sender = SmsSender(
+            settings.sms_api_url or "",
+            settings.sms_account_sid or "",
+            settings.sms_auth_token or "",
+            settings.sms_from or "",
+            deps.http,
+        )
+        return cls(sender, deps)
+
+    @staticmethod
+    def contact(endpoint: str) -> str:
+        return phone(endpoint)
+
+    async def deliver(self, notification: Notification, message: Message) -> None:
+        await self.sender.send(notification.spec.endpoint, message.sms)

@@ -1,2 +1,4 @@
 """Delivering notifications: building the Backport notification Bundles and the worker that
 sends them, one subscription at a time, in order, with retries."""
+
+__all__ = ["bundles", "worker"]

@@ -16,8 +16,11 @@
   live in the database; an event is marked delivered only after the receiver's 2xx.
 - Several processes: a subscription is processed under a lease (``subscription_state``), so
   two notifiers never send the same event at once.
-- Handshake for new rest-hook subscriptions (2xx: ``active``; otherwise ``error``), and a
-  heartbeat every heartbeat period.
+- Handshake for new subscriptions on a channel that has one (rest-hook; 2xx: ``active``;
+  otherwise ``error``), and a heartbeat every heartbeat period on a channel that sends them.
+- What a channel does with a notification is the channel's business (``notifier.channels``):
+  the worker looks the subscription's channel up in the registry and hands it a
+  ``Notification``.
 """
 
 from __future__ import annotations
@@ -37,10 +40,11 @@ from closedloop.fhir.server import FhirServer
 from sqlalchemy import case, select, update
 from sqlalchemy.exc import DBAPIError
 
-from notifier.channels import ChannelUnusable, DeliveryError
+from notifier.channels import ChannelUnusable, DeliveryError, Notification
+from notifier.channels.registry import CHANNELS, Channels
 from notifier.delivery.bundles import StoredEvent, notification_bundle
-from notifier.delivery.channels import Channels
 from notifier.subscriptions.spec import SubscriptionSpec, channel_type, read_spec
+from notifier.subscriptions.ssrf import EndpointPolicy
 from notifier.subscriptions.status import describe_failure, record_status
 from notifier.subscriptions.tables import notification_events, subscription_state
 
@@ -56,6 +60,7 @@ class DeliveryWorker:
         self,
         server: FhirServer,
         channels: Channels,
+        endpoints: EndpointPolicy,
         *,
         subscription_base: str,
         focus_base: str,
@@ -67,6 +72,7 @@ class DeliveryWorker:
     ) -> None:
         self.server = server
         self.channels = channels
+        self.endpoints = endpoints  # the SSRF policy a stored Subscription is read with
         self.subscription_base = subscription_base.rstrip("/")
         self.focus_base = focus_base.rstrip("/")
         self.max_age = int(max_age_seconds * SECOND)
@@ -263,7 +269,7 @@ class DeliveryWorker:
         try:
             stored = await self.server.repo.read("Subscription", sub_id)
             spec = read_spec(
-                orjson.loads(stored.content or "{}"), self.server.search, self.channels.endpoints
+                orjson.loads(stored.content or "{}"), self.server.search, self.endpoints
             )
         except FhirError as exc:
             await self._set_status(sub_id, "error", str(exc))
@@ -295,7 +301,7 @@ class DeliveryWorker:
             spec.payload,
         )
         try:
-            await self.channels.send(spec, sub_id, bundle, [], state.secret, None)
+            await self.channels.send(Notification(spec, sub_id, bundle, [], state.secret, None))
         except DeliveryError as exc:
             await self._set_status(sub_id, "error", f"handshake failed: {exc}")
             return
@@ -320,7 +326,7 @@ class DeliveryWorker:
         """Send pending events in order, ``max_count`` per notification (one per message for
         people); stop at the first failure (it is retried later, and nothing after it goes
         first)."""
-        per_bundle = max(1, spec.max_count) if spec.channel == "rest-hook" else 1
+        per_bundle = max(1, spec.max_count) if CHANNELS[spec.channel].batches else 1
         sent = False
         while not self._stopping:
             rows = await self._pending(sub_id, 50)
@@ -361,18 +367,18 @@ class DeliveryWorker:
             spec.payload,
         )
         numbers = [ev.number for ev in events]
-        people = None
-        if spec.channel != "rest-hook":
+        message = None
+        if CHANNELS[spec.channel].for_people:
             kind = rows[0].message_kind
             if kind is None:  # nothing to tell a person about this change
                 await self._mark_delivered(sub_id, numbers)
                 return True
             task = orjson.loads(rows[0].resource) if rows[0].resource else None
-            people = (kind, task)
+            message = (kind, task)
+        keys = [f"{sub_id}:{n}" for n in numbers]
         try:
-            await self.channels.send(
-                spec, sub_id, bundle, [f"{sub_id}:{n}" for n in numbers], state.secret, people
-            )
+            notification = Notification(spec, sub_id, bundle, keys, state.secret, message)
+            await self.channels.send(notification)
         except ChannelUnusable as exc:
             await self._set_status(sub_id, "error", unusable(str(exc)))
             return False
@@ -436,7 +442,7 @@ class DeliveryWorker:
             spec.payload,
         )
         with contextlib.suppress(DeliveryError):
-            await self.channels.send(spec, sub_id, bundle, [], state.secret, None)
+            await self.channels.send(Notification(spec, sub_id, bundle, [], state.secret, None))
         await self._touch(sub_id)  # a missed heartbeat is not retried: the next one comes
 
     async def _schedule(self, sub_id: str, spec: SubscriptionSpec, seen_count: int) -> None:
@@ -465,7 +471,7 @@ class DeliveryWorker:
         if state.status == "active":
             if next_event is not None:
                 due = next_event
-            if spec.heartbeat_seconds and spec.channel == "rest-hook":
+            if spec.heartbeat_seconds and CHANNELS[spec.channel].heartbeat:
                 beat = last_sent + spec.heartbeat_seconds * SECOND
                 if beat <= now_us():
                     await self._heartbeat(sub_id, spec, state)

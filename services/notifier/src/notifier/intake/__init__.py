@@ -1,1 +1,3 @@
 """Where referral-api delivers its outbox events."""
+
+__all__ = ["auth", "router"]

@@ -1,9 +1,10 @@
 """What happens when a Subscription is written: it is checked (400 for anything the server
-cannot honour, a channel it has no settings for included), a new rest-hook subscription starts
-``requested`` (the handshake decides ``active`` or ``error``), email and sms ones start
-``active``, a signing secret is moved out of the stored resource, and the delivery state row is
-written in the same transaction (a client's write also clears the backoff and the set-aside
-filters of an earlier failure). The delivery worker's own status writes are not checked again."""
+cannot honour, a channel it has no settings for included), a new subscription on a channel with
+a handshake (rest-hook) starts ``requested`` (the handshake decides ``active`` or ``error``),
+others (email, sms) start ``active``, a signing secret is moved out of the stored resource,
+and the delivery state row is written in the same transaction (a client's write also clears
+the backoff and the set-aside filters of an earlier failure). The delivery worker's own status
+writes are not checked again."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from closedloop.fhir.instant import now_us
 from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.repository import UnitOfWork
 from closedloop.hooks import Change, HookPoint
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from notifier.channels.setup import ChannelSetup
+from notifier.channels.registry import CHANNELS, ChannelSetup
 from notifier.subscriptions.spec import SECRET_EXT, check_channel_ready, read_spec
 from notifier.subscriptions.ssrf import EndpointPolicy
 from notifier.subscriptions.tables import subscription_state
@@ -81,7 +82,7 @@ class SubscriptionLifecycle:
         wanted = sub.get("status")
         if wanted == "off":
             status = "off"
-        elif spec.channel != "rest-hook" or (previous == "active" and wanted == "active"):
+        elif not CHANNELS[spec.channel].handshake or (previous == "active" and wanted == "active"):
             status = "active"
         else:
             status = "requested"  # new, or a client asking to (re)start: handshake first
@@ -127,14 +128,3 @@ class SubscriptionLifecycle:
         await uow.conn.execute(
             stmt.on_conflict_do_update(index_elements=["subscription_id"], set_=values)
         )
-
-
-async def load_state(server: FhirServer, subscription_id: str) -> Any:
-    async with server.db.read() as conn:
-        return (
-            await conn.execute(
-                select(subscription_state).where(
-                    subscription_state.c.subscription_id == subscription_id
-                )
-            )
-        ).first()

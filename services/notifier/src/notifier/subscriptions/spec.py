@@ -1,8 +1,8 @@
 """Reads a Subscription resource into a ``SubscriptionSpec`` and refuses (400, naming the
 element) anything the server cannot honour: unknown topics, filters the topic cannot filter by
 or larger than the limits below, channels and payloads it does not support, unsafe endpoints,
-addresses that can never be sent to (``contacts``), and channels this server has no settings
-for.
+addresses that can never be sent to (each channel class checks its own endpoints), and
+channels this server has no settings for.
 
 Filters are bounded because every event is matched against every subscription's filters in the
 intake's transaction: at most ``MAX_FILTER_CRITERIA`` parameters over all of a subscription's
@@ -18,8 +18,8 @@ from closedloop import errors
 from closedloop.fhir.search.engine import SearchEngine
 from closedloop.fhir.search.query import split_values
 
-from notifier.channels.setup import ChannelSetup
-from notifier.subscriptions.contacts import check_contact
+from notifier.channels.base import Channel, bad
+from notifier.channels.registry import CHANNELS, ChannelSetup
 from notifier.subscriptions.ssrf import EndpointPolicy
 from notifier.topics import TOPICS, Topic
 
@@ -36,13 +36,14 @@ AUDIENCE_EXT = "urn:closedloop:fhir:subscription-audience"  # cbo | patient | cl
 PAYLOADS = ("empty", "id-only", "full-resource")
 MAX_FILTER_CRITERIA = 20  # parameters over all of a subscription's filters
 MAX_FILTER_VALUES = 50  # comma-separated values of one filter parameter
+FILTER_AT = "Subscription.criteria.extension"
 
 
 @dataclass(frozen=True)
 class SubscriptionSpec:
     topic: Topic
     filters: tuple[str, ...]  # query strings on the topic's resource type, ANDed
-    channel: str  # rest-hook | email | sms
+    channel: str  # a code in the channel registry: rest-hook | email | sms
     endpoint: str
     headers: tuple[str, ...]
     payload: str  # empty | id-only | full-resource
@@ -66,10 +67,6 @@ def _value(exts: list[dict[str, Any]]) -> Any:
             if key.startswith("value"):
                 return value
     return None
-
-
-def bad(text: str, where: str) -> errors.FhirError:
-    return errors.invalid(text, (where,), cl_code="CL-8400")
 
 
 Pairs = list[tuple[str, str]]
@@ -122,101 +119,29 @@ def channel_type(sub: dict[str, Any]) -> str:
 def read_spec(
     sub: dict[str, Any], search: SearchEngine, endpoints: EndpointPolicy
 ) -> SubscriptionSpec:
-    topic = TOPICS.get(str(sub.get("criteria")))
-    if topic is None:
-        raise bad(
-            f"Unknown subscription topic {sub.get('criteria')!r}; this server offers: "
-            + ", ".join(TOPICS),
-            "Subscription.criteria",
-        )
-    filters = []
-    raw: list[Pairs] = []
-    for f in _ext(sub.get("_criteria"), FILTER_EXT):
-        text = str(f.get("valueString") or "")
-        rtype, _, query = text.partition("?")
-        if not query or rtype != topic.resource_type:
-            raise bad(
-                f"Filter {text!r} must read {topic.resource_type}?param=value",
-                "Subscription.criteria.extension",
-            )
-        pairs = parse_qsl(query, keep_blank_values=True)
-        for name, _ in pairs:
-            code = name.split(":")[0]
-            if code not in topic.can_filter_by:
-                raise bad(
-                    f"The {topic.resource_type} topic cannot filter by {code!r} (it can "
-                    f"by {', '.join(topic.can_filter_by)})",
-                    "Subscription.criteria.extension",
-                )
-        raw.append(pairs)
-        too_large = filter_size_problem(raw)
-        if too_large:
-            raise errors.invalid(
-                f"Filters too large: {too_large}",
-                ("Subscription.criteria.extension",),
-                cl_code="CL-8406",
-            )
-        try:  # the same parser as searches: a bad value is refused now, not at delivery
-            search.parse(topic.resource_type, pairs, strict=True)
-        except errors.FhirError as exc:
-            if exc.issues and exc.issues[0].code == "too-costly":  # the search's own caps
-                raise errors.invalid(
-                    f"Filters too large: filter {text[:80]!r}: {exc}",
-                    ("Subscription.criteria.extension",),
-                    cl_code="CL-8406",
-                ) from None
-            raise bad(f"Filter {text!r}: {exc}", "Subscription.criteria.extension") from None
-        try:
-            search.check(topic.resource_type, pairs)  # builds their SQL conditions too
-        except errors.FhirError as exc:
-            raise bad(f"Filter {text!r}: {exc}", "Subscription.criteria.extension") from None
-        filters.append(query)
+    """The one reading of a Subscription, in the order its elements are refused: topic,
+    filters, channel (the registry's class checks the endpoint and payload type), payload,
+    audience. A client's write and the worker's re-read of the stored resource both come
+    here, so a rule added here holds for both."""
+    topic = _topic(sub)
+    filters = _filters(sub, topic, search)
     channel_el = sub.get("channel") or {}
-    if channel_el.get("type") == "message":
-        raise bad(
-            "Channel type message is not supported (rest-hook, email, sms are)",
-            "Subscription.channel.type",
-        )
-    ctype = channel_type(sub)
-    if ctype not in ("rest-hook", "email", "sms"):
-        raise bad(
-            f"Channel type {ctype!r} is not supported (rest-hook, email, sms are)",
-            "Subscription.channel.type",
-        )
+    channel = _channel(sub)
     endpoint = str(channel_el.get("endpoint") or "")
-    if ctype == "rest-hook":
-        endpoints.check(endpoint, "Subscription.channel.endpoint")
-    elif ctype == "email" and not endpoint.startswith("mailto:"):
-        raise bad("An email channel needs a mailto: endpoint", "Subscription.channel.endpoint")
-    elif ctype == "sms" and not endpoint.startswith("tel:"):
-        raise bad("An sms channel needs a tel: endpoint", "Subscription.channel.endpoint")
-    check_contact(ctype, endpoint)  # one address or number, no control characters
-    payload = str(_value(_ext(channel_el.get("_payload"), PAYLOAD_EXT)) or "id-only")
-    if payload not in PAYLOADS:
-        raise bad(
-            f"Payload content {payload!r} is not supported ({', '.join(PAYLOADS)})",
-            "Subscription.channel.payload",
-        )
-    if ctype == "sms":
-        payload = "empty"  # the IG: an sms notification carries no Bundle
-    mime = channel_el.get("payload")
-    if ctype == "rest-hook" and mime not in (None, "application/fhir+json", "application/json"):
-        raise bad(
-            f"Payload type {mime!r} is not supported: use application/fhir+json",
-            "Subscription.channel.payload",
-        )
+    channel.check_endpoint(endpoint, endpoints)
+    payload = _payload(channel_el, channel)
     heartbeat = _value(_ext(channel_el, HEARTBEAT_EXT))
     timeout = _value(_ext(channel_el, TIMEOUT_EXT)) or 10
     max_count = _value(_ext(channel_el, MAX_COUNT_EXT)) or 1
-    audience = str(_value(_ext(sub, AUDIENCE_EXT)) or ("patient" if ctype == "sms" else "cbo"))
+    audience = str(_value(_ext(sub, AUDIENCE_EXT)) or channel.default_audience)
     if audience not in ("cbo", "patient", "clinician"):
         raise bad(
             "The audience extension takes cbo, patient or clinician", "Subscription.extension"
         )
     return SubscriptionSpec(
         topic,
-        tuple(filters),
-        ctype,
+        filters,
+        channel.code,
         endpoint,
         tuple(str(h) for h in channel_el.get("header") or []),
         payload,
@@ -225,3 +150,90 @@ def read_spec(
         int(max_count),
         audience,
     )
+
+
+def _topic(sub: dict[str, Any]) -> Topic:
+    topic = TOPICS.get(str(sub.get("criteria")))
+    if topic is None:
+        raise bad(
+            f"Unknown subscription topic {sub.get('criteria')!r}; this server offers: "
+            + ", ".join(TOPICS),
+            "Subscription.criteria",
+        )
+    return topic
+
+
+def _filters(sub: dict[str, Any], topic: Topic, search: SearchEngine) -> tuple[str, ...]:
+    """The filter criteria's query strings, each refused now if the topic cannot filter by a
+    parameter, the filters grow too large, or the search parser would refuse it at delivery."""
+    filters = []
+    raw: list[Pairs] = []
+    for f in _ext(sub.get("_criteria"), FILTER_EXT):
+        text = str(f.get("valueString") or "")
+        rtype, _, query = text.partition("?")
+        if not query or rtype != topic.resource_type:
+            raise bad(f"Filter {text!r} must read {topic.resource_type}?param=value", FILTER_AT)
+        pairs = parse_qsl(query, keep_blank_values=True)
+        _check_filter_names(topic, pairs)
+        raw.append(pairs)
+        too_large = filter_size_problem(raw)
+        if too_large:
+            raise errors.invalid(f"Filters too large: {too_large}", (FILTER_AT,), cl_code="CL-8406")
+        _check_filter_search(topic, text, pairs, search)
+        filters.append(query)
+    return tuple(filters)
+
+
+def _check_filter_names(topic: Topic, pairs: Pairs) -> None:
+    for name, _ in pairs:
+        code = name.split(":")[0]
+        if code not in topic.can_filter_by:
+            raise bad(
+                f"The {topic.resource_type} topic cannot filter by {code!r} (it can "
+                f"by {', '.join(topic.can_filter_by)})",
+                FILTER_AT,
+            )
+
+
+def _check_filter_search(topic: Topic, text: str, pairs: Pairs, search: SearchEngine) -> None:
+    """The same parser as searches: a bad value is refused now, not at delivery."""
+    try:
+        search.parse(topic.resource_type, pairs, strict=True)
+    except errors.FhirError as exc:
+        if exc.issues and exc.issues[0].code == "too-costly":  # the search's own caps
+            raise errors.invalid(
+                f"Filters too large: filter {text[:80]!r}: {exc}", (FILTER_AT,), cl_code="CL-8406"
+            ) from None
+        raise bad(f"Filter {text!r}: {exc}", FILTER_AT) from None
+    try:
+        search.check(topic.resource_type, pairs)  # builds their SQL conditions too
+    except errors.FhirError as exc:
+        raise bad(f"Filter {text!r}: {exc}", FILTER_AT) from None
+
+
+def _channel(sub: dict[str, Any]) -> type[Channel]:
+    """The registry's class for the channel the Subscription asks for."""
+    ctype = channel_type(sub)
+    if (sub.get("channel") or {}).get("type") == "message":  # whatever its extension says
+        ctype = "message"
+    channel = CHANNELS.get(ctype)
+    if channel is None:
+        shown = ctype if ctype == "message" else repr(ctype)
+        raise bad(
+            f"Channel type {shown} is not supported ({', '.join(CHANNELS)} are)",
+            "Subscription.channel.type",
+        )
+    return channel
+
+
+def _payload(channel_el: dict[str, Any], channel: type[Channel]) -> str:
+    payload = str(_value(_ext(channel_el.get("_payload"), PAYLOAD_EXT)) or "id-only")
+    if payload not in PAYLOADS:
+        raise bad(
+            f"Payload content {payload!r} is not supported ({', '.join(PAYLOADS)})",
+            "Subscription.channel.payload",
+        )
+    if not channel.carries_bundle:
+        payload = "empty"
+    channel.check_payload_type(channel_el.get("payload"))
+    return payload
