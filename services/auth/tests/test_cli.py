@@ -96,4 +96,5 @@ async def test_register_serve_token_rotate_disable(database_url: str, tmp_path: 
             stored = (await conn.execute(select(signing_keys.c.private_jwk))).scalars().all()
     finally:
         await db.dispose()
-    assert len(stored) == 2 and all(s.startswith("fernet:") for s in stored)  # encrypted at rest
+    # an access-token key and an id_token key, each rotated once; all encrypted at rest
+    assert len(stored) == 4 and all(s.startswith("fernet:") for s in stored)

@@ -1,5 +1,7 @@
-"""The auth service's app: ``POST /token``, ``GET /jwks``, ``GET /.well-known/smart-configuration``,
-``/healthz`` and ``/readyz``; migrations and a first signing key at start-up.
+"""The auth service's app: ``GET|POST /authorize`` (people sign in), ``POST /token``,
+``POST /launch`` (an EHR registers a launch), ``GET /jwks``, the discovery documents
+(``/.well-known/smart-configuration``, ``/.well-known/openid-configuration``), ``/healthz`` and
+``/readyz``; migrations and a first signing key at start-up.
 
 Not a FHIR server, so it takes from ``closedloop`` only the plumbing that fits: the database,
 migrations, JSON request logs, the error containment and the slow-body guard.
@@ -22,7 +24,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from auth.keys import ensure_key, published_keys
+from auth.authorize import AuthorizeEndpoint
+from auth.keys import ID_TOKEN_ALG, ensure_key, published_keys
+from auth.launches import register_launch
+from auth.scopes import PEOPLE_ONLY
 from auth.server import MAX_FORM_BYTES, TokenEndpoint, error_response
 from auth.settings import Settings
 
@@ -32,18 +37,58 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def smart_configuration(settings: Settings) -> dict[str, object]:
+    """SMART App Launch 2.x discovery: only what this server does."""
     issuer = settings.issuer.rstrip("/")
     return {
         "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": settings.token_url,
         "jwks_uri": f"{issuer}/jwks",
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
-        "scopes_supported": ["system/*.cruds"],
-        "response_types_supported": ["token"],
+        "scopes_supported": [
+            "system/*.cruds",
+            "user/*.cruds",
+            "patient/*.cruds",
+            *PEOPLE_ONLY,
+        ],
+        "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
-        "capabilities": ["client-confidential-asymmetric", "permission-v2"],
+        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG],
+        "capabilities": [
+            "launch-ehr",
+            "launch-standalone",
+            "client-public",
+            "client-confidential-asymmetric",
+            "context-ehr-patient",
+            "context-ehr-encounter",
+            "sso-openid-connect",
+            "permission-offline",
+            "permission-online",
+            "permission-patient",
+            "permission-user",
+            "permission-v2",
+        ],
+    }
+
+
+def openid_configuration(settings: Settings) -> dict[str, object]:
+    """OpenID Connect discovery, for the id_token (sso-openid-connect)."""
+    issuer = settings.issuer.rstrip("/")
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": settings.token_url,
+        "jwks_uri": f"{issuer}/jwks",
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG],
+        "scopes_supported": ["openid", "fhirUser"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "fhirUser"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "ui_locales_supported": ["en", "es"],
     }
 
 
@@ -58,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await ensure_key(db, settings.signing_alg, secret)
         app.state.db = db
         app.state.token = TokenEndpoint(settings, db)
+        app.state.authorize = AuthorizeEndpoint(settings, db)
         log.info("started", extra={"service": "auth", "database": db.engine.dialect.name})
         try:
             yield
@@ -89,6 +135,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/.well-known/smart-configuration")
     async def discovery() -> JSONResponse:
         return JSONResponse(smart_configuration(settings))
+
+    @app.get("/.well-known/openid-configuration")
+    async def openid_discovery() -> JSONResponse:
+        return JSONResponse(openid_configuration(settings))
+
+    @app.get("/authorize")
+    async def authorize(request: Request) -> Response:
+        endpoint: AuthorizeEndpoint = app.state.authorize
+        return await endpoint.show(request)
+
+    @app.post("/authorize")
+    async def sign_in(request: Request) -> Response:
+        endpoint: AuthorizeEndpoint = app.state.authorize
+        return await endpoint.sign_in(request)
+
+    @app.post("/launch")
+    async def launch(request: Request) -> Response:
+        return await register_launch(request, settings, app.state.db)
 
     @app.get("/jwks")
     async def jwks() -> JSONResponse:

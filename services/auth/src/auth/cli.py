@@ -1,11 +1,13 @@
-"""The `auth` command: `serve`, `migrate`, `clients add|list|disable`, `keys rotate`, and
-`token` (a developer's helper that signs a client assertion with a local private key and prints
-an access token). Settings come from AUTH_* environment variables (see the README)."""
+"""The `auth` command: `serve`, `migrate`, `clients add|list|disable`, `users add|list|disable`,
+`keys rotate`, `launch` (register an EHR launch context), and `token` (a developer's helper that
+signs a client assertion with a local private key and prints an access token). Settings come
+from AUTH_* environment variables (see the README)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import sys
@@ -23,10 +25,12 @@ from closedloop.logs import configure_logging
 from joserfc import jwk, jwt
 from pydantic import ValidationError
 
-from auth import keys
+from auth import grants, keys
 from auth.app import MIGRATIONS, create_app
 from auth.clients import ClientError, add_client, disable_client, get_client, list_clients
+from auth.launches import check_context
 from auth.settings import Settings
+from auth.users import ROLES, UserError, add_user, disable_user, list_users
 
 T = TypeVar("T")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -50,10 +54,10 @@ def _secret(settings: Settings) -> str | None:
 
 def _configure_clients(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    add = sub.add_parser("add", help="register a backend client")
+    add = sub.add_parser("add", help="register a backend client or an app people sign in to")
     add.add_argument("--client-id", required=True)
     add.add_argument("--name", required=True)
-    source = add.add_mutually_exclusive_group(required=True)
+    source = add.add_mutually_exclusive_group()
     source.add_argument("--jwks", type=Path, help="a file with the client's public JWKS")
     source.add_argument("--jwks-url", help="where the client publishes its JWKS")
     source.add_argument(
@@ -69,6 +73,18 @@ def _configure_clients(parser: argparse.ArgumentParser) -> None:
         "--scopes", required=True, help='e.g. "system/Task.rs system/ServiceRequest.crs"'
     )
     add.add_argument("--organization", help="e.g. Organization/123 (goes into its tokens)")
+    add.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="an app's exact redirect URI (repeatable): lets people sign in to it",
+    )
+    add.add_argument(
+        "--public",
+        action="store_true",
+        help="a public app (browser or native: no keys, PKCE is its only proof)",
+    )
     sub.add_parser("list", help="list registered clients")
     disable = sub.add_parser("disable", help="refuse a client's assertions from now on")
     disable.add_argument("client_id")
@@ -76,6 +92,8 @@ def _configure_clients(parser: argparse.ArgumentParser) -> None:
 
 def _clients(args: argparse.Namespace, settings: Any) -> None:
     if args.action == "add":
+        if not args.public and not (args.jwks or args.jwks_url or args.generate_key):
+            sys.exit("give one of --jwks, --jwks-url, --generate-key (or --public)")
         jwks: dict[str, Any] | None = None
         if args.jwks is not None:
             try:
@@ -99,6 +117,8 @@ def _clients(args: argparse.Namespace, settings: Any) -> None:
                     jwks=jwks,
                     jwks_url=args.jwks_url,
                     organization=args.organization,
+                    redirect_uris=args.redirect_uri,
+                    public=args.public,
                 ),
             )
         except ClientError as exc:
@@ -112,28 +132,106 @@ def _clients(args: argparse.Namespace, settings: Any) -> None:
     elif args.action == "list":
         for c in _with_db(settings, list_clients):
             state = "disabled" if c.disabled else "active"
-            keys_from = c.jwks_url or "inline JWKS"
+            keys_from = "public" if c.public else c.jwks_url or "inline JWKS"
             org = c.organization or "-"
-            print(f"{c.client_id}\t{state}\t{c.name}\t{org}\t{keys_from}\t{' '.join(c.scopes)}")
+            line = f"{c.client_id}\t{state}\t{c.name}\t{org}\t{keys_from}\t{' '.join(c.scopes)}"
+            print(line + "".join(f"\t{u}" for u in c.redirect_uris))
     else:
         if not _with_db(settings, lambda db: disable_client(db, args.client_id)):
             sys.exit(f"no client {args.client_id!r}")
         print(f"disabled {args.client_id}")
 
 
+def _configure_users(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    add = sub.add_parser("add", help="add a local account (the password is read from stdin)")
+    add.add_argument("--username", required=True)
+    add.add_argument("--organization", required=True, help="e.g. Organization/123")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument(
+        "--fhir-user", help="the user's FHIR resource, e.g. Practitioner/123 (fhirUser claim)"
+    )
+    sub.add_parser("list", help="list local accounts")
+    disable = sub.add_parser("disable", help="refuse a user's sign-ins and refreshes from now on")
+    disable.add_argument("username")
+
+
+def _read_password() -> str:
+    """From a terminal: asked twice, not echoed; from a pipe: the first line."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            sys.exit("the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _users(args: argparse.Namespace, settings: Any) -> None:
+    if args.action == "add":
+        password = _read_password()
+        try:
+            user = _with_db(
+                settings,
+                lambda db: add_user(
+                    db,
+                    username=args.username,
+                    password=password,
+                    organization=args.organization,
+                    role=args.role,
+                    fhir_user=args.fhir_user,
+                ),
+            )
+        except UserError as exc:
+            sys.exit(str(exc))
+        print(f"added {user.username} ({user.role}, {user.organization}), sub {user.user_id}")
+    elif args.action == "list":
+        for u in _with_db(settings, list_users):
+            state = "disabled" if u.disabled else "active"
+            fhir_user = u.fhir_user or "-"
+            print(f"{u.username}\t{state}\t{u.role}\t{u.organization}\t{fhir_user}\t{u.user_id}")
+    else:
+        if not _with_db(settings, lambda db: disable_user(db, args.username)):
+            sys.exit(f"no user {args.username!r}")
+        print(f"disabled {args.username}")
+
+
+def _configure_launch(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--patient", required=True, help="the patient's FHIR id")
+    parser.add_argument("--encounter", help="the encounter's FHIR id")
+
+
+def _launch(args: argparse.Namespace, settings: Any) -> None:
+    wanted = {"patient": args.patient}
+    if args.encounter:
+        wanted["encounter"] = args.encounter
+    try:
+        context = check_context(wanted)
+    except ValueError as exc:
+        sys.exit(str(exc))
+    launch = _with_db(
+        settings,
+        lambda db: grants.create_launch(db, context, "cli", settings.launch_lifetime),
+    )
+    print(f"launch id, good for {settings.launch_lifetime} s:", file=sys.stderr)
+    print(launch)
+
+
 def _configure_keys(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    rotate = sub.add_parser("rotate", help="sign with a new key; the old one stays published")
+    rotate = sub.add_parser(
+        "rotate", help="sign with new keys (access tokens, id_tokens); the old stay published"
+    )
     rotate.add_argument("--alg", choices=["ES384", "RS384"], default=None)
 
 
 def _keys(args: argparse.Namespace, settings: Any) -> None:
+    """Both kinds: the access-token key (``--alg``) and the id_token key (RS256)."""
     alg = args.alg or settings.signing_alg
     kid = _with_db(settings, lambda db: keys.rotate(db, alg, _secret(settings)))
-    print(
-        f"new signing key {kid} ({alg}); the previous key stays published for "
-        f"{settings.token_lifetime + int(keys.SKEW)} s"
-    )
+    id_kid = _with_db(settings, lambda db: keys.rotate(db, keys.ID_TOKEN_ALG, _secret(settings)))
+    kept = settings.token_lifetime + int(keys.SKEW)
+    print(f"new signing key {kid} ({alg}); the previous key stays published for {kept} s")
+    print(f"new id_token key {id_kid} ({keys.ID_TOKEN_ALG}), the same way")
 
 
 def _configure_token(parser: argparse.ArgumentParser) -> None:
@@ -211,7 +309,9 @@ COMMANDS = {
     "serve": ("run the HTTP service", _configure_serve, _serve),
     "migrate": ("apply the database migrations and exit", lambda parser: None, _migrate),
     "clients": ("register, list and disable backend clients", _configure_clients, _clients),
+    "users": ("add, list and disable people's local accounts", _configure_users, _users),
     "keys": ("the server's signing keys", _configure_keys, _keys),
+    "launch": ("register an EHR launch context; prints its launch id", _configure_launch, _launch),
     "token": ("development: get an access token with a client's key", _configure_token, _token),
 }
 

@@ -1,11 +1,17 @@
-"""Registered backend clients: the rows, and the Authlib client model built from them."""
+"""Registered clients: the rows, and the Authlib client model built from them.
+
+Three kinds: a backend client (keys, ``system/`` scopes, ``client_credentials``); an app people
+sign in to, confidential (keys and redirect URIs: ``private_key_jwt`` at the token endpoint) or
+public (redirect URIs and no keys: PKCE is its only proof, ``none`` at the token endpoint)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from closedloop.db import Database
@@ -16,6 +22,7 @@ from auth.scopes import parse_scopes
 from auth.tables import clients
 
 AUTH_METHOD = "private_key_jwt"
+PUBLIC_AUTH_METHOD = "none"
 # the key types a client assertion's alg needs (SMART: RS384 or ES384)
 KTY_FOR_ALG = {"RS384": "RSA", "ES384": "EC"}
 
@@ -33,6 +40,8 @@ class Client(ClientMixin):
     jwks_url: str | None = None
     organization: str | None = None
     disabled: bool = False
+    redirect_uris: list[str] = field(default_factory=list)
+    public: bool = False
     # the key that verifies this request's assertion, picked before Authlib runs (see server)
     verification_key: Any = field(default=None, repr=False)
 
@@ -40,10 +49,29 @@ class Client(ClientMixin):
         return self.client_id
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method == AUTH_METHOD and endpoint == "token"
+        wanted = PUBLIC_AUTH_METHOD if self.public else AUTH_METHOD
+        return method == wanted and endpoint == "token"
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == "client_credentials"
+        if grant_type == "client_credentials":
+            return not self.public and any(s.startswith("system/") for s in self.scopes)
+        if grant_type == "authorization_code":
+            return bool(self.redirect_uris)
+        if grant_type == "refresh_token":
+            return bool(self.redirect_uris) and bool(
+                {"offline_access", "online_access"} & set(self.scopes)
+            )
+        return False
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        """Exact match against a registered URI: no prefix, no pattern."""
+        return redirect_uri in self.redirect_uris
+
+    def get_default_redirect_uri(self) -> str | None:
+        return None  # SMART apps always send redirect_uri
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return False  # no client has a secret here
 
     def get_allowed_scope(self, scope: str) -> str:
         return " ".join(s for s in scope.split() if s in self.scopes)
@@ -72,7 +100,30 @@ def _row_to_client(row: Any) -> Client:
         jwks_url=row.jwks_url,
         organization=row.organization,
         disabled=bool(row.disabled),
+        redirect_uris=json.loads(row.redirect_uris) if row.redirect_uris else [],
+        public=bool(row.public),
     )
+
+
+def check_redirect_uri(uri: str) -> str:
+    """An absolute URI without a fragment: https, http only on loopback, or a native app's
+    private-use scheme (RFC 8252: a reverse domain name, e.g. org.example.app:/callback)."""
+    parts = urlsplit(uri)
+    if not parts.scheme or parts.fragment or "#" in uri or any(c.isspace() for c in uri):
+        raise ClientError(f"redirect URI {uri!r}: an absolute URI without a fragment")
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return uri
+    if parts.scheme == "http":
+        try:
+            if host == "localhost" or ipaddress.ip_address(host).is_loopback:
+                return uri
+        except ValueError:
+            pass
+        raise ClientError(f"redirect URI {uri!r}: http only on loopback, https otherwise")
+    if "." in parts.scheme:
+        return uri
+    raise ClientError(f"redirect URI {uri!r}: https, loopback http, or a reverse-domain scheme")
 
 
 async def add_client(
@@ -84,21 +135,31 @@ async def add_client(
     jwks: dict[str, Any] | None = None,
     jwks_url: str | None = None,
     organization: str | None = None,
+    redirect_uris: list[str] | None = None,
+    public: bool = False,
 ) -> Client:
     if not client_id or len(client_id) > 200 or any(c.isspace() for c in client_id):
         raise ClientError("a client id is 1-200 characters without spaces")
-    if (jwks is None) == (jwks_url is None):
+    redirect_uris = [check_redirect_uri(u) for u in dict.fromkeys(redirect_uris or [])]
+    if public:
+        if jwks is not None or jwks_url is not None:
+            raise ClientError("a public client has no keys")
+        if not redirect_uris:
+            raise ClientError("a public client needs at least one redirect URI")
+    elif (jwks is None) == (jwks_url is None):
         raise ClientError("give exactly one of a JWKS and a JWKS URL")
     if jwks_url is not None and not jwks_url.startswith(("https://", "http://")):
         raise ClientError("the JWKS URL must be http(s)")
     if jwks is not None:
         check_public_jwks(jwks)
     try:
-        granted = parse_scopes(scopes)
+        granted = parse_scopes(scopes, people=bool(redirect_uris))
     except ValueError as exc:
         raise ClientError(str(exc)) from None
     if not granted:
         raise ClientError("register at least one scope")
+    if public and any(s.startswith("system/") for s in granted):
+        raise ClientError("a public client cannot hold system/ scopes")
     if organization is not None and not organization.startswith("Organization/"):
         raise ClientError("the organization is a reference like Organization/123")
     row = {
@@ -110,6 +171,8 @@ async def add_client(
         "organization": organization,
         "disabled": False,
         "created_at": time.time(),
+        "redirect_uris": json.dumps(redirect_uris) if redirect_uris else None,
+        "public": public,
     }
     try:
         async with db.write() as conn:

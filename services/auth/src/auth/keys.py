@@ -1,6 +1,9 @@
 """The server's own signing keys: created, rotated, published, and loaded for signing.
 
-The newest unretired key signs. ``rotate`` adds a new key and retires the previous one; a
+Two kinds of key, each rotated on its own: access-token keys (RS384 or ES384, what SMART
+resource servers accept) and the id_token key (RS256, what OpenID Connect clients accept
+without configuration). The newest unretired key of a kind signs. ``rotate`` adds a new key
+and retires the previous one of its kind; a
 retired key stays published at ``/jwks`` until the last token it signed has expired (token
 lifetime plus a minute of clock skew), then it is deleted. The private parts are encrypted
 at rest when ``AUTH_KEY_SECRET`` is set, and never logged.
@@ -24,6 +27,8 @@ from auth.tables import signing_keys
 
 SKEW = 60.0  # seconds a resource server's clock may lag ours
 _ENCRYPTED = "fernet:"
+ACCESS_ALGS = ("RS384", "ES384")
+ID_TOKEN_ALG = "RS256"
 
 
 @dataclass(frozen=True)
@@ -34,9 +39,10 @@ class SigningKey:
 
 
 def new_key(alg: str) -> jwk.Key:
-    """A fresh key pair for ``alg`` (RS384: RSA 3072, ES384: P-384), its kid the thumbprint."""
+    """A fresh key pair for ``alg`` (RS384, RS256: RSA 3072, ES384: P-384), its kid the
+    thumbprint."""
     key: jwk.Key
-    if alg == "RS384":
+    if alg in ("RS384", ID_TOKEN_ALG):
         key = jwk.RSAKey.generate_key(3072, private=True)
     elif alg == "ES384":
         key = jwk.ECKey.generate_key("P-384", private=True)
@@ -69,14 +75,20 @@ def _open(stored: str, secret: str | None) -> dict[str, Any]:
     return result
 
 
+def _kind(alg: str) -> tuple[str, ...]:
+    return (ID_TOKEN_ALG,) if alg == ID_TOKEN_ALG else ACCESS_ALGS
+
+
 async def rotate(db: Database, alg: str, secret: str | None) -> str:
-    """Add a new signing key and retire the current one; returns the new kid."""
+    """Add a new signing key and retire the current one of its kind; returns the new kid."""
     key = new_key(alg)
     now = time.time()
     public = {**key.as_dict(private=False), "alg": alg, "use": "sig"}
     async with db.write() as conn:
         await conn.execute(
-            update(signing_keys).where(signing_keys.c.retired_at.is_(None)).values(retired_at=now)
+            update(signing_keys)
+            .where(signing_keys.c.retired_at.is_(None), signing_keys.c.alg.in_(_kind(alg)))
+            .values(retired_at=now)
         )
         await conn.execute(
             insert(signing_keys).values(
@@ -92,20 +104,27 @@ async def rotate(db: Database, alg: str, secret: str | None) -> str:
 
 
 async def ensure_key(db: Database, alg: str, secret: str | None) -> None:
-    """A first key on a fresh database."""
-    async with db.read() as conn:
-        unretired = select(signing_keys.c.kid).where(signing_keys.c.retired_at.is_(None))
-        current = (await conn.execute(unretired)).first()
-    if current is None:
-        await rotate(db, alg, secret)
+    """A first key of each kind on a fresh database (``alg`` for access tokens)."""
+    for wanted in (alg, ID_TOKEN_ALG):
+        async with db.read() as conn:
+            unretired = select(signing_keys.c.kid).where(
+                signing_keys.c.retired_at.is_(None), signing_keys.c.alg.in_(_kind(wanted))
+            )
+            current = (await conn.execute(unretired)).first()
+        if current is None:
+            await rotate(db, wanted, secret)
 
 
-async def current_key(db: Database, secret: str | None) -> SigningKey:
+async def current_key(db: Database, secret: str | None, alg: str | None = None) -> SigningKey:
+    """The key signing access tokens, or with ``alg=ID_TOKEN_ALG`` the id_token key."""
     async with db.read() as conn:
         row = (
             await conn.execute(
                 select(signing_keys)
-                .where(signing_keys.c.retired_at.is_(None))
+                .where(
+                    signing_keys.c.retired_at.is_(None),
+                    signing_keys.c.alg.in_(_kind(alg or ACCESS_ALGS[0])),
+                )
                 .order_by(signing_keys.c.created_at.desc())
             )
         ).first()

@@ -1,11 +1,15 @@
-"""The token endpoint on Authlib: an ``AuthorizationServer`` for Starlette requests, the
-``client_credentials`` grant, and RFC 7523 ``private_key_jwt`` client authentication.
+"""The token endpoint on Authlib: an ``AuthorizationServer`` for Starlette requests; the
+``client_credentials`` grant with RFC 7523 ``private_key_jwt`` client authentication (backend
+services), and for people the ``authorization_code`` grant (PKCE S256 always) and the
+``refresh_token`` grant (rotation), for public clients (``none``) and confidential ones.
 
 Authlib runs synchronously, the database does not: everything Authlib will ask for (the
 client, the key its assertion names, our signing key, whether the assertion id was used) is
 looked up first (``TokenEndpoint.prepare``), then Authlib validates and issues the token, and
-only then is the assertion id recorded; if another request recorded it meanwhile, the token
-is never sent.
+only then are the assertion id recorded and the code or refresh token marked used; if another
+request got there meanwhile, the token is never sent.
+
+Every token comes out of ``generate_access_token``: one format, one signing path.
 """
 
 from __future__ import annotations
@@ -21,23 +25,30 @@ from urllib.parse import parse_qsl
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
     InvalidClientError,
+    InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
     OAuth2Payload,
     OAuth2Request,
 )
-from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    RefreshTokenGrant,
+)
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7636 import CodeChallenge
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from starlette.responses import JSONResponse, Response
 
-from auth import jtis
+from auth import grants, jtis
 from auth.client_keys import JwksCache, KeyNotFound
-from auth.clients import AUTH_METHOD, Client, get_client
-from auth.keys import SigningKey, current_key
-from auth.scopes import granted_scopes
+from auth.clients import AUTH_METHOD, PUBLIC_AUTH_METHOD, Client, get_client
+from auth.keys import ID_TOKEN_ALG, SigningKey, current_key
+from auth.scopes import PERSON, SYSTEM, granted_scopes
 from auth.settings import Settings
+from auth.users import User, get_user
 
 ASSERTION_ALGS = ["RS384", "ES384"]  # SMART's two; never none, HS*, or anything else
 MAX_ASSERTION_AHEAD = 300  # seconds: an assertion's exp is at most 5 minutes away
@@ -53,7 +64,14 @@ class Prepared:
     key_error: str | None = None
     replayed: bool = False
     signing_key: SigningKey | None = None
+    id_token_key: SigningKey | None = None
     used: dict[str, Any] = field(default_factory=dict)  # client_id, jti, expires_at
+    # people: the code or refresh token presented (None when unknown, used or expired), the
+    # user it names, and what to record once the token is certain to go out
+    code: grants.StoredCode | None = None
+    refresh: grants.StoredRefresh | None = None
+    user: User | None = None
+    new_refresh: grants.NewRefresh | None = None
 
 
 class FormPayload(OAuth2Payload):
@@ -159,11 +177,72 @@ class SystemClientCredentials(ClientCredentialsGrant):
         requested = self.request.payload.scope
         if not requested:
             raise InvalidScopeError(description="scope is required (e.g. system/Task.rs)")
-        _, refused = granted_scopes(requested, self.request.client.scopes)
+        _, refused = granted_scopes(requested, self.request.client.scopes, SYSTEM)
         if refused:
             raise InvalidScopeError(
                 description=f"not registered for this client: {' '.join(refused)}"
             )
+
+
+class S256Challenge(CodeChallenge):
+    """PKCE with S256 only. Every code carries a challenge (``/authorize`` refuses a request
+    without one; Authlib's ``required=True`` alone would not), so a token request without the
+    matching verifier always fails."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    CODE_CHALLENGE_METHODS = {"S256": CodeChallenge.CODE_CHALLENGE_METHODS["S256"]}
+
+
+class PeopleAuthorizationCode(AuthorizationCodeGrant):
+    """The code issued by ``/authorize`` (see ``auth.authorize``) exchanged for tokens."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = [PUBLIC_AUTH_METHOD, AUTH_METHOD]
+
+    def query_authorization_code(self, code: str, client: Client) -> Any:
+        stored = self.request.prepared.code
+        if stored is None or stored.client_id != client.client_id or stored.is_expired():
+            return None
+        return stored
+
+    def delete_authorization_code(self, authorization_code: Any) -> None:
+        """Marked used by ``TokenEndpoint.respond`` once the response is certain."""
+
+    def authenticate_user(self, authorization_code: Any) -> User | None:
+        user = self.request.prepared.user
+        if user is None or user.disabled or user.user_id != authorization_code.user_id:
+            raise InvalidGrantError(description="the user is not active")
+        return user
+
+
+class RotatingRefreshToken(RefreshTokenGrant):
+    """A refresh token is used once: the response carries its replacement."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = [PUBLIC_AUTH_METHOD, AUTH_METHOD]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Any:
+        stored = self.request.prepared.refresh
+        if stored is None or stored.is_revoked() or stored.is_expired():
+            return None
+        return stored
+
+    def authenticate_user(self, refresh_token: Any) -> User | None:
+        user = self.request.prepared.user
+        if user is None or user.disabled or user.user_id != refresh_token.user_id:
+            raise InvalidGrantError(description="the user is not active")
+        return user
+
+    def _validate_token_scope(self, token: Any) -> None:
+        """A narrower scope may be asked (``user/Task.rs`` covers ``user/Task.r``)."""
+        requested = self.request.payload.scope
+        if requested:
+            _, refused = granted_scopes(requested, token.get_scope().split(), PERSON)
+            if refused:
+                raise InvalidScopeError(description=f"not granted before: {' '.join(refused)}")
+
+    def revoke_old_credential(self, refresh_token: Any) -> None:
+        """Marked used by ``TokenEndpoint.respond`` once the response is certain."""
 
 
 class SmartAuthorizationServer(AuthorizationServer):
@@ -178,6 +257,8 @@ class SmartAuthorizationServer(AuthorizationServer):
         super().__init__(scopes_supported=None)
         self.settings = settings
         self.register_grant(SystemClientCredentials)
+        self.register_grant(PeopleAuthorizationCode, [S256Challenge(required=True)])
+        self.register_grant(RotatingRefreshToken)
         self.register_client_auth_method(AUTH_METHOD, PrivateKeyJWT(settings.token_url))
         self.register_token_generator("default", self.generate_access_token)
         self._current: StarletteOAuth2Request | None = None
@@ -221,8 +302,11 @@ class SmartAuthorizationServer(AuthorizationServer):
         include_refresh_token: bool = False,
     ) -> dict[str, Any]:
         assert self._current is not None and self._current.prepared.signing_key is not None
-        key = self._current.prepared.signing_key
-        granted, _ = granted_scopes(scope or "", client.scopes)
+        prepared = self._current.prepared
+        key = prepared.signing_key
+        assert key is not None
+        contexts = SYSTEM if grant_type == "client_credentials" else PERSON
+        granted, _ = granted_scopes(scope or "", client.scopes, contexts)
         now = int(time.time())
         lifetime = self.settings.token_lifetime
         audiences = self.settings.audience_list
@@ -238,14 +322,94 @@ class SmartAuthorizationServer(AuthorizationServer):
         }
         if client.organization:
             claims["organization"] = client.organization
+        context: dict[str, str] = {}
+        if isinstance(user, User):
+            # a person's token: who (sub, fhirUser), for which organization, in which role
+            claims["sub"] = user.user_id
+            claims["organization"] = user.organization
+            claims["role"] = user.role
+            if user.fhir_user:
+                claims["fhirUser"] = user.fhir_user
+            stored = prepared.code or prepared.refresh
+            context = dict(stored.context) if stored else {}
+            if "patient" in context:
+                claims["patient"] = context["patient"]
         header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}
         token = jwt.encode(header, claims, key.key, algorithms=[key.alg])
-        return {
+        body: dict[str, Any] = {
             "access_token": token,
             "token_type": "Bearer",
             "expires_in": lifetime,
             "scope": claims["scope"],
+            **context,
         }
+        if isinstance(user, User):
+            if "openid" in granted:
+                body["id_token"] = self.id_token(client, user, granted, now)
+            if include_refresh_token:
+                self.new_refresh_token(body, client, user, granted, context)
+        return body
+
+    def id_token(self, client: Client, user: User, granted: list[str], now: int) -> str:
+        """OpenID Connect's id_token, signed RS256 (OpenID's default alg) with the server's
+        id_token key; ``nonce`` echoed from the authorization request."""
+        assert self._current is not None
+        prepared = self._current.prepared
+        key = prepared.id_token_key
+        assert key is not None
+        claims: dict[str, Any] = {
+            "iss": self.settings.issuer,
+            "sub": user.user_id,
+            "aud": client.client_id,
+            "azp": client.client_id,
+            "iat": now,
+            "exp": now + self.settings.token_lifetime,
+        }
+        if prepared.code is not None:
+            claims["auth_time"] = prepared.code.get_auth_time()
+            if prepared.code.nonce:
+                claims["nonce"] = prepared.code.nonce
+        if "fhirUser" in granted and user.fhir_user:
+            claims["fhirUser"] = f"{self.settings.fhir_user_base}/{user.fhir_user}"
+        header = {"alg": key.alg, "kid": key.kid, "typ": "JWT"}
+        return jwt.encode(header, claims, key.key, algorithms=[key.alg])
+
+    def new_refresh_token(
+        self,
+        body: dict[str, Any],
+        client: Client,
+        user: User,
+        granted: list[str],
+        context: dict[str, str],
+    ) -> None:
+        """A refresh token only for offline_access or online_access; a rotated one keeps its
+        grant and its expiry (rotation never extends a sign-in)."""
+        assert self._current is not None
+        prepared = self._current.prepared
+        scope = " ".join(granted)
+        if prepared.refresh is not None:  # the replacement keeps the sign-in's full scope
+            grant_id, expires_at = prepared.refresh.grant_id, prepared.refresh.expires_at
+            scope = prepared.refresh.scope
+        elif prepared.code is not None and {"offline_access", "online_access"} & set(granted):
+            lifetime = (
+                self.settings.refresh_lifetime
+                if "offline_access" in granted
+                else self.settings.online_refresh_lifetime
+            )
+            grant_id, expires_at = prepared.code.code_hash, time.time() + lifetime
+        else:
+            return
+        token = grants.new_secret()
+        prepared.new_refresh = grants.NewRefresh(
+            token=token,
+            grant_id=grant_id,
+            client_id=client.client_id,
+            user_id=user.user_id,
+            scope=scope,
+            context=context,
+            expires_at=expires_at,
+        )
+        body["refresh_token"] = token
 
 
 def error_response(error: Any) -> Response:
@@ -267,23 +431,40 @@ class TokenEndpoint:
         self.server = SmartAuthorizationServer(settings)
         self.jwks = JwksCache(settings.jwks_cache_seconds, settings.jwks_timeout)
         self._key: SigningKey | None = None
+        self._id_key: SigningKey | None = None
         self._key_loaded = 0.0
 
     async def signing_key(self) -> SigningKey:
         """The current key, reread now and then so a rotation by `auth keys rotate` (another
         process) takes over within AUTH_KEY_REFRESH_SECONDS."""
+        await self._reload_keys()
+        assert self._key is not None
+        return self._key
+
+    async def id_token_key(self) -> SigningKey:
+        await self._reload_keys()
+        assert self._id_key is not None
+        return self._id_key
+
+    async def _reload_keys(self) -> None:
         now = time.monotonic()
         if self._key is None or now - self._key_loaded > self.settings.key_refresh_seconds:
             secret = self.settings.key_secret
-            self._key = await current_key(self.db, secret.get_secret_value() if secret else None)
+            plain = secret.get_secret_value() if secret else None
+            self._key = await current_key(self.db, plain)
+            self._id_key = await current_key(self.db, plain, ID_TOKEN_ALG)
             self._key_loaded = now
-        return self._key
 
     async def prepare(self, request: StarletteOAuth2Request) -> None:
         prepared = request.prepared
         prepared.signing_key = await self.signing_key()
+        prepared.id_token_key = await self.id_token_key()
+        await self.prepare_grant(request)
         assertion = request.form.get("client_assertion")
         if not assertion:
+            client_id = request.form.get("client_id")  # a public client names itself
+            if client_id:
+                prepared.client = await get_client(self.db, client_id[:200])
             return
         try:
             compact = jws.extract_compact(assertion.encode())
@@ -305,6 +486,50 @@ class TokenEndpoint:
         if isinstance(jti, str) and jti:
             prepared.replayed = await jtis.seen(self.db, client.client_id, jti)
 
+    async def prepare_grant(self, request: StarletteOAuth2Request) -> None:
+        """The code or refresh token presented, and its user. One presented again (used, or
+        revoked) revokes every refresh token of its sign-in; Authlib then refuses it."""
+        prepared = request.prepared
+        grant_type = request.form.get("grant_type")
+        stored: grants.StoredCode | grants.StoredRefresh | None = None
+        if grant_type == "authorization_code" and request.form.get("code"):
+            stored = await grants.find_code(self.db, request.form["code"][:200])
+            if stored is not None and stored.used_at is not None:
+                await grants.revoke_grant(self.db, stored.code_hash)
+                return
+            prepared.code = stored
+        elif grant_type == "refresh_token" and request.form.get("refresh_token"):
+            stored = await grants.find_refresh(self.db, request.form["refresh_token"][:200])
+            if stored is not None and stored.is_revoked():
+                await grants.revoke_grant(self.db, stored.grant_id)
+                return
+            prepared.refresh = stored
+        if stored is not None:
+            prepared.user = await get_user(self.db, stored.user_id)
+
+    async def record(self, request: StarletteOAuth2Request) -> str | None:
+        """After Authlib said yes: the assertion id, the code or refresh token spent, the new
+        refresh token kept. Returns why the token must not go out, if another request spent
+        the same thing meanwhile."""
+        prepared = request.prepared
+        if request.auth_method == AUTH_METHOD and (
+            not prepared.used or not await jtis.use(self.db, **prepared.used)
+        ):
+            return "JWT ID is used before."
+        if prepared.code is not None and not await grants.use_code(
+            self.db, prepared.code.code_hash
+        ):
+            await grants.revoke_grant(self.db, prepared.code.code_hash)
+            return "the code was used before"
+        if prepared.refresh is not None and not await grants.use_refresh(
+            self.db, prepared.refresh.token_hash
+        ):
+            await grants.revoke_grant(self.db, prepared.refresh.grant_id)
+            return "the refresh token was used before"
+        if prepared.new_refresh is not None:
+            await grants.store_refresh(self.db, prepared.new_refresh)
+        return None
+
     async def respond(self, uri: str, headers: dict[str, str], body: bytes) -> Response:
         try:
             pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
@@ -319,9 +544,11 @@ class TokenEndpoint:
         request = StarletteOAuth2Request(uri, headers, pairs)
         await self.prepare(request)
         response = self.server.create_token_response(request)
-        used = request.prepared.used
-        if response.status_code == 200 and (not used or not await jtis.use(self.db, **used)):
-            return error_response(
-                InvalidClientError(status_code=401, description="JWT ID is used before.")
-            )
-        return response
+        if response.status_code != 200:
+            return response
+        refused = await self.record(request)
+        if refused is None:
+            return response
+        if request.auth_method == AUTH_METHOD and "JWT ID" in refused:
+            return error_response(InvalidClientError(status_code=401, description=refused))
+        return error_response(InvalidGrantError(description=refused))

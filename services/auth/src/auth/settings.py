@@ -33,6 +33,20 @@ class Settings(ServiceSettings):
     # how soon a key rotated by another process is used (below keys.SKEW: a retired key stays
     # published long enough for the tokens it signed meanwhile)
     key_refresh_seconds: float = Field(5.0, ge=0, le=30)
+    # the FHIR base of the users' fhirUser resources (the id_token's fhirUser is an absolute
+    # URL there; access tokens carry the relative reference)
+    fhir_user_base: str = "http://127.0.0.1:8081/fhir"
+    # people signing in (authorization code + PKCE)
+    code_lifetime: int = Field(60, ge=5, le=60)  # seconds an authorization code is good for
+    # how long a sign-in can be refreshed: offline_access, online_access (no session here:
+    # online_access is the shorter lifetime); rotation does not extend it
+    refresh_lifetime: int = Field(30 * 86400, ge=60)
+    online_refresh_lifetime: int = Field(8 * 3600, ge=60)
+    launch_lifetime: int = Field(600, ge=10, le=3600)  # seconds an EHR launch id is good for
+    # failed logins allowed per username, and per client address, within login_window seconds
+    login_max_failures: int = Field(5, ge=1)
+    login_max_failures_per_address: int = Field(20, ge=1)
+    login_window: int = Field(900, ge=1)
 
     @field_validator("issuer")
     @classmethod

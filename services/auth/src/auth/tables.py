@@ -1,4 +1,8 @@
-"""The auth database: registered clients, the server's signing keys, and used assertion ids."""
+"""The auth database: registered clients, the server's signing keys, used assertion ids, and
+the people side: users, EHR launches, authorization codes and refresh tokens.
+
+Migrations spell out their own tables (``migrations/versions``): this module is the current
+shape the code reads and writes."""
 
 from __future__ import annotations
 
@@ -26,6 +30,10 @@ clients = Table(
     Column("organization", Text, nullable=True),  # e.g. Organization/123
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
+    # apps people sign in to (revision 0002): their exact redirect URIs (JSON list), and
+    # whether the app is public (no keys: PKCE is its only proof)
+    Column("redirect_uris", Text, nullable=True),
+    Column("public", Boolean, nullable=False, default=False),
 )
 
 signing_keys = Table(
@@ -47,4 +55,63 @@ used_jtis = Table(
     Column("jti", String(255), nullable=False),
     Column("expires_at", Float, nullable=False, index=True),
     PrimaryKeyConstraint("client_id", "jti"),
+)
+
+# --- people: local accounts, and what their sign-ins leave behind (revision 0002) ---
+
+users = Table(
+    "auth_users",
+    metadata,
+    Column("user_id", String(64), primary_key=True),  # the tokens' sub: never reused
+    Column("username", String(200), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),  # argon2id, the PHC string
+    Column("organization", Text, nullable=False),  # e.g. Organization/123
+    Column("role", String(40), nullable=False),  # clinician, case-manager, cbo-staff, admin
+    Column("fhir_user", Text, nullable=True),  # e.g. Practitioner/123 (the fhirUser claim)
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# an EHR's launch: an opaque id the EHR hands the app, naming the context (the patient) the
+# app is launched in; only its hash is stored
+launches = Table(
+    "auth_launches",
+    metadata,
+    Column("launch_hash", String(64), primary_key=True),
+    Column("context", Text, nullable=False),  # JSON: {"patient": "123", "encounter": ...}
+    Column("created_by", String(200), nullable=False),  # the client or "cli"
+    Column("expires_at", Float, nullable=False, index=True),
+)
+
+# authorization codes, by hash: single-use (used_at set once), short-lived
+codes = Table(
+    "auth_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(200), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("code_challenge", String(128), nullable=False),  # S256 only
+    Column("nonce", Text, nullable=True),
+    Column("context", Text, nullable=False),  # JSON launch context for the token response
+    Column("auth_time", Float, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+    Column("used_at", Float, nullable=True),
+)
+
+# refresh tokens, by hash: each is used once and replaced by a new one of the same grant (the
+# grant is the code they all descend from); a reused one revokes the whole grant
+refresh_tokens = Table(
+    "auth_refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("grant_id", String(64), nullable=False, index=True),
+    Column("client_id", String(200), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("context", Text, nullable=False),
+    Column("expires_at", Float, nullable=False),  # the grant's: rotation does not extend it
+    Column("used_at", Float, nullable=True),
+    Column("revoked", Boolean, nullable=False, default=False),
 )
