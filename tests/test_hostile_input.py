@@ -15,18 +15,16 @@ import json
 import os
 import string
 import urllib.parse
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
 import pytest
-from closedloop.testing import database_url_for, free_port, running_service
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-EVENTS_TOKEN = "hostile-suite-events-secret"
 FHIR_JSON = "application/fhir+json"
 
 HOSTILE_SETTINGS = settings(
@@ -72,46 +70,12 @@ def _capabilities(client: httpx.Client) -> tuple[dict[str, list[dict[str, str]]]
 
 
 @pytest.fixture(scope="module")
-async def services(backend: str, postgres_admin_url: str) -> AsyncIterator[list[Service]]:
-    async with AsyncExitStack() as stack:
-        dbs = [
-            await stack.enter_async_context(database_url_for(backend, postgres_admin_url))
-            for _ in range(3)
-        ]
-        directory = await stack.enter_async_context(
-            running_service("directory_api", "DIRECTORY_API_", dbs[0])
-        )
-        notifier_port = free_port()
-        referral = await stack.enter_async_context(
-            running_service(
-                "referral_api",
-                "REFERRAL_API_",
-                dbs[1],
-                {
-                    "REFERRAL_API_DIRECTORY_URL": f"{directory}/fhir",
-                    "REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{notifier_port}/events",
-                    "REFERRAL_API_EVENT_SINK_TOKEN": EVENTS_TOKEN,
-                },
-            )
-        )
-        notifier = await stack.enter_async_context(
-            running_service(
-                "notifier",
-                "NOTIFIER_",
-                dbs[2],
-                {
-                    "NOTIFIER_REFERRAL_URL": f"{referral}/fhir",
-                    "NOTIFIER_EVENTS_TOKEN": EVENTS_TOKEN,
-                },
-                port=notifier_port,
-            )
-        )
+def services(three_services: dict[str, str]) -> Iterator[list[Service]]:
+    """The three services as real processes (tests/conftest.py), each with a client and what
+    its CapabilityStatement says it serves."""
+    with ExitStack() as stack:
         out = []
-        for name, base in (
-            ("referral-api", referral),
-            ("directory-api", directory),
-            ("notifier", notifier),
-        ):
+        for name, base in three_services.items():
             client = stack.enter_context(httpx.Client(base_url=base, timeout=30))
             params, operations = _capabilities(client)
             out.append(Service(name, client, params, operations))

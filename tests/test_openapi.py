@@ -10,13 +10,10 @@ so a run is repeatable; ``OPENAPI_EXAMPLES=N`` sets how many per operation (defa
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 
 import pytest
 import requests
 import schemathesis
-from closedloop.testing import database_url_for, free_port, running_service
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -25,7 +22,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-EVENTS_TOKEN = "openapi-suite-events-secret"
 EXAMPLES = int(os.environ.get("OPENAPI_EXAMPLES", "6"))
 CHECKS = [
     not_a_server_error,
@@ -37,44 +33,9 @@ SERVICES = ("referral-api", "directory-api", "notifier")
 
 
 @pytest.fixture(scope="module")
-async def services(backend: str, postgres_admin_url: str) -> AsyncIterator[dict[str, str]]:
-    """The three services as real processes (referral-api checks referral targets against
-    directory-api; the notifier reads patients from referral-api)."""
-    async with AsyncExitStack() as stack:
-        dbs = [
-            await stack.enter_async_context(database_url_for(backend, postgres_admin_url))
-            for _ in range(3)
-        ]
-        directory = await stack.enter_async_context(
-            running_service("directory_api", "DIRECTORY_API_", dbs[0])
-        )
-        notifier_port = free_port()
-        referral = await stack.enter_async_context(
-            running_service(
-                "referral_api",
-                "REFERRAL_API_",
-                dbs[1],
-                {
-                    "REFERRAL_API_DIRECTORY_URL": f"{directory}/fhir",
-                    "REFERRAL_API_NOTIFIER_URL": f"http://127.0.0.1:{notifier_port}",
-                    "REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{notifier_port}/events",
-                    "REFERRAL_API_EVENT_SINK_TOKEN": EVENTS_TOKEN,
-                },
-            )
-        )
-        notifier = await stack.enter_async_context(
-            running_service(
-                "notifier",
-                "NOTIFIER_",
-                dbs[2],
-                {
-                    "NOTIFIER_REFERRAL_URL": f"{referral}/fhir",
-                    "NOTIFIER_EVENTS_TOKEN": EVENTS_TOKEN,
-                },
-                port=notifier_port,
-            )
-        )
-        yield {"referral-api": referral, "directory-api": directory, "notifier": notifier}
+def services(three_services: dict[str, str]) -> dict[str, str]:
+    """The three services as real processes (tests/conftest.py)."""
+    return three_services
 
 
 def _fuzz(base: str) -> list[str]:
