@@ -52,7 +52,7 @@ async def test_code_flow_against_a_running_server(database_url: str) -> None:
     out = await asyncio.to_thread(auth, env, *add_app)
     assert out.returncode == 0, out.stderr
     listed = await asyncio.to_thread(auth, env, "clients", "list")
-    assert "smart-app\tactive\tSMART app\t-\tpublic\t" in listed.stdout
+    assert "smart-app\tactive\tSMART app\t-\t-\tpublic\t" in listed.stdout
     assert listed.stdout.rstrip().endswith(P.REDIRECT)
     users = await asyncio.to_thread(auth, env, "users", "list")
     assert users.stdout.startswith("maria\tactive\tcase-manager\tOrganization/clinic-9\t")

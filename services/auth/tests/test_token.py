@@ -15,7 +15,7 @@ import httpx
 import pytest
 from auth import keys
 from auth.app import create_app
-from auth.clients import add_client, disable_client
+from auth.clients import ClientError, add_client, disable_client
 from auth.settings import Settings
 from closedloop.db import Database
 from closedloop.testing import app_client, load_script
@@ -58,6 +58,8 @@ async def env(database_url: str) -> AsyncIterator[Env]:
             name="CBO (EC)",
             scopes="system/*.rs",
             jwks=A.public_jwks(es_key),
+            organization="Organization/cbo-1",
+            role="cbo",
         )
         yield Env(http, db, settings, rs_key, es_key)
 
@@ -87,10 +89,35 @@ async def test_good_assertions_get_tokens_that_verify_against_jwks(env: Env) -> 
         assert c["aud"] == A.FHIR_BASES
         assert c["scope"] == scope and c["jti"]
         assert c["exp"] - c["iat"] <= 300 and c["exp"] > time.time()
-        if client_id == "ehr-rs":
-            assert c["organization"] == "Organization/ehr-1"
+        if client_id == "ehr-rs":  # a client acting for an organization is a requester
+            assert (c["organization"], c["role"]) == ("Organization/ehr-1", "requester")
         else:
-            assert "organization" not in c
+            assert (c["organization"], c["role"]) == ("Organization/cbo-1", "cbo")
+
+
+async def test_client_roles_are_checked_against_their_organization(env: Env) -> None:
+    jwks = A.public_jwks(A.client_key("ES384"))
+    for role, organization, refusal in (
+        ("cbo", None, "give --organization"),
+        ("requester", None, "give --organization"),
+        ("admin", "Organization/x", "drop --organization"),
+        ("service", "Organization/x", "drop --organization"),
+        ("superuser", None, "one of requester, cbo, service, admin"),
+    ):
+        with pytest.raises(ClientError, match=refusal):
+            await add_client(
+                env.db,
+                client_id=f"bad-{role}",
+                name="Bad",
+                scopes="system/Task.rs",
+                jwks=jwks,
+                organization=organization,
+                role=role,
+            )
+    admin = await add_client(
+        env.db, client_id="ops", name="Ops", scopes="system/*.rs", jwks=jwks, role="admin"
+    )
+    assert admin.role == "admin" and admin.organization is None
 
 
 def _refused(r: httpx.Response, error: str = "invalid_client") -> str:

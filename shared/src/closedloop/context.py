@@ -3,7 +3,7 @@
 The REST layer builds it: when the app has an ``Authenticator`` (``closedloop.auth`` when
 authorization is on), the bearer token becomes the ``Caller`` whose facts fill the context.
 Policy reads it in the hooks; storage only carries it along. ``organization`` is there so a
-later policy can narrow searches to what a caller's organization may see.
+policy can narrow searches to what a caller's organization may see, by its ``role``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ class Caller:
     client_id: str | None = None  # the OAuth client the token was issued to
     scopes: frozenset[str] = field(default_factory=frozenset)
     organization: str | None = None  # e.g. "Organization/123"
+    role: str | None = None  # closedloop.auth.roles: clinician, cbo-staff, requester, cbo, admin...
 
 
 class Authenticator(Protocol):
@@ -37,6 +38,7 @@ class RequestContext:
     organization: str | None = None
     base_url: str = ""  # the FHIR base as the client sees it, e.g. http://127.0.0.1:8081/fhir
     client_id: str | None = None
+    role: str | None = None  # the token's role claim (closedloop.auth.roles)
 
     @property
     def anonymous(self) -> bool:
@@ -53,6 +55,7 @@ class RequestContext:
             organization=caller.organization,
             base_url=base_url,
             client_id=caller.client_id,
+            role=caller.role,
         )
 
 

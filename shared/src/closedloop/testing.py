@@ -379,9 +379,10 @@ def load_script(path: Path) -> ModuleType:
 class TokenIssuer(LoopbackServer):
     """An authorization server for tests: mints access tokens shaped as services/auth's (a JWT
     with ``typ`` at+jwt, ``iss``, ``aud``, ``sub``, ``client_id``, ``scope``, ``exp``,
-    optionally ``organization``), signed with a test key, and publishes its JWKS at ``/jwks``
-    on a loopback port. ``rotate()`` adds a key (the JWKS lists both); ``fetches`` counts
-    JWKS requests. Use the ``token_issuer`` fixture, or ``async with TokenIssuer() as i``."""
+    optionally ``organization`` and ``role``), signed with a test key, and publishes its JWKS
+    at ``/jwks`` on a loopback port. ``rotate()`` adds a key (the JWKS lists both);
+    ``fetches`` counts JWKS requests. Use the ``token_issuer`` fixture, or
+    ``async with TokenIssuer() as i``."""
 
     def __init__(self, alg: str = "ES384") -> None:
         super().__init__()
@@ -421,6 +422,7 @@ class TokenIssuer(LoopbackServer):
         *,
         subject: str = "test-client",
         organization: str | None = None,
+        role: str | None = None,
         lifetime: int = 300,
         claims: dict[str, Any] | None = None,
         header: dict[str, Any] | None = None,
@@ -444,6 +446,8 @@ class TokenIssuer(LoopbackServer):
         }
         if organization:
             body["organization"] = organization
+        if role:
+            body["role"] = role
         for name, value in (claims or {}).items():
             if value is None:
                 body.pop(name, None)

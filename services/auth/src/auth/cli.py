@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 import uvicorn
+from closedloop.auth.roles import CLIENT_ROLES
 from closedloop.cli import migrate, server_config
 from closedloop.db import Database, create_database, upgrade_to_head
 from closedloop.logs import configure_logging
@@ -74,6 +75,12 @@ def _configure_clients(parser: argparse.ArgumentParser) -> None:
     )
     add.add_argument("--organization", help="e.g. Organization/123 (goes into its tokens)")
     add.add_argument(
+        "--role",
+        choices=CLIENT_ROLES,
+        help="requester (default with --organization) or cbo: acts for its organization; "
+        "service or admin: the platform's own services, administrators (no organization)",
+    )
+    add.add_argument(
         "--redirect-uri",
         action="append",
         default=[],
@@ -117,6 +124,7 @@ def _clients(args: argparse.Namespace, settings: Any) -> None:
                     jwks=jwks,
                     jwks_url=args.jwks_url,
                     organization=args.organization,
+                    role=args.role,
                     redirect_uris=args.redirect_uri,
                     public=args.public,
                 ),
@@ -134,7 +142,9 @@ def _clients(args: argparse.Namespace, settings: Any) -> None:
             state = "disabled" if c.disabled else "active"
             keys_from = "public" if c.public else c.jwks_url or "inline JWKS"
             org = c.organization or "-"
-            line = f"{c.client_id}\t{state}\t{c.name}\t{org}\t{keys_from}\t{' '.join(c.scopes)}"
+            role = c.role or "-"
+            fields = (c.client_id, state, c.name, org, role, keys_from, " ".join(c.scopes))
+            line = "\t".join(fields)
             print(line + "".join(f"\t{u}" for u in c.redirect_uris))
     else:
         if not _with_db(settings, lambda db: disable_client(db, args.client_id)):

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
+from closedloop.auth.roles import CLIENT_ROLES
 from closedloop.db import Database
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +43,7 @@ class Client(ClientMixin):
     disabled: bool = False
     redirect_uris: list[str] = field(default_factory=list)
     public: bool = False
+    role: str | None = None  # closedloop.auth.roles.CLIENT_ROLES; goes into its tokens
     # the key that verifies this request's assertion, picked before Authlib runs (see server)
     verification_key: Any = field(default=None, repr=False)
 
@@ -102,6 +104,7 @@ def _row_to_client(row: Any) -> Client:
         disabled=bool(row.disabled),
         redirect_uris=json.loads(row.redirect_uris) if row.redirect_uris else [],
         public=bool(row.public),
+        role=row.role,
     )
 
 
@@ -126,6 +129,21 @@ def check_redirect_uri(uri: str) -> str:
     raise ClientError(f"redirect URI {uri!r}: https, loopback http, or a reverse-domain scheme")
 
 
+def _client_role(role: str | None, organization: str | None) -> str | None:
+    """A client acting for an organization is a requester unless it says it is a CBO; the
+    platform's own services and admins act for none. A client with neither an organization nor
+    a role gets no role: policy lets it see no organization's data."""
+    if role is None:
+        return "requester" if organization else None
+    if role not in CLIENT_ROLES:
+        raise ClientError(f"a client's role is one of {', '.join(CLIENT_ROLES)}")
+    if role in ("requester", "cbo") and organization is None:
+        raise ClientError(f"a {role} client acts for an organization: give --organization")
+    if role in ("service", "admin") and organization is not None:
+        raise ClientError(f"a {role} client acts for no organization: drop --organization")
+    return role
+
+
 async def add_client(
     db: Database,
     *,
@@ -137,6 +155,7 @@ async def add_client(
     organization: str | None = None,
     redirect_uris: list[str] | None = None,
     public: bool = False,
+    role: str | None = None,
 ) -> Client:
     if not client_id or len(client_id) > 200 or any(c.isspace() for c in client_id):
         raise ClientError("a client id is 1-200 characters without spaces")
@@ -162,6 +181,7 @@ async def add_client(
         raise ClientError("a public client cannot hold system/ scopes")
     if organization is not None and not organization.startswith("Organization/"):
         raise ClientError("the organization is a reference like Organization/123")
+    role = _client_role(role, organization)
     row = {
         "client_id": client_id,
         "name": name,
@@ -173,6 +193,7 @@ async def add_client(
         "created_at": time.time(),
         "redirect_uris": json.dumps(redirect_uris) if redirect_uris else None,
         "public": public,
+        "role": role,
     }
     try:
         async with db.write() as conn:

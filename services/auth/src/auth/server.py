@@ -322,6 +322,8 @@ class SmartAuthorizationServer(AuthorizationServer):
         }
         if client.organization:
             claims["organization"] = client.organization
+        if client.role:
+            claims["role"] = client.role
         context: dict[str, str] = {}
         if isinstance(user, User):
             # a person's token: who (sub, fhirUser), for which organization, in which role

@@ -34,6 +34,8 @@ clients = Table(
     # whether the app is public (no keys: PKCE is its only proof)
     Column("redirect_uris", Text, nullable=True),
     Column("public", Boolean, nullable=False, default=False),
+    # revision 0003: the client's role (closedloop.auth.roles.CLIENT_ROLES), into its tokens
+    Column("role", String(40), nullable=True),
 )
 
 signing_keys = Table(

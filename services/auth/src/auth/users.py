@@ -14,13 +14,14 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from closedloop.auth.roles import USER_ROLES
 from closedloop.db import Database
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from auth.tables import users
 
-ROLES = ("clinician", "case-manager", "cbo-staff", "admin")
+ROLES = USER_ROLES
 # the references a fhirUser claim may hold (SMART App Launch: the user's FHIR resource)
 FHIR_USER_TYPES = ("Practitioner", "PractitionerRole", "RelatedPerson", "Patient", "Person")
 _USERNAME = re.compile(r"^[A-Za-z0-9._@+-]{1,200}$")

@@ -158,10 +158,12 @@ class TokenVerifier:
         scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
         client_id = claims.get("client_id")
         organization = claims.get("organization")
+        role = claims.get("role")
         caller = Caller(
             subject=sub,
             client_id=client_id if isinstance(client_id, str) else None,
             scopes=scopes,
             organization=organization if isinstance(organization, str) else None,
+            role=role if isinstance(role, str) else None,
         )
         return caller, float(exp)
