@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
                 retry_initial=settings.retry_initial_seconds,
                 retry_max=settings.retry_max_seconds,
                 poll_seconds=settings.delivery_poll_seconds,
+                lease_seconds=settings.delivery_lease_seconds,
             )
             app.state.delivery = worker
             worker.start()
