@@ -577,11 +577,13 @@ async def assert_scopes_enforced(
     audience: str,
     resource_types: list[str],
     operations: list[str],
+    role: str | None = "admin",
 ) -> int:
     """The table: every interaction of every served type is 401 without a token (with a
     ``WWW-Authenticate: Bearer`` challenge), 403 naming the scope with a token granting
     everything on every *other* type, and neither with the scope its letters name. Returns
-    how many calls were made."""
+    how many calls were made. The tokens carry ``role`` (admin: no organization policy
+    narrows what the scopes allow)."""
     capability = (await client.get("/fhir/metadata")).json()
     assert [r["type"] for r in capability["rest"][0]["resource"]] == resource_types
     failures: list[str] = []
@@ -608,14 +610,16 @@ async def assert_scopes_enforced(
         calls += 1
         if r.status_code != 401 or not r.headers.get("www-authenticate", "").startswith("Bearer"):
             failures.append(f"{where} without a token: {r.status_code} {r.text[:200]}")
-        r = await send(call, issuer.token(others(t), audience))
+        r = await send(call, issuer.token(others(t), audience, role=role))
         calls += 1
         if r.status_code != 403 or f"system/{t}." not in r.text:
             failures.append(f"{where} without its scope: {r.status_code} {r.text[:200]}")
         letter_sets = [call.letters] if call.letters else list("cruds")
         passed = []
         for letters in letter_sets:
-            r = await send(call, issuer.token(f"system/{t}.{letters} {others(t)}", audience))
+            r = await send(
+                call, issuer.token(f"system/{t}.{letters} {others(t)}", audience, role=role)
+            )
             calls += 1
             passed.append(r.status_code not in (401, 403))
             if call.letters and not passed[-1]:
@@ -636,7 +640,8 @@ async def assert_scopes_enforced(
                 if r.status_code != 401:
                     failures.append(f"{t} {kind} {method} without a token: {r.status_code}")
                 r = await send(
-                    Call(kind, "POST", "/fhir", "", bundle), issuer.token(others(t), audience)
+                    Call(kind, "POST", "/fhir", "", bundle),
+                    issuer.token(others(t), audience, role=role),
                 )
                 calls += 1
                 status = (

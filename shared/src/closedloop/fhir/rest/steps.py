@@ -18,6 +18,7 @@ from closedloop.context import RequestContext
 from closedloop.fhir.rest.disconnect import Receive, unless_disconnected
 from closedloop.fhir.rest.negotiation import fhir_response
 from closedloop.fhir.rest.responses import read_response
+from closedloop.fhir.search import narrowing
 from closedloop.fhir.search.engine import ShowFn
 from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.records import StoredResource, WriteResult
@@ -37,6 +38,7 @@ async def open_context(
     if server.authenticator is not None:
         caller = await server.authenticator(authorization)
     ctx = RequestContext.for_caller(caller, request_id, base_url)
+    narrowing.begin(server.narrower, ctx)
     if server.hooks.has(HookPoint.REQUEST):
         await server.hooks.fire(HookPoint.REQUEST, ctx, interaction)
     return ctx
