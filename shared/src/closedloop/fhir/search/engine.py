@@ -318,8 +318,8 @@ class SearchEngine:
     def _planned(self, q: SearchQuery) -> bool:
         """Does a service planner answer some of the criteria? (Its SQL is its own business:
         such a search is never served from the shape cache.)"""
-        if narrowing.active():  # the caller's narrowing is never part of a cached shape
-            return True
+        if narrowing.current(q.resource_type) is not None:
+            return True  # the caller's narrowing is never part of a cached shape
         return bool(self.planners) and bool(self._plan(q)[1])
 
     def _page_statement(
