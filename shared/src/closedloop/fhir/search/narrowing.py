@@ -17,7 +17,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from sqlalchemy import select
+
+from closedloop import errors
 from closedloop.context import RequestContext
+from closedloop.fhir.storage.tables import resources
 
 Conditions = list[Any] | None
 Narrower = Callable[[RequestContext, str], Conditions]
@@ -60,3 +64,43 @@ def unnarrowed() -> Iterator[None]:
         yield
     finally:
         _CURRENT.reset(token)
+
+
+class InstanceGuard:
+    """The ``request`` hook that makes a server's narrowing hold for single resources too.
+
+    A resource the caller may not see is "not known" (404, as if it did not exist, so nothing
+    is learnt about other organizations' data) on every instance interaction: read, vread,
+    its history, update, patch, delete and operations on it. History across resources (type
+    or system level) is answered only to callers not narrowed for the types it covers (403).
+    """
+
+    def __init__(self, db: Any, narrower: Narrower, served_types: list[str]) -> None:
+        self.db = db
+        self.narrower = narrower
+        self.served_types = served_types
+
+    async def on_request(self, ctx: RequestContext, interaction: Any, /) -> None:
+        if interaction.name in ("history-type", "history-system"):
+            types = [interaction.resource_type] if interaction.resource_type else self.served_types
+            if any(self.narrower(ctx, t) is not None for t in types):
+                raise errors.forbidden(
+                    f"{interaction.name} is answered to unrestricted callers only; search, or "
+                    "read each resource's own history, instead"
+                )
+            return
+        if interaction.resource_type is None or interaction.resource_id is None:
+            return
+        conds = self.narrower(ctx, interaction.resource_type)
+        if conds is None:
+            return
+        r = resources.c
+        key = [r.resource_type == interaction.resource_type, r.id == interaction.resource_id]
+        async with self.db.read() as conn:
+            if (await conn.execute(select(r.pk).where(*key))).first() is None:
+                return  # nothing there: a create by PUT, or the engine's own 404
+            visible = (await conn.execute(select(r.pk).where(*key, *conds))).first()
+        if visible is None:
+            raise errors.not_found(
+                f"{interaction.resource_type}/{interaction.resource_id} is not known"
+            )
