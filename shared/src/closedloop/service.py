@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI
 
 from closedloop import auth
 from closedloop.db import Database, create_database, upgrade_to_head
+from closedloop.edge import cors, ratelimit
 from closedloop.fhir.operations import OPERATIONS
 from closedloop.fhir.rest.dispatch import fhir_routes
 from closedloop.fhir.rest.fast import FhirFastPath
@@ -150,6 +151,7 @@ def create_service_app(
         db = create_database(settings.database_url)
         await upgrade_to_head(db, migrations)
         server = fhir_server(db, config, hooks, checks)
+        ratelimit.install(server.hooks, settings.rate_limit_per_second, settings.rate_limit_burst)
         app.state.fhir = server
         app.state.db = db
         for start in on_startup or []:
@@ -190,3 +192,4 @@ def _add_request_stack(app: FastAPI, settings: ServiceSettings) -> None:
     )
     app.add_middleware(RequestGuard)
     app.add_middleware(RequestLogMiddleware)
+    cors.install(app, settings.cors_origins)  # outermost: a preflight needs nothing else
