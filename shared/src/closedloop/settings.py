@@ -26,6 +26,8 @@ class ServiceSettings(BaseSettings):
     # per verified client, per replica: requests per second (0: no limit) and burst size
     rate_limit_per_second: float = Field(0.0, ge=0)
     rate_limit_burst: int = Field(50, ge=1)
+    # keep the audit trail (closedloop.audit): every read, search, write and refusal
+    audit_enabled: bool = True
     # web origins (comma-separated, e.g. https://app.example.org) browsers may call from
     cors_origins: str = ""
     body_read_timeout: float = 10.0  # seconds to wait for each chunk of a request body

@@ -88,6 +88,8 @@ class FhirServer:
         # what a request's caller may see, as SQL (``closedloop.fhir.search.narrowing``);
         # None: everything
         self.narrower: Narrower | None = None
+        # the audit trail (closedloop.audit.trail.AuditTrail) when the service keeps one
+        self.audit: Any = None
         read_only.install(self.hooks, config.read_only_types)
         stored = [*config.resource_types, *config.internal_types]
         params = list(standard_params if standard_params is not None else load_standard(stored))
