@@ -45,6 +45,7 @@ class World:
         self.conditions: dict[str, set[str]] = {"X": set(), "Y": set()}
         self.patients_of_clinic: dict[str, set[str]] = {"A": set(), "B": set()}
         self.sr_of_task: dict[str, str] = {}
+        self.patient_of_task: dict[str, str] = {}
 
 
 def token(issuer: TokenIssuer, role: str | None, org: str | None, scopes: str = ALL) -> dict:
@@ -142,6 +143,7 @@ async def world(app: FastAPI, token_issuer: TokenIssuer) -> World:
             w.tasks[cbo].append(tid)
             w.requested[clinic].append(tid)
             w.sr_of_task[tid] = sr
+            w.patient_of_task[tid] = pt
             w.requests[cbo].add(sr)
             w.patients[cbo].add(pt)
             w.consents[cbo].add(consent)
@@ -325,8 +327,8 @@ async def test_a_requester_writes_for_its_own_organization(
 ) -> None:
     auth = token(token_issuer, "requester", "A")
     async with app_client(app) as client:
-        sr = next(iter(world.requests["X"]))
-        pt = next(iter(world.patients["X"]))
+        first = world.tasks["X"][0]
+        sr, pt = world.sr_of_task[first], world.patient_of_task[first]
         body = {
             "resourceType": "Task",
             "status": "requested",

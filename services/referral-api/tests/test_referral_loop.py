@@ -21,7 +21,12 @@ FOOD = "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTem
 
 @pytest.fixture(scope="module")
 async def client(database_url: str, directory: Directory) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(database_url=database_url, directory_url=directory.base, event_sink_url="")
+    settings = Settings(
+        database_url=database_url,
+        directory_url=directory.base,
+        event_sink_url="",
+        require_consent=False,  # these Tasks go to directory targets; consent: test_consent.py
+    )
     async with app_client(create_app(settings)) as c:
         yield c
 

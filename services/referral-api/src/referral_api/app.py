@@ -29,7 +29,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def startup(app: FastAPI, server: FhirServer) -> None:
         directory = service_client(settings.directory_timeout)
         app.state.directory_client = directory
-        rules.install(server, DirectoryTargets(settings.directory_url, directory, server.repo))
+        rules.install(
+            server,
+            DirectoryTargets(settings.directory_url, directory, server.repo),
+            require_consent=settings.require_consent,
+        )
         app.state.dispatcher = None
         if settings.event_sink_url:
             token = settings.event_sink_token

@@ -98,9 +98,9 @@ async def guard_task_delete(_ctx: RequestContext, change: Change) -> None:
         task_states.check_delete(status, machine.deletable, machine.kind)
 
 
-def install(server: FhirServer, targets: DirectoryTargets) -> None:
+def install(server: FhirServer, targets: DirectoryTargets, *, require_consent: bool) -> None:
     hooks = server.hooks
-    access.install(server)
+    access.install(server, require_consent=require_consent)
     hooks.register(HookPoint.VALIDATE, check_profiles)
     hooks.register(HookPoint.BEFORE_CREATE, enforce_task_start)
     hooks.register(HookPoint.BEFORE_UPDATE, enforce_task_states)

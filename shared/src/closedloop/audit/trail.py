@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from closedloop.audit.tables import audit_entities, audit_events
 from closedloop.context import SYSTEM, RequestContext
 from closedloop.db.direct import insert_rows
@@ -57,6 +59,7 @@ class AuditTrail:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._stopping = False
 
     # -- recording -------------------------------------------------------------------------
 
@@ -148,8 +151,11 @@ class AuditTrail:
         self._task = asyncio.create_task(self._run(), name="audit-trail")
 
     async def stop(self) -> None:
+        """Let the writer finish the batch it is writing (cancelling it mid-INSERT could write
+        a batch and still put it back, to be written twice), then write what is left."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
@@ -159,7 +165,7 @@ class AuditTrail:
             log.exception("audit events not written at shutdown", extra={"lost": len(self._events)})
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
             self._wake.clear()
@@ -167,7 +173,8 @@ class AuditTrail:
                 await self.flush()
             except Exception:  # the database may be briefly away: the events wait
                 log.exception("writing the audit trail failed; retrying")
-                await asyncio.sleep(1.0)
+                if not self._stopping:
+                    await asyncio.sleep(1.0)
 
     async def flush(self) -> None:
         async with self._lock:
@@ -180,7 +187,10 @@ class AuditTrail:
                     await insert_rows(conn, audit_events, events)
                     if entities:
                         await insert_rows(conn, audit_entities, entities)
-            except BaseException:
-                # put them back, in front of what came meanwhile: written on the next flush
+            except IntegrityError:
+                # already written (a cancelled flush that committed): never block the trail
+                log.warning("audit batch already written", extra={"events": len(events)})
+            except Exception:
+                # rolled back: put them back, in front of what came meanwhile, for next time
                 self._events[:0], self._entities[:0] = events, entities
                 raise

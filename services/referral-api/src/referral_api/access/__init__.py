@@ -5,7 +5,8 @@
 - the shared ``InstanceGuard`` (``closedloop.fhir.search.narrowing``) makes that hold for
   single resources: one the caller may not see is 404 on every instance interaction, and
   history across resources is for unrestricted callers only;
-- ``writes``: what a CBO or a requester may create and change.
+- ``writes``: what a CBO or a requester may create and change;
+- ``consent``: a referral reaches a CBO only with the patient's Consent.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from closedloop.fhir.search.narrowing import InstanceGuard
 from closedloop.fhir.server import FhirServer
 from closedloop.hooks import HookPoint
 
+from referral_api.access.consent import require_consent as require_consent_hook
 from referral_api.access.visibility import narrower
 from referral_api.access.writes import WriteLimits
 
 
-def install(server: FhirServer) -> None:
+def install(server: FhirServer, *, require_consent: bool = True) -> None:
     server.narrower = narrower
     guard = InstanceGuard(server.db, narrower, list(server.config.resource_types))
     server.hooks.register(HookPoint.REQUEST, guard.on_request)
@@ -26,6 +28,8 @@ def install(server: FhirServer) -> None:
     server.hooks.register(HookPoint.BEFORE_CREATE, limits.on_create)
     server.hooks.register(HookPoint.BEFORE_UPDATE, limits.on_update)
     server.hooks.register(HookPoint.BEFORE_DELETE, limits.on_delete)
+    if require_consent:
+        server.hooks.register(HookPoint.BEFORE_COMMIT, require_consent_hook)
 
 
-__all__ = ["install", "parties", "visibility", "writes"]
+__all__ = ["consent", "install", "parties", "visibility", "writes"]
