@@ -17,7 +17,26 @@ FHIR = {"Content-Type": "application/fhir+json"}
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
 TASK_CODE = {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]}
 SDOHCC = "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
-EVENTS_TOKEN = secrets.token_urlsafe(32)  # the notifier takes events only with this secret
+EVENTS_TOKEN = secrets.token_urlsafe(32)
+
+
+def consent_for(patient_id: str) -> dict:
+    """An active Consent of the patient to share referrals (naming no recipient: any CBO)."""
+    return {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy",
+                }
+            ]
+        },
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "policyRule": {"text": "share referrals with community organizations"},
+    }  # the notifier takes events only with this secret
 
 
 def numbers(rx: Receiver) -> list[int]:
@@ -33,6 +52,9 @@ async def new_referral(client: httpx.AsyncClient, base: str, owner: str) -> dict
     patient = (
         await client.post(f"{base}/Patient", json={"resourceType": "Patient"}, headers=FHIR)
     ).json()
+    consent = (
+        await client.post(f"{base}/Consent", json=consent_for(patient["id"]), headers=FHIR)
+    ).json()
     sr = (
         await client.post(
             f"{base}/ServiceRequest",
@@ -45,6 +67,8 @@ async def new_referral(client: httpx.AsyncClient, base: str, owner: str) -> dict
                     "coding": [{"system": "http://snomed.info/sct", "code": "467771000124109"}]
                 },
                 "subject": {"reference": f"Patient/{patient['id']}"},
+                # the patient's consent to share the referral (REFERRAL_API_REQUIRE_CONSENT)
+                "supportingInfo": [{"reference": f"Consent/{consent['id']}"}],
             },
         )
     ).json()
@@ -287,6 +311,9 @@ async def test_patient_email_in_spanish(postgres_admin_url: str) -> None:
                     },
                 )
             ).json()
+            consent = (
+                await client.post(f"{base}/Consent", json=consent_for(patient["id"]), headers=FHIR)
+            ).json()
             sr = (
                 await client.post(
                     f"{base}/ServiceRequest",
@@ -301,6 +328,7 @@ async def test_patient_email_in_spanish(postgres_admin_url: str) -> None:
                             ]
                         },
                         "subject": {"reference": f"Patient/{patient['id']}"},
+                        "supportingInfo": [{"reference": f"Consent/{consent['id']}"}],
                     },
                 )
             ).json()

@@ -28,6 +28,8 @@ import asyncpg
 import httpx
 from closedloop.testing import Receiver, free_port, postgres_database, running_service
 
+from .test_notifier_e2e import consent_for
+
 FHIR = {"Content-Type": "application/fhir+json"}
 TOPIC = "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task"
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
@@ -242,6 +244,10 @@ async def test_referral_notifications_through_two_replicas_of_each_arrive_exactl
             patient = (
                 await client.post(f"{base}/Patient", headers=FHIR, json={"resourceType": "Patient"})
             ).json()
+            consent = await client.post(
+                f"{base}/Consent", headers=FHIR, json=consent_for(patient["id"])
+            )
+            assert consent.status_code == 201, consent.text
             sr = await client.post(
                 f"{base}/ServiceRequest",
                 headers=FHIR,
@@ -253,6 +259,7 @@ async def test_referral_notifications_through_two_replicas_of_each_arrive_exactl
                         "coding": [{"system": "http://snomed.info/sct", "code": "467771000124109"}]
                     },
                     "subject": {"reference": f"Patient/{patient['id']}"},
+                    "supportingInfo": [{"reference": f"Consent/{consent.json()['id']}"}],
                 },
             )
             assert sr.status_code == 201, sr.text
