@@ -1,0 +1,34 @@
+"""Whose referrals a caller's figures cover, by the token's role: a CBO (``cbo``,
+``cbo-staff``) its own, as Task.owner; a requester (``requester``, ``clinician``,
+``case-manager``) its organization's, as Task.requester; ``admin`` and ``service`` all. With
+authorization off every request is anonymous and sees all, as everywhere else."""
+
+from __future__ import annotations
+
+from closedloop import errors
+from closedloop.context import RequestContext
+
+from referral_api.measures.compute import Scope
+
+OWNER_ROLES = frozenset({"cbo", "cbo-staff"})
+REQUESTER_ROLES = frozenset({"requester", "clinician", "case-manager"})
+ALL_ROLES = frozenset({"admin", "service"})
+
+
+def organization_ref(value: str) -> str:
+    """``Organization/id`` from a token's organization claim (``id``, ``Type/id`` or a URL)."""
+    parts = value.rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 else f"Organization/{value}"
+
+
+def scope_of(ctx: RequestContext) -> Scope:
+    if ctx.anonymous or ctx.role in ALL_ROLES:
+        return Scope()
+    if ctx.role in OWNER_ROLES | REQUESTER_ROLES:
+        if not ctx.organization:
+            raise errors.forbidden(
+                f"A {ctx.role} token without an organization has no figures to see"
+            )
+        org = organization_ref(ctx.organization)
+        return Scope(owner=org) if ctx.role in OWNER_ROLES else Scope(requester=org)
+    raise errors.forbidden("Loop metrics need a token with a role (cbo, requester, admin...)")

@@ -1,0 +1,268 @@
+"""Loop metrics on both databases: a year of synthetic referral histories (fixed seed) written
+through the HTTP API, every figure of the MeasureReport checked against an independent Python
+computation from the generated histories; CSV and SVG carry the same figures; each caller sees
+only its own referrals; small cells are suppressed at the 10/11 boundary; the backfill rebuilds
+the same projection from history."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+from xml.etree import ElementTree
+
+import httpx
+import pytest
+from closedloop.testing import TokenIssuer, app_client, bearer
+from fhir.resources.R4B.measurereport import MeasureReport
+from referral_api.app import create_app
+from referral_api.measures.backfill import backfill
+from referral_api.measures.compute import Cell
+from referral_api.measures.suppress import suppress_cell
+from referral_api.settings import Settings
+
+from .measures_data import AUD, SCOPES, History, Writer, expected, from_report, generate
+
+SEED, COUNT = 20261204, 240
+STALL = {"transportation-insecurity": 100_000}  # never stalled: the per-category override
+EVALUATE = "/fhir/Measure/closed-loop/$evaluate-measure"
+YEAR = {"periodStart": "2025-01-01", "periodEnd": "2025-12-31"}
+
+
+class Loaded:
+    def __init__(self, client: httpx.AsyncClient, writer: Writer, histories: list[History]):
+        self.client, self.writer, self.histories = client, writer, histories
+
+    def admin(self) -> dict[str, str]:
+        return self.writer.auth("admin", "Organization/ops")
+
+    async def report(self, headers: dict[str, str], **params: str) -> dict[str, Any]:
+        r = await self.client.get(EVALUATE, params={**YEAR, **params}, headers=headers)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+
+@pytest.fixture(scope="module")
+async def loaded(database_url: str, token_issuer: TokenIssuer) -> AsyncIterator[Loaded]:
+    settings = Settings(
+        database_url=database_url,
+        event_sink_url="",
+        directory_url="http://127.0.0.1:9/fhir",  # never asked: owners are local references
+        measures_stall_days=30,
+        measures_stall_days_by_category="transportation-insecurity=100000",
+        **token_issuer.settings(AUD),
+    )
+    histories = generate(SEED, COUNT)
+    async with app_client(create_app(settings)) as client:
+        writer = Writer(client, token_issuer)
+        for h in histories:
+            await writer.write(h)
+        yield Loaded(client, writer, histories)
+
+
+def assert_same(got: dict[str, Any], want: dict[str, Any]) -> None:
+    assert set(got) == set(want)
+    for name in want:
+        assert set(got[name]) == set(want[name]), name
+        for key, cell in want[name].items():
+            g = got[name][key]
+            assert g["counts"] == cell["counts"], (name, key)
+            for label, a, b in [("rate", g["rate"], cell["rate"])] + [
+                (t, g["times"][t], v) for t, v in cell["times"].items()
+            ]:
+                assert (a is None) == (b is None), (name, key, label, a, b)
+                if a is not None:
+                    assert math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-5), (name, key, label)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def test_every_figure_matches_an_independent_computation(loaded: Loaded) -> None:
+    report = await loaded.report(loaded.admin())
+    MeasureReport.model_validate(report)  # a valid R4 MeasureReport
+    want = expected(loaded.histories, now(), STALL, 30)
+    assert want["all"]["all"]["counts"]["sent"] == COUNT
+    assert_same(from_report(report), want)
+    masked = [
+        s
+        for g in report["group"]
+        for st in g["stratifier"]
+        for s in st["stratum"]
+        if "extension" in s
+    ]
+    assert masked, "the generated year has small cells, and they are suppressed"
+
+
+async def test_a_cbo_and_a_requester_see_their_own_only(loaded: Loaded) -> None:
+    cbo = await loaded.report(loaded.writer.auth("cbo", "Organization/cbo-2"))
+    mine = [h for h in loaded.histories if h.cbo == "Organization/cbo-2"]
+    assert_same(from_report(cbo), expected(mine, now(), STALL, 30))
+    assert cbo["reporter"] == {"reference": "Organization/cbo-2"}
+    assert {s["value"]["text"] for s in cbo["group"][0]["stratifier"][0]["stratum"]} == {
+        "Organization/cbo-2"
+    }
+    req = await loaded.report(loaded.writer.auth("clinician", "Organization/req-1"))
+    ours = [h for h in loaded.histories if h.requester == "Organization/req-1"]
+    assert_same(from_report(req), expected(ours, now(), STALL, 30))
+
+
+async def test_callers_without_a_role_or_organization_are_refused(
+    loaded: Loaded, token_issuer: TokenIssuer
+) -> None:
+    for token in (
+        token_issuer.token(SCOPES, AUD, organization="Organization/cbo-1"),  # no role
+        token_issuer.token(SCOPES, AUD, role="cbo"),  # a CBO of no organization
+        token_issuer.token(SCOPES, AUD, role="patient"),
+    ):
+        r = await loaded.client.get(EVALUATE, params=YEAR, headers=bearer(token))
+        assert r.status_code == 403, r.text
+        assert r.json()["resourceType"] == "OperationOutcome"
+    r = await loaded.client.get(EVALUATE, params=YEAR)
+    assert r.status_code == 401
+
+
+async def test_csv_and_svg_carry_the_same_figures(loaded: Loaded) -> None:
+    admin = loaded.admin()
+    report = from_report(await loaded.report(admin))
+    r = await loaded.client.get(EVALUATE, params={**YEAR, "_format": "csv"}, headers=admin)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert len(rows) == sum(len(cells) for cells in report.values())
+    for row in rows:
+        cell = report[row["stratifier"]][row["stratum"]]
+        for name, count in cell["counts"].items():
+            assert row[name] == ("" if count is None else str(count))
+        median = cell["times"]["accept.median"]
+        got = row["time_to_accept_median_hours"]
+        assert (got == "") == (median is None)
+        if median is not None:
+            assert math.isclose(float(got), median, rel_tol=1e-5)
+    r = await loaded.client.get(
+        EVALUATE, params={**YEAR, "_format": "svg", "figure": "sent", "by": "cbo"}, headers=admin
+    )
+    assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml"
+    svg = ElementTree.fromstring(r.text)
+    texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    for cbo, cell in report["cbo"].items():
+        assert cbo in texts and str(cell["counts"]["sent"]) in texts
+
+
+async def test_bad_requests_are_operation_outcomes(loaded: Loaded) -> None:
+    admin = loaded.admin()
+    for params, status in (
+        ({}, 400),
+        ({"periodStart": "2025-01-01"}, 400),
+        ({**YEAR, "periodStart": "yesterday"}, 400),
+        ({"periodStart": "2025-02-01", "periodEnd": "2025-01-01"}, 400),
+        ({**YEAR, "_format": "svg", "figure": "sent"}, 400),
+        ({**YEAR, "_format": "svg", "figure": "<x>", "by": "cbo"}, 400),
+        ({**YEAR, "_format": "pdf"}, 400),
+        ({**YEAR, "subject": "Patient/1"}, 400),
+        ({**YEAR, "reportType": "individual"}, 400),
+    ):
+        r = await loaded.client.get(EVALUATE, params=params, headers=admin)
+        assert r.status_code == status, (params, r.text)
+        assert r.json()["resourceType"] == "OperationOutcome"
+    r = await loaded.client.get("/fhir/Measure/other/$evaluate-measure", params=YEAR, headers=admin)
+    assert r.status_code == 404
+    r = await loaded.client.get(
+        "/fhir/Measure/$evaluate-measure",
+        params={**YEAR, "measure": "urn:closedloop:Measure:closed-loop"},
+        headers=admin,
+    )
+    assert r.status_code == 200 and r.json()["resourceType"] == "MeasureReport"
+
+
+async def test_the_measure_is_published_read_only(loaded: Loaded) -> None:
+    admin = loaded.admin()
+    r = await loaded.client.get("/fhir/Measure/closed-loop", headers=admin)
+    assert r.status_code == 200 and r.json()["url"] == "urn:closedloop:Measure:closed-loop"
+    r = await loaded.client.put("/fhir/Measure/closed-loop", json=r.json(), headers=admin)
+    assert r.status_code == 405
+
+
+async def test_backfill_rebuilds_the_same_figures(loaded: Loaded) -> None:
+    admin = loaded.admin()
+    before = await loaded.report(admin)
+    app = loaded.client._transport.app  # type: ignore[attr-defined]
+    assert await backfill(app.state.fhir.db) == COUNT
+    after = await loaded.report(admin)
+    assert after["group"] == before["group"]
+
+
+async def test_a_patients_new_language_moves_its_referrals(loaded: Loaded) -> None:
+    h = loaded.histories[0]
+    task = (await loaded.client.get(f"/fhir/Task/{h.task_id}", headers=loaded.admin())).json()
+    pid = task["for"]["reference"].split("/")[1]
+    headers = loaded.writer.auth("requester", h.requester)
+    pat = (await loaded.client.get(f"/fhir/Patient/{pid}", headers=headers)).json()
+    pat["communication"] = [{"language": {"coding": [{"code": "vi"}]}, "preferred": True}]
+    r = await loaded.client.put(f"/fhir/Patient/{pid}", json=pat, headers=headers)
+    assert r.status_code == 200, r.text
+    app = loaded.client._transport.app  # type: ignore[attr-defined]
+    async with app.state.fhir.db.read() as conn:
+        row = (
+            await conn.exec_driver_sql(
+                f"SELECT language FROM referral_facts WHERE task_id = '{h.task_id}'"
+            )
+        ).first()
+    assert row is not None and row[0] == "vi"
+    pat["communication"] = [{"language": {"coding": [{"code": h.language}]}}] if h.language else []
+    r = await loaded.client.put(f"/fhir/Patient/{pid}", json=pat, headers=headers)
+    assert r.status_code == 200, r.text
+
+
+def _cell(**counts: int) -> Cell:
+    base = dict.fromkeys(("sent", "accepted", "declined", "completed", "cancelled"), 0)
+    base.update({"stalled": 0, "responded": 0, **counts})
+    times = {"accept.median": 3600.0, "accept.p90": 7200.0}
+    return Cell(dict(base), base["completed"] / base["sent"] if base["sent"] else None, times)
+
+
+@pytest.mark.parametrize("n", [10, 11])
+def test_suppression_at_the_boundary(n: int) -> None:
+    shown = n >= 11
+    cell = suppress_cell(_cell(sent=40, accepted=n, completed=n, declined=0), 11)
+    assert cell.counts["accepted"] == (n if shown else None)
+    assert cell.counts["declined"] == 0  # a zero reveals no one
+    assert (cell.rate is not None) == shown  # completed / sent would reveal the hidden count
+    assert (cell.times["accept.median"] is not None) == shown
+    small = suppress_cell(_cell(sent=n, accepted=n, completed=n), 11)
+    assert (small.counts["sent"] is not None) == shown
+
+
+async def test_suppression_boundary_through_the_api(loaded: Loaded) -> None:
+    """11 referrals to one CBO and 10 to another in March 2024: one shows, one is hidden."""
+    from datetime import timedelta
+
+    base = datetime(2024, 3, 5, tzinfo=UTC)
+    extra = []
+    for i in range(21):
+        h = History(
+            "Organization/cbo-eleven" if i < 11 else "Organization/cbo-ten",
+            "Organization/req-1",
+            "food-insecurity",
+            "en",
+            None,
+            None,
+            "F",
+            [("requested", base + timedelta(hours=i)), ("accepted", base + timedelta(hours=i + 2))],
+        )
+        await loaded.writer.write(h)
+        extra.append(h)
+    r = await loaded.client.get(
+        EVALUATE,
+        params={"periodStart": "2024-03-01", "periodEnd": "2024-03-31"},
+        headers=loaded.admin(),
+    )
+    got = from_report(r.json())
+    assert got["cbo"]["Organization/cbo-eleven"]["counts"]["sent"] == 11
+    assert got["cbo"]["Organization/cbo-ten"]["counts"]["sent"] is None
+    assert got["all"]["all"]["counts"]["accepted"] == 21
+    assert got["all"]["all"]["times"]["accept.median"] == pytest.approx(2.0)
+    assert_same(got, expected(extra, now(), STALL, 30))
