@@ -14,9 +14,9 @@ from closedloop.service import create_service_app
 from fastapi import FastAPI
 
 from referral_api import rules
-from referral_api.outbox.dispatcher import OutboxDispatcher
 from referral_api.measures.operation import evaluate_measure
 from referral_api.measures.publish import publish_measure
+from referral_api.outbox.dispatcher import OutboxDispatcher
 from referral_api.resources import READ_ONLY_TYPES, RESOURCE_TYPES, SEARCH_PARAMS
 from referral_api.settings import Settings
 from referral_api.targets import DirectoryTargets

@@ -132,7 +132,7 @@ def _percentiles() -> list[Any]:
     ]
 
 
-def _cell(row: Mapping[str, Any], times: Mapping[str, float | None]) -> Cell:
+def _cell(row: Mapping[Any, Any], times: Mapping[str, float | None]) -> Cell:
     counts: dict[str, int | None] = {c: int(row[c]) for c in COUNTS}
     sent, completed = counts["sent"] or 0, counts["completed"] or 0
     seconds = {k: (None if v is None else float(v) / 1_000_000) for k, v in times.items()}
