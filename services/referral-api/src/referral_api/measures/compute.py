@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, select, tuple_
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from referral_api.measures.tables import referral_facts
@@ -125,10 +126,11 @@ def _counts(q: Query) -> list[Any]:
 
 
 def _percentiles() -> list[Any]:
+    """One sort per duration for both statistics (``percentile_cont`` of an array)."""
+    fractions = postgresql.array([literal(p) for p in STATS.values()])
     return [
-        func.percentile_cont(p).within_group(end - start).label(f"{name}.{stat}")
+        func.percentile_cont(fractions).within_group(end - start).label(name)
         for name, (end, start) in DURATIONS.items()
-        for stat, p in STATS.items()
     ]
 
 
@@ -140,33 +142,64 @@ def _cell(row: Mapping[Any, Any], times: Mapping[str, float | None]) -> Cell:
 
 
 async def compute(conn: AsyncConnection, q: Query) -> Figures:
-    """The figures for the cohort and each stratifier, from one query per grouping."""
-    postgres = conn.dialect.name == "postgresql"
-    extra = _percentiles() if postgres else []
+    """The figures for the cohort and each stratifier."""
+    if conn.dialect.name == "postgresql":
+        return await _compute_postgres(conn, q)
+    return await _compute_portable(conn, q)
+
+
+async def _compute_postgres(conn: AsyncConnection, q: Query) -> Figures:
+    """One statement, one scan of the period's rows: GROUPING SETS of the cohort and each
+    stratifier; ``grouping()`` says which set a row belongs to."""
+    columns = list(STRATIFIERS.values())
+    every = (1 << len(columns)) - 1  # grouping() of the empty set: no column grouped
+    stmt = (
+        select(
+            *(c.label(n) for n, c in STRATIFIERS.items()),
+            func.grouping(*columns).label("grouping_set"),
+            *_counts(q),
+            *_percentiles(),
+        )
+        .where(_where(q))
+        .group_by(func.grouping_sets(tuple_(), *(tuple_(c) for c in columns)))
+    )
+    total = _cell(dict.fromkeys(COUNTS, 0), {})
+    strata: dict[str, dict[str | None, Cell]] = {name: {} for name in STRATIFIERS}
+    for row in (await conn.execute(stmt)).mappings():
+        times = {
+            f"{d}.{s}": (row[d][i] if row[d] is not None else None)
+            for d in DURATIONS
+            for i, s in enumerate(STATS)
+        }
+        cell = _cell(row, times)
+        if row["grouping_set"] == every:
+            total = cell
+            continue
+        for i, name in enumerate(STRATIFIERS):
+            if row["grouping_set"] == every ^ (1 << (len(columns) - 1 - i)):
+                strata[name][row[name]] = cell
+    return Figures(total, strata)
+
+
+async def _compute_portable(conn: AsyncConnection, q: Query) -> Figures:
+    """SQLite: one query per grouping for the counts, percentiles in Python."""
     where = _where(q)
-    groupings: list[tuple[str | None, Any]] = [(None, None), *STRATIFIERS.items()]
-    python_times = {} if postgres else await _python_times(conn, where)
-    total: Cell | None = None
+    python_times = await _python_times(conn, where)
+    total = _cell(dict.fromkeys(COUNTS, 0), {})
     strata: dict[str, dict[str | None, Cell]] = {}
-    for name, column in groupings:
+    for name, column in [(None, None), *STRATIFIERS.items()]:
         keys = [column.label("key")] if column is not None else []
-        stmt = select(*keys, *_counts(q), *extra).where(where)
+        stmt = select(*keys, *_counts(q)).where(where)
         if column is not None:
             stmt = stmt.group_by(column)
-        rows = (await conn.execute(stmt)).mappings().all()
         cells: dict[str | None, Cell] = {}
-        for row in rows:
+        for row in (await conn.execute(stmt)).mappings():
             key = row["key"] if column is not None else None
-            if postgres:
-                times = {f"{d}.{s}": row[f"{d}.{s}"] for d in DURATIONS for s in STATS}
-            else:
-                times = python_times.get((name, key), {})
-            cells[key] = _cell(row, times)
+            cells[key] = _cell(row, python_times.get((name, key), {}))
         if name is None:
-            total = cells.get(None) or _cell(dict.fromkeys(COUNTS, 0), {})
+            total = cells.get(None, total)
         else:
             strata[name] = cells
-    assert total is not None
     return Figures(total, strata)
 
 
