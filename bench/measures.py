@@ -105,8 +105,13 @@ async def main(count: int, runs: int) -> None:
         db = create_database(url)
         try:
             await upgrade_to_head(db, MIGRATIONS)
-            print(f"loaded {count:,} referral Tasks' facts by COPY in {await load(url, count):.1f} s")
-            june = (to_us(datetime(2025, 6, 1, tzinfo=UTC)), to_us(datetime(2025, 7, 1, tzinfo=UTC)))
+            print(
+                f"loaded {count:,} referral Tasks' facts by COPY in {await load(url, count):.1f} s"
+            )
+            june = (
+                to_us(datetime(2025, 6, 1, tzinfo=UTC)),
+                to_us(datetime(2025, 7, 1, tzinfo=UTC)),
+            )
             year = (YEAR_START, to_us(datetime(2026, 1, 1, tzinfo=UTC)))
             stall = {"food-insecurity": 3}
             cases = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -266,3 +267,18 @@ async def test_suppression_boundary_through_the_api(loaded: Loaded) -> None:
     assert got["all"]["all"]["counts"]["accepted"] == 21
     assert got["all"]["all"]["times"]["accept.median"] == pytest.approx(2.0)
     assert_same(got, expected(extra, now(), STALL, 30))
+
+
+async def test_the_readme_examples_answer(loaded: Loaded) -> None:
+    from pathlib import Path
+
+    readme = Path(__file__).parents[3] / "README.md"
+    block = readme.read_text().split("<!-- loop-metrics -->", 1)[1].split("```", 2)[1]
+    urls = re.findall(r"curl -s '?http://127\.0\.0\.1:8081(/fhir/[^'\s]+)", block)
+    assert len(urls) == 4
+    kinds = []
+    for url in urls:
+        r = await loaded.client.get(url, headers=loaded.admin())
+        assert r.status_code == 200, (url, r.text)
+        kinds.append(r.headers["content-type"].split(";")[0])
+    assert kinds == ["application/fhir+json"] * 2 + ["text/csv", "image/svg+xml"]
