@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -282,3 +283,36 @@ async def test_the_readme_examples_answer(loaded: Loaded) -> None:
         assert r.status_code == 200, (url, r.text)
         kinds.append(r.headers["content-type"].split(";")[0])
     assert kinds == ["application/fhir+json"] * 2 + ["text/csv", "image/svg+xml"]
+
+
+async def test_backfill_command_rebuilds_a_lost_projection(tmp_path: Path) -> None:
+    """A database whose Tasks predate the projection: `referral-api measures-backfill` fills
+    it from the Tasks' history."""
+    import asyncio
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path}/r.db"
+    settings = Settings(
+        database_url=url, event_sink_url="", directory_url="http://127.0.0.1:9/fhir"
+    )
+    histories = generate(SEED, 12)
+    app = create_app(settings)
+    async with app_client(app) as client:
+        writer = Writer(client, TokenIssuer())  # authorization off: the tokens are not read
+        for h in histories:
+            await writer.write(h)
+        async with app.state.fhir.db.write() as conn:
+            await conn.exec_driver_sql("DELETE FROM referral_facts")
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "referral_api.cli", "measures-backfill"],
+        env={"REFERRAL_API_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "referral_facts: 12 referral Tasks" in out.stdout
+    async with app_client(create_app(settings)) as client:
+        r = await client.get(EVALUATE, params=YEAR)
+        assert_same(from_report(r.json()), expected(histories, now(), {}, 7))
