@@ -271,8 +271,6 @@ async def test_suppression_boundary_through_the_api(loaded: Loaded) -> None:
 
 
 async def test_the_readme_examples_answer(loaded: Loaded) -> None:
-    from pathlib import Path
-
     readme = Path(__file__).parents[3] / "README.md"
     block = readme.read_text().split("<!-- loop-metrics -->", 1)[1].split("```", 2)[1]
     urls = re.findall(r"curl -s '?http://127\.0\.0\.1:8081(/fhir/[^'\s]+)", block)
