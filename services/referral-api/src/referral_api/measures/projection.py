@@ -41,7 +41,8 @@ async def _task_changed(repo: Repository, conn: AsyncConnection, change: Any) ->
         return
     if not task_referral.applies(task):
         return
-    old = await _fact(conn, change.resource_id)
+    # a create (version 1) has no row yet: no round trip to look for one
+    old = None if change.version_id == 1 else await _fact(conn, change.resource_id)
     row = facts.step(old, task, change.previous, now_us())
     if old is None or old.get("service_request_id") != row["service_request_id"]:
         sr = await _stored(repo, conn, "ServiceRequest", row["service_request_id"])
