@@ -292,7 +292,10 @@ async def test_backfill_command_rebuilds_a_lost_projection(tmp_path: Path) -> No
 
     url = f"sqlite:///{tmp_path}/r.db"
     settings = Settings(
-        database_url=url, event_sink_url="", directory_url="http://127.0.0.1:9/fhir"
+        database_url=url,
+        event_sink_url="",
+        directory_url="http://127.0.0.1:9/fhir",
+        auth_enabled=False,  # explicit: this test is about the command, not about tokens
     )
     histories = generate(SEED, 12)
     app = create_app(settings)
