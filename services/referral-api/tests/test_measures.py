@@ -26,7 +26,17 @@ from referral_api.measures.compute import Cell
 from referral_api.measures.suppress import suppress_cell
 from referral_api.settings import Settings
 
-from .measures_data import AUD, SCOPES, History, Writer, expected, from_report, generate
+from .measures_data import (
+    AUD,
+    SCOPES,
+    SDOHCC,
+    TASK_CODE,
+    History,
+    Writer,
+    expected,
+    from_report,
+    generate,
+)
 
 SEED, COUNT = 20261204, 240
 STALL = {"transportation-insecurity": 100_000}  # never stalled: the per-category override
@@ -192,7 +202,10 @@ async def test_backfill_rebuilds_the_same_figures(loaded: Loaded) -> None:
     admin = loaded.admin()
     before = await loaded.report(admin)
     app = loaded.client._transport.app  # type: ignore[attr-defined]
-    assert await backfill(app.state.fhir.db) == COUNT
+    async with app.state.fhir.db.read() as conn:
+        rows = (await conn.exec_driver_sql("SELECT count(*) FROM referral_facts")).scalar()
+    assert rows is not None and rows >= COUNT
+    assert await backfill(app.state.fhir.db) == rows
     after = await loaded.report(admin)
     assert after["group"] == before["group"]
 
@@ -317,3 +330,67 @@ async def test_backfill_command_rebuilds_a_lost_projection(tmp_path: Path) -> No
     async with app_client(create_app(settings)) as client:
         r = await client.get(EVALUATE, params=YEAR)
         assert_same(from_report(r.json()), expected(histories, now(), {}, 7))
+
+
+async def test_a_transaction_bundle_projects_with_its_own_patient_and_request(
+    loaded: Loaded,
+) -> None:
+    """Patient, ServiceRequest and Task in one transaction: the Task's fact row reads the
+    others inside the same unit of work (they are not committed yet)."""
+    pat = "urn:uuid:5b0e2f4e-0000-4000-8000-000000000001"
+    sr = "urn:uuid:5b0e2f4e-0000-4000-8000-000000000002"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": pat,
+                "resource": {
+                    "resourceType": "Patient",
+                    "gender": "female",
+                    "communication": [{"language": {"coding": [{"code": "so"}]}}],
+                },
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "fullUrl": sr,
+                "resource": {
+                    "resourceType": "ServiceRequest",
+                    "status": "active",
+                    "intent": "order",
+                    "category": [{"coding": [{"system": SDOHCC, "code": "homelessness"}]}],
+                    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1"}]},
+                    "subject": {"reference": pat},
+                },
+                "request": {"method": "POST", "url": "ServiceRequest"},
+            },
+            {
+                "resource": {
+                    "resourceType": "Task",
+                    "status": "requested",
+                    "intent": "order",
+                    "code": TASK_CODE,
+                    "focus": {"reference": sr},
+                    "for": {"reference": pat},
+                    "authoredOn": "2024-07-04T12:00:00Z",
+                    "lastModified": "2024-07-04T12:00:00Z",
+                    "requester": {"reference": "Organization/req-1"},
+                    "owner": {"reference": "Organization/cbo-1"},
+                },
+                "request": {"method": "POST", "url": "Task"},
+            },
+        ],
+    }
+    headers = loaded.writer.auth("requester", "Organization/req-1")
+    r = await loaded.client.post("/fhir", json=bundle, headers=headers)
+    assert r.status_code == 200, r.text
+    task_id = r.json()["entry"][2]["resource"]["id"]
+    app = loaded.client._transport.app  # type: ignore[attr-defined]
+    async with app.state.fhir.db.read() as conn:
+        row = (
+            await conn.exec_driver_sql(
+                "SELECT category, language, sex, sent_month, owner_org FROM referral_facts "
+                f"WHERE task_id = '{task_id}'"
+            )
+        ).first()
+    assert tuple(row or ()) == ("homelessness", "so", "female", "2024-07", "Organization/cbo-1")
