@@ -394,3 +394,24 @@ async def test_a_transaction_bundle_projects_with_its_own_patient_and_request(
             )
         ).first()
     assert tuple(row or ()) == ("homelessness", "so", "female", "2024-07", "Organization/cbo-1")
+
+
+async def test_narrowed_to_one_cbo_and_requester(loaded: Loaded) -> None:
+    """An admin asks for one CBO's referrals from one requester (the CBO by month, say); a
+    CBO may narrow its own figures, never widen them to another CBO's."""
+    got = await loaded.report(
+        loaded.admin(), owner="Organization/cbo-3", requester="Organization/req-2"
+    )
+    both = [
+        h
+        for h in loaded.histories
+        if h.cbo == "Organization/cbo-3" and h.requester == "Organization/req-2"
+    ]
+    assert_same(from_report(got), expected(both, now(), STALL, 30))
+    cbo = loaded.writer.auth("cbo-staff", "Organization/cbo-3")
+    mine = await loaded.report(cbo, owner="Organization/cbo-3", requester="Organization/req-2")
+    assert mine["group"] == got["group"]
+    r = await loaded.client.get(
+        EVALUATE, params={**YEAR, "owner": "Organization/cbo-1"}, headers=cbo
+    )
+    assert r.status_code == 403 and r.json()["resourceType"] == "OperationOutcome"

@@ -32,3 +32,14 @@ def scope_of(ctx: RequestContext) -> Scope:
         org = organization_ref(ctx.organization)
         return Scope(owner=org) if ctx.role in OWNER_ROLES else Scope(requester=org)
     raise errors.forbidden("Loop metrics need a token with a role (cbo, requester, admin...)")
+
+
+def narrowed(scope: Scope, owner: str | None, requester: str | None) -> Scope:
+    """The caller's scope narrowed to one CBO and/or requesting organization it asked for (a
+    CBO's figures by month, say); asking for another organization's than its own is 403."""
+    owner = organization_ref(owner) if owner else None
+    requester = organization_ref(requester) if requester else None
+    for own, asked in ((scope.owner, owner), (scope.requester, requester)):
+        if own is not None and asked is not None and asked != own:
+            raise errors.forbidden("A token sees its own organization's figures only")
+    return Scope(owner=scope.owner or owner, requester=scope.requester or requester)

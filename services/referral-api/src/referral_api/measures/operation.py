@@ -21,7 +21,7 @@ from closedloop.fhir.rest.routes import base_url, check_type, server_of
 from closedloop.hooks import Interaction
 from fastapi import Request, Response
 
-from referral_api.measures.access import scope_of
+from referral_api.measures.access import narrowed, scope_of
 from referral_api.measures.chart import FIGURES, bar_chart
 from referral_api.measures.compute import STRATIFIERS, Query, compute
 from referral_api.measures.definition import CANONICAL, MEASURE_ID
@@ -65,6 +65,8 @@ def _day(request: Request, name: str) -> tuple[str, int]:
             OperationParameter("periodEnd", "Last day of the period (YYYY-MM-DD), inclusive"),
             OperationParameter("measure", f"The Measure's canonical ({CANONICAL}), type level"),
             OperationParameter("reportType", "summary (the only one)"),
+            OperationParameter("owner", "Only this CBO's referrals (Organization/id)"),
+            OperationParameter("requester", "Only this requesting organization's referrals"),
             OperationParameter("figure", "svg: the figure charted (e.g. sent, closure-rate)"),
             OperationParameter("by", "svg: the stratifier (cbo, category, month...)"),
         ),
@@ -117,7 +119,7 @@ async def evaluate_measure(
             cl_code="CL-6437",
         )
     settings = request.app.state.measures
-    scope = scope_of(ctx)
+    scope = narrowed(scope_of(ctx), _one(request, "owner"), _one(request, "requester"))
     query = Query(start, end, now_us(), settings.stall_days, settings.stall_days_by_category, scope)
     async with server_of(request).db.read() as conn:
         figures = suppress(await compute(conn, query), settings.min_cell)
