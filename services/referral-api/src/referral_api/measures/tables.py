@@ -1,5 +1,5 @@
 """``referral_facts``: one row per referral Task, the projection the loop metrics read (revision
-0004).
+0005).
 
 Each row holds who and what the referral is about (CBO, requester, service category, the
 patient's recorded language, race, ethnicity and sex) and when the Task first reached each

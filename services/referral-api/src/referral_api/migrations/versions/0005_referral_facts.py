@@ -1,14 +1,14 @@
 """The loop metrics' projection, ``referral_facts`` (referral_api.measures.tables).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from alembic import op
 from referral_api.measures.tables import metadata
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
