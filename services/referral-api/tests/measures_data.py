@@ -163,6 +163,7 @@ class Writer:
                     "coding": [{"system": "http://snomed.info/sct", "code": "467771000124109"}]
                 },
                 "subject": {"reference": f"Patient/{pat['id']}"},
+                "requester": {"reference": h.requester},
             },
             req,
         )

@@ -126,12 +126,20 @@ async def test_a_cbo_and_a_requester_see_their_own_only(loaded: Loaded) -> None:
 async def test_callers_without_a_role_or_organization_are_refused(
     loaded: Loaded, token_issuer: TokenIssuer
 ) -> None:
+    # such a token sees no resource at all (referral_api.access): the Measure is 404 to it;
+    # at type level, the report refuses it (403)
     for token in (
         token_issuer.token(SCOPES, AUD, organization="Organization/cbo-1"),  # no role
+        token_issuer.token(SCOPES, AUD, organization="Organization/x", role="patient"),
         token_issuer.token(SCOPES, AUD, role="cbo"),  # a CBO of no organization
-        token_issuer.token(SCOPES, AUD, role="patient"),
     ):
         r = await loaded.client.get(EVALUATE, params=YEAR, headers=bearer(token))
+        assert r.status_code == 404, r.text
+        r = await loaded.client.get(
+            "/fhir/Measure/$evaluate-measure",
+            params={**YEAR, "measure": "urn:closedloop:Measure:closed-loop"},
+            headers=bearer(token),
+        )
         assert r.status_code == 403, r.text
         assert r.json()["resourceType"] == "OperationOutcome"
     r = await loaded.client.get(EVALUATE, params=YEAR)
@@ -361,6 +369,7 @@ async def test_a_transaction_bundle_projects_with_its_own_patient_and_request(
                     "category": [{"coding": [{"system": SDOHCC, "code": "homelessness"}]}],
                     "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1"}]},
                     "subject": {"reference": pat},
+                    "requester": {"reference": "Organization/req-1"},
                 },
                 "request": {"method": "POST", "url": "ServiceRequest"},
             },

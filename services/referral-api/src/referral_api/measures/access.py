@@ -1,18 +1,19 @@
 """Whose referrals a caller's figures cover, by the token's role: a CBO (``cbo``,
 ``cbo-staff``) its own, as Task.owner; a requester (``requester``, ``clinician``,
 ``case-manager``) its organization's, as Task.requester; ``admin`` and ``service`` all. With
-authorization off every request is anonymous and sees all, as everywhere else."""
+authorization off every request is anonymous and sees all, as everywhere else. The role sets
+are ``closedloop.auth.roles``', as in ``referral_api.access``."""
 
 from __future__ import annotations
 
 from closedloop import errors
+from closedloop.auth.roles import CBO_ROLES, REQUESTER_ROLES, UNRESTRICTED_ROLES
 from closedloop.context import RequestContext
 
 from referral_api.measures.compute import Scope
 
-OWNER_ROLES = frozenset({"cbo", "cbo-staff"})
-REQUESTER_ROLES = frozenset({"requester", "clinician", "case-manager"})
-ALL_ROLES = frozenset({"admin", "service"})
+OWNER_ROLES = CBO_ROLES
+ALL_ROLES = UNRESTRICTED_ROLES
 
 
 def organization_ref(value: str) -> str:
