@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: install run test lint format bench bench-search bench-directory bench-referral bench-notifier bench-notifier-idle bench-replicas bench-auth clean
+.PHONY: install run test lint format bench bench-search bench-directory bench-referral bench-notifier bench-notifier-idle bench-replicas bench-auth bench-measures clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -51,6 +51,9 @@ bench-replicas: install
 
 bench-auth: install
 	@$(UV) run --frozen python bench/auth.py
+
+bench-measures: install
+	@$(UV) run --frozen python bench/measures.py
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

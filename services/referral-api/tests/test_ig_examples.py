@@ -30,7 +30,10 @@ WALK = {"accepted": ["requested"], "completed": ["requested", "accepted"]}
 
 @pytest.fixture(scope="module")
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(create_app(Settings(database_url=database_url, event_sink_url=""))) as c:
+    # the IG's example ServiceRequest cites no Consent (its Consent example is another
+    # patient's): stored as published, they are not a consented referral
+    settings = Settings(database_url=database_url, event_sink_url="", require_consent=False)
+    async with app_client(create_app(settings)) as c:
         yield c
 
 

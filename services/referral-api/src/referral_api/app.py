@@ -14,8 +14,10 @@ from closedloop.service import create_service_app
 from fastapi import FastAPI
 
 from referral_api import rules
+from referral_api.measures.operation import evaluate_measure
+from referral_api.measures.publish import publish_measure
 from referral_api.outbox.dispatcher import OutboxDispatcher
-from referral_api.resources import RESOURCE_TYPES, SEARCH_PARAMS
+from referral_api.resources import READ_ONLY_TYPES, RESOURCE_TYPES, SEARCH_PARAMS
 from referral_api.settings import Settings
 from referral_api.targets import DirectoryTargets
 
@@ -34,6 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             DirectoryTargets(settings.directory_url, directory, server.repo),
             require_consent=settings.require_consent,
         )
+        app.state.measures = settings.measures()
+        await publish_measure(server)
         app.state.dispatcher = None
         if settings.event_sink_url:
             token = settings.event_sink_token
@@ -69,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resource_types=RESOURCE_TYPES,
         migrations=MIGRATIONS,
         search_params=SEARCH_PARAMS,
+        read_only_types=READ_ONLY_TYPES,
+        operations={"evaluate-measure": evaluate_measure},
         on_startup=[startup],
         on_shutdown=[shutdown],
     )

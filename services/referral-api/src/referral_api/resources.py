@@ -17,7 +17,9 @@ RESOURCE_TYPES = [
     "Observation",
     "QuestionnaireResponse",
     "DocumentReference",
+    "Measure",  # the loop metrics' definition (measures.definition), published read-only
 ]
+READ_ONLY_TYPES = ["Measure"]
 
 _IG = "http://hl7.org/fhir/us/sdoh-clinicalcare/SearchParameter"
 

@@ -1,7 +1,8 @@
 """Plugs referral-api's rules into the shared engine's hooks, in one place.
 
 Order matters on ``before_commit``: the loop is closed (the ServiceRequest follows its Task)
-before the outbox writes events, so the ServiceRequest's change has its event too.
+before the metrics' projection and the outbox see the changes, so the ServiceRequest's change
+has its event too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from closedloop.fhir.storage.repository import UnitOfWork
 from closedloop.hooks import Change, HookPoint
 
 from referral_api import access
+from referral_api.measures.projection import project
 from referral_api.outbox.writer import write_events
 from referral_api.profiles import PROFILES, task_patient, task_referral
 from referral_api.targets import DirectoryTargets
@@ -113,4 +115,9 @@ def install(server: FhirServer, targets: DirectoryTargets, *, require_consent: b
         await close_loop(server.repo, uow)
 
     hooks.register(HookPoint.BEFORE_COMMIT, closing)
+
+    async def projecting(_ctx: RequestContext, uow: UnitOfWork) -> None:
+        await project(server.repo, uow)
+
+    hooks.register(HookPoint.BEFORE_COMMIT, projecting)
     hooks.register(HookPoint.BEFORE_COMMIT, write_events)

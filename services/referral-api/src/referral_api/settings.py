@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from closedloop.settings import FhirServiceSettings
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
+
+from referral_api.measures.settings import MeasureSettings, parse_stall_days
 
 
 class Settings(FhirServiceSettings):
@@ -22,3 +24,22 @@ class Settings(FhirServiceSettings):
     event_retry_max_seconds: float = 30.0  # cap of the backoff between delivery attempts
     # share a referral with a CBO only when its ServiceRequest cites the patient's Consent
     require_consent: bool = True
+    # loop metrics: a referral is stalled after this many days without the CBO's answer...
+    measures_stall_days: int = Field(7, ge=1)
+    # ...or, per category code, "food-insecurity=3,housing-instability=14"
+    measures_stall_days_by_category: str = ""
+    # counts under this are suppressed (and every figure derived from so small a group)
+    measures_min_cell: int = Field(11, ge=1)
+
+    @field_validator("measures_stall_days_by_category")
+    @classmethod
+    def _stall_days(cls, value: str) -> str:
+        parse_stall_days(value)
+        return value
+
+    def measures(self) -> MeasureSettings:
+        return MeasureSettings(
+            self.measures_stall_days,
+            parse_stall_days(self.measures_stall_days_by_category),
+            self.measures_min_cell,
+        )

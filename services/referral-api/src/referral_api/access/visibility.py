@@ -24,7 +24,8 @@ from sqlalchemy import Select, false, or_, select, union
 
 from referral_api.access.parties import CBO, REQUESTER, UNRESTRICTED, party_of
 
-PUBLIC_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole"})
+# Measure: the loop metrics' definition (its $evaluate-measure narrows by role itself)
+PUBLIC_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole", "Measure"})
 PATIENT_RECORDS = frozenset(
     {
         "Consent",

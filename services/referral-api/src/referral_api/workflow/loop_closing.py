@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from closedloop.context import SYSTEM
 from closedloop.errors import FhirError
 from closedloop.fhir.search.index.reference import parse_reference
 from closedloop.fhir.storage.repository import Repository, UnitOfWork
@@ -48,4 +49,10 @@ async def close_loop(repo: Repository, uow: UnitOfWork) -> None:
         if sr.get("status") in SR_ENDED:
             continue
         sr["status"] = SR_FOLLOWS[str(task["status"])]
-        await repo.update(uow, "ServiceRequest", sr["id"], sr)
+        # the server's own rule, not the caller's write: a CBO may not change a
+        # ServiceRequest (referral_api.access.writes), but its Task's end closes the loop
+        caller, uow.ctx = uow.ctx, SYSTEM
+        try:
+            await repo.update(uow, "ServiceRequest", sr["id"], sr)
+        finally:
+            uow.ctx = caller
