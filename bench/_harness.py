@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
-from closedloop.testing import DEFAULT_POSTGRES, postgres_database, running_service
+from closedloop.testing import DEFAULT_POSTGRES, postgres_database
+from closedloop.testing import running_service as _running_service
 from sqlalchemy import event
 
 
@@ -41,6 +42,26 @@ async def explain_search(server: Any, resource_type: str, query: str, base_url: 
             print(f"\n-- {resource_type}?{query}\n{statement}\n-- params {params}")
             plan = await conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
             print("\n".join(row[0] for row in plan))
+
+
+# The benches' Tasks go to made-up CBOs without the patient's Consent: the consent rule
+# (REFERRAL_API_REQUIRE_CONSENT) would refuse them, so the benches measure without it
+BENCH_ENV = {"REFERRAL_API_REQUIRE_CONSENT": "false"}
+
+
+@asynccontextmanager
+async def running_service(
+    module: str,
+    env_prefix: str,
+    database_url: str,
+    extra_env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> AsyncIterator[Any]:
+    """``closedloop.testing.running_service`` with the benches' settings (``BENCH_ENV``)."""
+    async with _running_service(
+        module, env_prefix, database_url, {**BENCH_ENV, **(extra_env or {})}, port
+    ) as base:
+        yield base
 
 
 @asynccontextmanager
