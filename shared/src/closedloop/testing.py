@@ -15,8 +15,8 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -104,14 +104,24 @@ async def database_url(backend: str, postgres_admin_url: str) -> AsyncIterator[s
 
 @asynccontextmanager
 async def app_client(
-    app: Any, base_url: str = "http://testserver", headers: dict[str, str] | None = None
+    app: Any,
+    base_url: str = "http://testserver",
+    headers: dict[str, str] | None = None,
+    *,
+    anonymous: bool = False,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client talking to ``app`` in process, with its lifespan (migrations) run;
-    ``headers`` go with every request (e.g. a service's credentials)."""
+    ``headers`` go with every request (e.g. a service's credentials). When the app checks
+    tokens from the test ``authority`` (the default, see ``authority``), every request without
+    its own ``Authorization`` header carries an admin token for the app's audience, unless
+    ``anonymous``."""
+    config = getattr(app.state, "auth_config", None)
+    trusted = _AUTHORITY is not None and config is not None and config.issuer == _AUTHORITY.issuer
+    auth = AdminTokens(_AUTHORITY, config.audience) if trusted and not anonymous else None
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url=base_url, headers=headers
+            transport=transport, base_url=base_url, headers=headers, auth=auth
         ) as client:
             yield client
 
@@ -479,8 +489,114 @@ class TokenIssuer(LoopbackServer):
 
 @pytest.fixture(scope="session")
 async def token_issuer() -> AsyncIterator[TokenIssuer]:
+    """An issuer no service trusts unless a test configures it (``issuer.settings``)."""
     async with TokenIssuer() as issuer:
         yield issuer
+
+
+ADMIN_SCOPES = "system/*.cruds"
+FHIR_PREFIXES = ("REFERRAL_API_", "DIRECTORY_API_", "NOTIFIER_")
+_AUTHORITY: TokenIssuer | None = None
+
+
+class AdminTokens(httpx.Auth):
+    """An admin's token (role admin, ``system/*.cruds``, no organization) on every request
+    that carries no ``Authorization`` of its own; for ``audience``, or, without one, for the
+    FHIR base of the URL asked (``http://host:port/fhir``: a service process's default
+    audience). A token is reused until a minute before it expires."""
+
+    def __init__(self, issuer: TokenIssuer, audience: str | None = None) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self._tokens: dict[str, tuple[float, str]] = {}
+
+    def token_for(self, audience: str) -> str:
+        expires, token = self._tokens.get(audience, (0.0, ""))
+        if time.time() > expires - 60:
+            token = self.issuer.token(ADMIN_SCOPES, audience, subject="test-admin", role="admin")
+            self._tokens[audience] = (time.time() + 300, token)
+        return token
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        if "authorization" not in request.headers:
+            url = request.url
+            audience = self.audience or f"{url.scheme}://{url.netloc.decode()}/fhir"
+            request.headers["Authorization"] = f"Bearer {self.token_for(audience)}"
+        yield request
+
+
+def admin_auth() -> AdminTokens:
+    """For an ``httpx`` client talking to service processes the tests started: admin tokens
+    from the test ``authority``, which those processes trust (see ``authority``)."""
+    assert _AUTHORITY is not None, "the authority fixture is not running"
+    return AdminTokens(_AUTHORITY)
+
+
+def authority_env(issuer: TokenIssuer) -> dict[str, str]:
+    """The environment that makes the three FHIR services trust ``issuer``."""
+    env = {}
+    for prefix in FHIR_PREFIXES:
+        env[f"{prefix}AUTH_ISSUER"] = issuer.issuer
+        env[f"{prefix}AUTH_JWKS_URL"] = issuer.jwks_url
+    return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def authority() -> Iterator[TokenIssuer]:
+    """The authorization server every test's services trust by default: authorization is on
+    (as it is by default in the services), and ``REFERRAL_API_``, ``DIRECTORY_API_`` and
+    ``NOTIFIER_`` ``AUTH_ISSUER``/``AUTH_JWKS_URL`` point at this issuer for the whole session,
+    so in-process apps built from their Settings and the processes tests start check its
+    tokens for real. It serves its JWKS from a thread of its own, so a test blocking its
+    event loop does not block the keys. ``app_client`` sends its admin tokens by default;
+    ``admin_auth()`` does for plain httpx clients."""
+    global _AUTHORITY
+    issuer = TokenIssuer()
+    saved = {name: os.environ.get(name) for name in authority_env(issuer)}
+    with in_thread(issuer):
+        os.environ.update(authority_env(issuer))
+        _AUTHORITY = issuer
+        try:
+            yield issuer
+        finally:
+            _AUTHORITY = None
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+@contextmanager
+def in_thread(server: LoopbackServer) -> Iterator[LoopbackServer]:
+    """Serve ``server`` from an event loop in a thread of its own until the block ends."""
+    import threading
+
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    failure: list[BaseException] = []
+
+    async def main() -> None:
+        try:
+            async with server:
+                ready.set()
+                await stop.wait()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            failure.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    ready.wait(10)
+    if failure:
+        raise failure[0]
+    try:
+        yield server
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from closedloop.context import SYSTEM
 from closedloop.fhir.server import FhirServer
+from closedloop.http import credentials_from
 from closedloop.service import create_service_app
 from fastapi import FastAPI
 
@@ -56,7 +57,13 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         trusted = [url for url in (settings.referral_url, settings.sms_api_url) if url]
         http = guarded_client(policy, trusted)
         app.state.http = http
-        deps = ChannelDeps(http, policy, settings.referral_url.rstrip("/"), settings.app_url)
+        deps = ChannelDeps(
+            http,
+            policy,
+            settings.referral_url.rstrip("/"),
+            settings.app_url,
+            credentials_from(settings),
+        )
         channels = open_channels(settings, deps)
         app.state.delivery = None
         if settings.delivery_enabled:

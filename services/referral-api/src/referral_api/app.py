@@ -9,7 +9,7 @@ from typing import Any
 
 from closedloop.fhir.server import FhirServer
 from closedloop.hooks import HookPoint
-from closedloop.http import service_client
+from closedloop.http import credentials_from, service_client
 from closedloop.service import create_service_app
 from fastapi import FastAPI
 
@@ -27,7 +27,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     async def startup(app: FastAPI, server: FhirServer) -> None:
-        directory = service_client(settings.directory_timeout)
+        # directory-api checks tokens too: referral-api's own (REFERRAL_API_CLIENT_*)
+        directory = service_client(settings.directory_timeout, credentials_from(settings))
         app.state.directory_client = directory
         rules.install(server, DirectoryTargets(settings.directory_url, directory, server.repo))
         app.state.dispatcher = None
