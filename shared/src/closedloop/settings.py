@@ -42,8 +42,8 @@ class ServiceSettings(BaseSettings):
 class FhirServiceSettings(ServiceSettings):
     """A FHIR service's settings: the common ones plus authorization (``closedloop.auth``).
 
-    With ``AUTH_ENABLED`` (the default) every FHIR interaction needs a bearer access token from the auth
-    service (``AUTH_ISSUER``), checked against its keys (``AUTH_JWKS_URL``) and this
+    With ``AUTH_ENABLED`` (the default) every FHIR interaction needs a bearer access token
+    from the auth service (``AUTH_ISSUER``), checked against its keys (``AUTH_JWKS_URL``) and this
     service's audience (``AUTH_AUDIENCE``: its public FHIR base unless set)."""
 
     auth_enabled: bool = True
