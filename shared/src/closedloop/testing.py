@@ -142,15 +142,20 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def running_process(
-    args: list[str], port: int, env: dict[str, str] | None = None, name: str = "process"
+    args: list[str],
+    port: int,
+    env: dict[str, str] | None = None,
+    name: str = "process",
+    unset: frozenset[str] = frozenset(),
 ) -> AsyncIterator[str]:
     """Run ``args`` (a server listening on ``port`` on loopback) until its ``/readyz``
     answers; yield its base URL; stop it afterwards (gracefully, then killed)."""
     import subprocess
 
+    inherited = {k: v for k, v in os.environ.items() if k not in unset}
     proc = subprocess.Popen(
         args,
-        env={**os.environ, **(env or {})},
+        env={**inherited, **(env or {})},
         stdout=subprocess.DEVNULL,
         # CLOSEDLOOP_SERVICE_LOGS=1 shows the services' logs when debugging a test
         stderr=None if os.environ.get("CLOSEDLOOP_SERVICE_LOGS") else subprocess.PIPE,
@@ -188,7 +193,9 @@ async def running_service(
     port: int | None = None,
 ) -> AsyncIterator[str]:
     """Start ``python -m <module>.cli serve`` as a real process on a loopback port (free, or
-    ``port``) and yield its base URL once ``/readyz`` answers; stop it afterwards."""
+    ``port``) and yield its base URL once ``/readyz`` answers; stop it afterwards. It trusts
+    the test ``authority`` unless ``extra_env`` names another ``AUTH_ISSUER`` for it (then
+    none of the authority's settings for its prefix are passed on)."""
     import sys
 
     port = port or free_port()
@@ -199,8 +206,12 @@ async def running_service(
         f"{env_prefix}LOG_LEVEL": "WARNING",
         **(extra_env or {}),
     }
+    unset: frozenset[str] = frozenset()
+    issuer = env.get(f"{env_prefix}AUTH_ISSUER")
+    if _AUTHORITY is not None and issuer is not None and issuer != _AUTHORITY.issuer:
+        unset = frozenset(k for k in os.environ if k.startswith(env_prefix) and k not in env)
     async with running_process(
-        [sys.executable, "-m", f"{module}.cli", "serve"], port, env, module
+        [sys.executable, "-m", f"{module}.cli", "serve"], port, env, module, unset
     ) as base:
         yield base
 
