@@ -526,8 +526,8 @@ class TokenIssuer(LoopbackServer):
             claims = jwt.decode(assertion, key, algorithms=["ES384"]).claims
         except (JoseError, KeyError, ValueError):
             return 401, {"error": "invalid_client"}
-        jti = claims.get("jti")
-        fresh = int(claims.get("exp", 0)) > time.time() and jti not in self._jtis
+        jti = str(claims.get("jti") or "")
+        fresh = int(claims.get("exp", 0)) > time.time() and jti and jti not in self._jtis
         if claims.get("sub") != client_id or claims.get("aud") != self.token_url or not fresh:
             return 401, {"error": "invalid_client"}
         self._jtis.add(jti)
