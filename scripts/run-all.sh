@@ -34,10 +34,12 @@ export NOTIFIER_CLIENT_KEY_FILE="${NOTIFIER_CLIENT_KEY_FILE:-$AUTH_CLIENT_KEYS_D
 export REFERRAL_API_DIRECTORY_URL="${REFERRAL_API_DIRECTORY_URL:-http://127.0.0.1:$DIRECTORY_API_PORT/fhir}"
 export REFERRAL_API_EVENT_SINK_URL="${REFERRAL_API_EVENT_SINK_URL-http://127.0.0.1:$NOTIFIER_PORT/events}"
 export NOTIFIER_REFERRAL_URL="${NOTIFIER_REFERRAL_URL:-http://127.0.0.1:$REFERRAL_API_PORT/fhir}"
-# Only referral-api may post events to the notifier: both get one shared secret, random per run
-# unless NOTIFIER_EVENTS_TOKEN is set (REFERRAL_API_EVENT_SINK_TOKEN follows it).
-export NOTIFIER_EVENTS_TOKEN="${NOTIFIER_EVENTS_TOKEN:-$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')}"
-export REFERRAL_API_EVENT_SINK_TOKEN="${REFERRAL_API_EVENT_SINK_TOKEN:-$NOTIFIER_EVENTS_TOKEN}"
+# Only referral-api may post events to the notifier: it sends its access token (client
+# referral-api, role service). A shared secret instead, if you set NOTIFIER_EVENTS_TOKEN
+# (REFERRAL_API_EVENT_SINK_TOKEN follows it).
+if [ -n "${NOTIFIER_EVENTS_TOKEN:-}" ]; then
+  export REFERRAL_API_EVENT_SINK_TOKEN="${REFERRAL_API_EVENT_SINK_TOKEN:-$NOTIFIER_EVENTS_TOKEN}"
+fi
 
 pids=()
 stop() {

@@ -1,8 +1,8 @@
 """``make run`` (scripts/run-all.sh) on ports other than 8081-8083: it waits for the services on
 the ports they listen on, prints URLs that answer, and the services reach each other there
 (a referral made at referral-api is checked against directory-api and notified by the notifier,
-with the events secret the script generated). Authorization is on: the services call each
-other with the tokens of the clients the script registered, and the token recipe the banner
+with referral-api's access token). Authorization is on: the services call each other with the
+tokens of the clients the script registered, and the token recipe the banner
 prints works as printed. SQLite files go to a temporary data directory."""
 
 from __future__ import annotations

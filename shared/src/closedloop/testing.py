@@ -590,7 +590,7 @@ _AUTHORITY: TokenIssuer | None = None
 class AdminTokens(httpx.Auth):
     """An admin's token (role admin, ``system/*.cruds``, no organization) on every request
     to ``/fhir`` that carries no ``Authorization`` of its own; for ``audience``, or, without
-    one, for every service's test audience (``test_audience``). A token is reused until a
+    one, for every service's test audience (``audience_of``). A token is reused until a
     minute before it expires."""
 
     def __init__(
@@ -598,7 +598,7 @@ class AdminTokens(httpx.Auth):
     ) -> None:
         self.issuer = issuer
         self.elsewhere = elsewhere  # the Authorization for paths outside /fhir, if any
-        self.audience: str | list[str] = audience or [test_audience(p) for p in FHIR_PREFIXES]
+        self.audience: str | list[str] = audience or [audience_of(p) for p in FHIR_PREFIXES]
         self._token = ""
         self._expires = 0.0
 
@@ -633,7 +633,7 @@ SERVICE_CLIENTS = {
 }
 
 
-def test_audience(prefix: str) -> str:
+def audience_of(prefix: str) -> str:
     """The audience a service with ``prefix`` has in tests (its ``AUTH_AUDIENCE``): fixed, so
     one token serves every process of it whatever port it got."""
     return f"https://{prefix.rstrip('_').lower().replace('_', '-')}.closedloop.test/fhir"
@@ -647,7 +647,7 @@ def authority_env(issuer: TokenIssuer, keys: Path) -> dict[str, str]:
     for prefix in FHIR_PREFIXES:
         env[f"{prefix}AUTH_ISSUER"] = issuer.issuer
         env[f"{prefix}AUTH_JWKS_URL"] = issuer.jwks_url
-        env[f"{prefix}AUTH_AUDIENCE"] = test_audience(prefix)
+        env[f"{prefix}AUTH_AUDIENCE"] = audience_of(prefix)
     for prefix, (client_id, scopes) in SERVICE_CLIENTS.items():
         key_file = keys / f"{client_id}.json"
         if client_id not in issuer.clients:
@@ -669,7 +669,7 @@ def authority() -> Iterator[TokenIssuer]:
     clients."""
     global _AUTHORITY
     issuer = TokenIssuer()
-    issuer.audiences = [test_audience(p) for p in FHIR_PREFIXES]
+    issuer.audiences = [audience_of(p) for p in FHIR_PREFIXES]
     with tempfile.TemporaryDirectory(prefix="closedloop-keys-") as keys, in_thread(issuer):
         env = authority_env(issuer, Path(keys))
         saved = {name: os.environ.get(name) for name in env}

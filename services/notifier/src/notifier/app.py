@@ -45,11 +45,12 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     settings = settings or Settings()
     policy = endpoint_policy(settings, resolver or system_resolver)
     setup = channel_setup(settings)
-    event_senders = EventSenders(settings.events_token)
+    senders = frozenset(c.strip() for c in settings.event_senders.split(",") if c.strip())
+    event_senders = EventSenders(settings.events_token, senders)
 
     async def startup(app: FastAPI, server: FhirServer) -> None:
         app.state.endpoints = policy
-        event_senders.warn_if_unconfigured()
+        event_senders.warn_if_unconfigured(server.authenticator is not None)
         app.state.focus_base = settings.referral_url.rstrip("/")
         SubscriptionLifecycle(server, policy, setup).install()
         await publish_topics(server)

@@ -19,6 +19,9 @@ class Settings(FhirServiceSettings):
     # the shared secret referral-api sends with its events (Authorization: Bearer ...); unset:
     # POST /events refuses everything
     events_token: SecretStr | None = None
+    # the service clients (comma-separated ids, role service) whose access tokens may post
+    # events, when authorization is on
+    event_senders: str = "referral-api"
     # delivery
     max_event_age_hours: float = 24.0  # retry this long, then the subscription goes to error
     retry_initial_seconds: float = 1.0
