@@ -55,7 +55,7 @@ async def test_off_when_disabled(database_url: str) -> None:
 
 
 async def test_a_token_lets_a_referral_through(app: FastAPI, token_issuer: TokenIssuer) -> None:
-    token = token_issuer.token("system/Patient.cruds system/Task.rs", AUD)
+    token = token_issuer.token("system/Patient.cruds system/Task.rs", AUD, role="admin")
     async with app_client(app) as client:
         r = await client.post(
             "/fhir/Patient",

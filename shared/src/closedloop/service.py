@@ -18,7 +18,10 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from closedloop import auth
+from closedloop.audit import search as audit_search
+from closedloop.audit.trail import AuditTrail
 from closedloop.db import Database, create_database, upgrade_to_head
+from closedloop.edge import cors, ratelimit
 from closedloop.fhir.operations import OPERATIONS
 from closedloop.fhir.rest.dispatch import fhir_routes
 from closedloop.fhir.rest.fast import FhirFastPath
@@ -150,6 +153,11 @@ def create_service_app(
         db = create_database(settings.database_url)
         await upgrade_to_head(db, migrations)
         server = fhir_server(db, config, hooks, checks)
+        ratelimit.install(server.hooks, settings.rate_limit_per_second, settings.rate_limit_burst)
+        if settings.audit_enabled:
+            server.audit = AuditTrail(db, name)
+            server.audit.install(server.hooks)
+            server.audit.start()
         app.state.fhir = server
         app.state.db = db
         for start in on_startup or []:
@@ -160,6 +168,8 @@ def create_service_app(
         finally:
             for stop in on_shutdown or []:
                 await stop(app, server)
+            if server.audit is not None:
+                await server.audit.stop()  # what is buffered is written before the pool closes
             await db.dispose()
 
     quiet_url_loggers()
@@ -178,6 +188,7 @@ def create_service_app(
 
     for extra in routers or []:
         app.include_router(extra)
+    app.include_router(audit_search.router)
     app.router.routes.extend(fhir_routes())
     return app
 
@@ -191,3 +202,4 @@ def _add_request_stack(app: FastAPI, settings: ServiceSettings) -> None:
     )
     app.add_middleware(RequestGuard)
     app.add_middleware(RequestLogMiddleware)
+    cors.install(app, settings.cors_origins)  # outermost: a preflight needs nothing else

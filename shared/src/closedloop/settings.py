@@ -25,6 +25,13 @@ class ServiceSettings(BaseSettings):
     # PUBLIC_BASE_URL is unset; others get links on http://HOST:PORT (``FhirServer.base_url``)
     trusted_hosts: str = ""
     max_body_bytes: int = 5 * 1024 * 1024
+    # per verified client, per replica: requests per second (0: no limit) and burst size
+    rate_limit_per_second: float = Field(0.0, ge=0)
+    rate_limit_burst: int = Field(50, ge=1)
+    # keep the audit trail (closedloop.audit): every read, search, write and refusal
+    audit_enabled: bool = True
+    # web origins (comma-separated, e.g. https://app.example.org) browsers may call from
+    cors_origins: str = ""
     body_read_timeout: float = 10.0  # seconds to wait for each chunk of a request body
     body_timeout: float = 60.0  # seconds for a whole request body (408 beyond)
     keep_alive_timeout: int = 5  # seconds an idle keep-alive connection stays open

@@ -140,6 +140,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ProcessURL(str):
+    """The base URL of a server a test started, with its process (to ``kill -9`` it)."""
+
+    process: Any
+
+
 @asynccontextmanager
 async def running_process(
     args: list[str],
@@ -147,7 +153,7 @@ async def running_process(
     env: dict[str, str] | None = None,
     name: str = "process",
     unset: frozenset[str] = frozenset(),
-) -> AsyncIterator[str]:
+) -> AsyncIterator[ProcessURL]:
     """Run ``args`` (a server listening on ``port`` on loopback) until its ``/readyz``
     answers; yield its base URL; stop it afterwards (gracefully, then killed)."""
     import subprocess
@@ -175,7 +181,9 @@ async def running_process(
                 await asyncio.sleep(0.1)
             else:
                 raise RuntimeError(f"{name} did not become ready")
-        yield base
+        url = ProcessURL(base)
+        url.process = proc
+        yield url
     finally:
         proc.terminate()
         try:  # wait without blocking the loop: in-process servers may still be answering it
@@ -191,7 +199,7 @@ async def running_service(
     database_url: str,
     extra_env: dict[str, str] | None = None,
     port: int | None = None,
-) -> AsyncIterator[str]:
+) -> AsyncIterator[ProcessURL]:
     """Start ``python -m <module>.cli serve`` as a real process on a loopback port (free, or
     ``port``) and yield its base URL once ``/readyz`` answers; stop it afterwards. It trusts
     the test ``authority`` unless ``extra_env`` names another ``AUTH_ISSUER`` for it (then
@@ -340,6 +348,7 @@ class Receiver(LoopbackServer):
         self.received: list[tuple[dict[str, str], Any]] = []
         self.arrivals: list[float] = []  # wall-clock time of each recorded body
         self.fail_with: int | None = None
+        self.delay = 0.0  # seconds before answering: a slow receiver keeps deliveries in flight
 
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -350,6 +359,8 @@ class Receiver(LoopbackServer):
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
+        if self.delay:
+            await asyncio.sleep(self.delay)
         status = self.fail_with or 200
         if status == 200:
             import orjson
@@ -801,11 +812,13 @@ async def assert_scopes_enforced(
     audience: str,
     resource_types: list[str],
     operations: list[str],
+    role: str | None = "admin",
 ) -> int:
     """The table: every interaction of every served type is 401 without a token (with a
     ``WWW-Authenticate: Bearer`` challenge), 403 naming the scope with a token granting
     everything on every *other* type, and neither with the scope its letters name. Returns
-    how many calls were made."""
+    how many calls were made. The tokens carry ``role`` (admin: no organization policy
+    narrows what the scopes allow)."""
     capability = (await client.get("/fhir/metadata")).json()
     assert [r["type"] for r in capability["rest"][0]["resource"]] == resource_types
     failures: list[str] = []
@@ -832,14 +845,16 @@ async def assert_scopes_enforced(
         calls += 1
         if r.status_code != 401 or not r.headers.get("www-authenticate", "").startswith("Bearer"):
             failures.append(f"{where} without a token: {r.status_code} {r.text[:200]}")
-        r = await send(call, issuer.token(others(t), audience))
+        r = await send(call, issuer.token(others(t), audience, role=role))
         calls += 1
         if r.status_code != 403 or f"system/{t}." not in r.text:
             failures.append(f"{where} without its scope: {r.status_code} {r.text[:200]}")
         letter_sets = [call.letters] if call.letters else list("cruds")
         passed = []
         for letters in letter_sets:
-            r = await send(call, issuer.token(f"system/{t}.{letters} {others(t)}", audience))
+            r = await send(
+                call, issuer.token(f"system/{t}.{letters} {others(t)}", audience, role=role)
+            )
             calls += 1
             passed.append(r.status_code not in (401, 403))
             if call.letters and not passed[-1]:
@@ -860,7 +875,8 @@ async def assert_scopes_enforced(
                 if r.status_code != 401:
                     failures.append(f"{t} {kind} {method} without a token: {r.status_code}")
                 r = await send(
-                    Call(kind, "POST", "/fhir", "", bundle), issuer.token(others(t), audience)
+                    Call(kind, "POST", "/fhir", "", bundle),
+                    issuer.token(others(t), audience, role=role),
                 )
                 calls += 1
                 status = (

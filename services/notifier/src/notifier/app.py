@@ -19,6 +19,7 @@ from notifier.intake.auth import EventSenders
 from notifier.intake.router import router as intake_router
 from notifier.resources import INTERNAL_TYPES, READ_ONLY_TYPES, RESOURCE_TYPES
 from notifier.settings import Settings
+from notifier.subscriptions import ownership
 from notifier.subscriptions.guarded_http import guarded_client
 from notifier.subscriptions.lifecycle import SubscriptionLifecycle
 from notifier.subscriptions.ssrf import EndpointPolicy, Resolver, system_resolver
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         event_senders.warn_if_unconfigured(server.authenticator is not None)
         app.state.focus_base = settings.referral_url.rstrip("/")
         SubscriptionLifecycle(server, policy, setup).install()
+        ownership.install(server)
         await publish_topics(server)
         # subscribers' endpoints are judged at connect time; the configured services are not
         trusted = [url for url in (settings.referral_url, settings.sms_api_url) if url]
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
                 retry_initial=settings.retry_initial_seconds,
                 retry_max=settings.retry_max_seconds,
                 poll_seconds=settings.delivery_poll_seconds,
+                lease_seconds=settings.delivery_lease_seconds,
             )
             app.state.delivery = worker
             worker.start()

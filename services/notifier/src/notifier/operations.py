@@ -20,6 +20,7 @@ from fastapi import Request, Response
 from sqlalchemy import select
 
 from notifier.delivery.bundles import StoredEvent, notification_bundle, status_parameters
+from notifier.subscriptions.ownership import owned_by
 from notifier.subscriptions.spec import read_spec
 from notifier.subscriptions.tables import notification_events, subscription_state
 
@@ -92,6 +93,9 @@ async def status(request: Request, resource_type: str, resource_id: str | None) 
     statuses = {v for k, v in pairs if k == "status"}
     s = subscription_state.c
     stmt = select(subscription_state)
+    own = owned_by(ctx)  # another organization's subscriptions are not listed, nor known
+    if own is not None:
+        stmt = stmt.where(own)
     if ids:
         stmt = stmt.where(s.subscription_id.in_(ids))
     async with server.db.read() as conn:

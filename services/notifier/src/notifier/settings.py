@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from closedloop.settings import FhirServiceSettings
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 
@@ -27,6 +27,9 @@ class Settings(FhirServiceSettings):
     retry_initial_seconds: float = 1.0
     retry_max_seconds: float = 300.0
     delivery_poll_seconds: float = 0.5
+    # a replica works a subscription under a lease this long (renewed while it works); a
+    # replica that dies mid-delivery leaves its subscriptions to the others once it expires
+    delivery_lease_seconds: float = Field(30.0, gt=0)
     delivery_enabled: bool = True
     # SSRF guard for rest-hook endpoints
     allowed_hosts: str = ""  # comma-separated; empty: any host with a public address

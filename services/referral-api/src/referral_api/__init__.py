@@ -1,6 +1,7 @@
 """Closed Loop referral-api."""
 
 __all__ = [
+    "access",
     "app",
     "cli",
     "outbox",

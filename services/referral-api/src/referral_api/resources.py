@@ -32,6 +32,15 @@ SEARCH_PARAMS = [
         description="ServiceRequest.supportingInfo: e.g. the Consent behind a referral",
     ),
     SearchParam(
+        code="reason-reference",
+        type="reference",
+        expression="ServiceRequest.reasonReference",
+        base=("ServiceRequest",),
+        url="urn:closedloop:SearchParameter/ServiceRequest-reason-reference",
+        description="ServiceRequest.reasonReference: the Condition a referral is for (a CBO "
+        "sees the Conditions its referrals give as reasons)",
+    ),
+    SearchParam(
         code="output",
         type="reference",
         expression="Task.output.value.ofType(Reference)",

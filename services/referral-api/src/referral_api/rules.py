@@ -15,6 +15,7 @@ from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.repository import UnitOfWork
 from closedloop.hooks import Change, HookPoint
 
+from referral_api import access
 from referral_api.outbox.writer import write_events
 from referral_api.profiles import PROFILES, task_patient, task_referral
 from referral_api.targets import DirectoryTargets
@@ -34,8 +35,8 @@ async def check_profiles(
 
 
 def role_of(ctx: RequestContext, task: dict[str, Any]) -> set[str]:
-    """The caller's roles on a Task, by its organization (set by the authorization layer);
-    an admin or one of the platform's own services acts as both, unrestricted."""
+    """The caller's roles on a Task, by its organization (set by the authorization layer); an
+    unrestricted caller (admin, one of our services) may act as either party."""
     if ctx.role in UNRESTRICTED_ROLES:
         return {task_states.REQUESTER, task_states.OWNER}
     roles = set()
@@ -99,6 +100,7 @@ async def guard_task_delete(_ctx: RequestContext, change: Change) -> None:
 
 def install(server: FhirServer, targets: DirectoryTargets) -> None:
     hooks = server.hooks
+    access.install(server)
     hooks.register(HookPoint.VALIDATE, check_profiles)
     hooks.register(HookPoint.BEFORE_CREATE, enforce_task_start)
     hooks.register(HookPoint.BEFORE_UPDATE, enforce_task_states)

@@ -23,6 +23,7 @@ from closedloop.fhir.search.limits import (
     DEFAULT_MAX_VALUES,
     DEFAULT_TIMEOUT_MS,
 )
+from closedloop.fhir.search.narrowing import Narrower
 from closedloop.fhir.storage.indexer import Indexer
 from closedloop.fhir.storage.repository import Repository
 from closedloop.hooks import Hooks
@@ -84,6 +85,11 @@ class FhirServer:
         self.hooks = hooks or Hooks()
         # reads a request's bearer token into its context (None: every request is anonymous)
         self.authenticator = authenticator
+        # what a request's caller may see, as SQL (``closedloop.fhir.search.narrowing``);
+        # None: everything
+        self.narrower: Narrower | None = None
+        # the audit trail (closedloop.audit.trail.AuditTrail) when the service keeps one
+        self.audit: Any = None
         read_only.install(self.hooks, config.read_only_types)
         stored = [*config.resource_types, *config.internal_types]
         params = list(standard_params if standard_params is not None else load_standard(stored))

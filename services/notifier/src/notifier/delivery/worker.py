@@ -194,6 +194,18 @@ class DeliveryWorker:
             )
         return result.rowcount == 1
 
+    async def _renew(self, sub_id: str) -> bool:
+        """Extend our lease while a long run of deliveries goes on; False when it was lost (it
+        expired and another notifier took the subscription: stop, it carries on from here)."""
+        s = subscription_state.c
+        async with self.server.db.write() as conn:
+            result = await conn.execute(
+                update(subscription_state)
+                .where(s.subscription_id == sub_id, s.lease_holder == self.holder)
+                .values(lease_expires=now_us() + self.lease)
+            )
+        return result.rowcount == 1
+
     async def _release(self, sub_id: str) -> None:
         s = subscription_state.c
         async with self.server.db.write() as conn:
@@ -328,6 +340,7 @@ class DeliveryWorker:
         first)."""
         per_bundle = max(1, spec.max_count) if CHANNELS[spec.channel].batches else 1
         sent = False
+        renewed = now_us()  # _claim took the lease just before
         while not self._stopping:
             rows = await self._pending(sub_id, 50)
             if not rows:
@@ -338,6 +351,10 @@ class DeliveryWorker:
                 chunk = rows[start : start + per_bundle]
                 if self._stopping or chunk[0].next_attempt_at > now_us():
                     break
+                if now_us() - renewed > self.lease // 3:  # keep a long run's lease fresh
+                    if not await self._renew(sub_id):
+                        return
+                    renewed = now_us()
                 if not await self._send_chunk(sub_id, spec, state, chunk):
                     if sent:
                         await self._touch(sub_id)

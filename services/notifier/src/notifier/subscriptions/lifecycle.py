@@ -118,11 +118,16 @@ class SubscriptionLifecycle:
         if change.notes.get("secret") is not None:
             values["secret"] = change.notes["secret"]
         ins = pg_insert if self.server.db.postgres else sqlite_insert
+        ctx = uow.ctx
         stmt = ins(subscription_state).values(
             subscription_id=change.resource_id,
             events_count=0,
             last_sent_at=now,
             lease_expires=0,
+            # the creator owns it for good: a later update (by the owner or an admin) keeps it
+            owner_subject=ctx.subject,
+            owner_role=ctx.role,
+            owner_organization=ctx.organization,
             **values,
         )
         await uow.conn.execute(

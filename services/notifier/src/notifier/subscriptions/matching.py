@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import orjson
+from closedloop.auth.organizations import Party, may_read
 from closedloop.errors import FhirError
 from closedloop.fhir.instant import now_us
 from closedloop.fhir.server import FhirServer
@@ -157,7 +158,14 @@ async def enqueue(server: FhirServer, uow: UnitOfWork, event: dict[str, Any]) ->
     subs = (
         (
             await uow.conn.execute(
-                select(state.subscription_id, state.topic, state.criteria)
+                select(
+                    state.subscription_id,
+                    state.topic,
+                    state.criteria,
+                    state.owner_subject,
+                    state.owner_role,
+                    state.owner_organization,
+                )
                 .where(
                     state.topic.in_(list(topics)),
                     state.status.in_(COUNTING),
@@ -169,12 +177,19 @@ async def enqueue(server: FhirServer, uow: UnitOfWork, event: dict[str, Any]) ->
         if topics
         else []
     )
+    # a subscription is told only what its owner may read (closedloop.auth.organizations)
+    focus = resource if isinstance(resource, dict) else event.get("previous")
+    readable = [
+        row
+        for row in subs
+        if may_read(Party(row.owner_subject, row.owner_role, row.owner_organization), rtype, focus)
+    ]
     hits, failed = await _match_all(
         server,
         uow,
         rtype,
         rid,
-        [(sub_id, topics[url].current, criteria) for sub_id, url, criteria in subs],
+        [(row.subscription_id, topics[row.topic].current, row.criteria) for row in readable],
     )
     for sub_id, problem in failed.items():
         await _set_aside(server, uow, sub_id, problem)

@@ -4,7 +4,8 @@
   (event numbers are strictly increasing per subscription), when work is next due, the lease
   that keeps one process delivering it, the signing secret (kept out of the resource), how
   many times in a row working it failed (its backoff, revision 0004) and whether its filters
-  failed to evaluate (it is then left out of matching until the client rewrites it).
+  failed to evaluate (it is then left out of matching until the client rewrites it), and its
+  owner (revision 0005: the token that created it, whose organization it belongs to).
 - ``notification_events``: the stored event log per subscription, served by ``$events``; an
   event is delivered at most once at a time, in order, and kept after delivery.
 - ``intake_events``: every referral event received, keyed by its id, so a redelivered event is
@@ -44,6 +45,10 @@ subscription_state = Table(
     Column("error", String(500), nullable=True),
     Column("failures", Integer, nullable=False, default=0, server_default="0"),
     Column("filters_failed", Boolean, nullable=False, default=False, server_default=false()),
+    # who created it (revision 0005): it is told only what they may read
+    Column("owner_subject", String(255), nullable=True),
+    Column("owner_role", String(32), nullable=True),
+    Column("owner_organization", String(255), nullable=True),
     Index("ix_subscription_due", "status", "next_due_at"),
 )
 

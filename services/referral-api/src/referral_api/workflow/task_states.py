@@ -84,7 +84,9 @@ class Machine:
 REFERRAL = Machine("referral", REFERRAL_STARTS, REFERRAL_MOVES, ACTORS, frozenset({"draft"}))
 PATIENT = Machine("patient", PATIENT_STARTS, PATIENT_MOVES, PATIENT_ACTORS, None)
 
-OWNER_EDITABLE = frozenset({"status", "statusReason", "output", "meta", "text", "lastModified"})
+OWNER_EDITABLE = frozenset(
+    {"status", "statusReason", "businessStatus", "output", "note", "meta", "text", "lastModified"}
+)
 
 
 def check_move(old: str, new: str, moves: dict[str, frozenset[str]], kind: str) -> None:
@@ -163,7 +165,7 @@ def check_actor(
     actors: dict[str, frozenset[str]],
     role_of: RoleOf,
 ) -> None:
-    """Who may make the move, and an owner may change only status, statusReason, output."""
+    """Who may make the move, and an owner may change only its progress (OWNER_EDITABLE)."""
     if ctx.anonymous:
         return  # identity arrives with the authorization issue; the rules are ready for it
     roles = role_of(ctx, previous)
@@ -182,8 +184,8 @@ def check_actor(
         }
         if changed:
             raise errors.forbidden(
-                "The Task's owner may change only status, statusReason and output, not "
-                + ", ".join(sorted(changed))
+                "The Task's owner may change only status, statusReason, businessStatus, output "
+                "and note, not " + ", ".join(sorted(changed))
             )
 
 

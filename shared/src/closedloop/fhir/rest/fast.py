@@ -73,9 +73,13 @@ class FhirFastPath:
         there would otherwise be shadowed)."""
         from closedloop.fhir.rest.dispatch import dispatch
 
+        server = getattr(getattr(app, "state", None), "fhir", None)
         for route in getattr(getattr(app, "router", None), "routes", ()):
             path = getattr(route, "path", "")
             if path.startswith("/fhir") and getattr(route, "endpoint", None) is not dispatch:
+                first = path[len(_PREFIX) :].split("/", 1)[0]
+                if server is not None and first and "{" not in first and not server.supports(first):
+                    continue  # a type the engine does not serve (AuditEvent): never shadowed
                 return False
         return True
 
@@ -98,7 +102,9 @@ class FhirFastPath:
             self._routes_checked = True
         segments = [s for s in scope["path"][len(_PREFIX) :].split("/") if s]
         query: bytes = scope.get("query_string", b"")
-        if not self._enabled:
+        if not self._enabled or (
+            segments and segments[0] not in _SYSTEM and not server.supports(segments[0])
+        ):  # not a served type: the full path routes it (AuditEvent) or answers 404
             response = None
         elif scope["method"] == "POST":
             if len(segments) == 1 and not query and segments[0] not in _SYSTEM:

@@ -15,13 +15,17 @@ from typing import Any
 from fastapi import Response
 
 from closedloop.context import RequestContext
+from closedloop.errors import FhirError
 from closedloop.fhir.rest.disconnect import Receive, unless_disconnected
 from closedloop.fhir.rest.negotiation import fhir_response
 from closedloop.fhir.rest.responses import read_response
+from closedloop.fhir.search import narrowing
 from closedloop.fhir.search.engine import ShowFn
 from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.records import StoredResource, WriteResult
 from closedloop.hooks import HookPoint, Interaction, PlannedWrite, Shown
+
+REFUSALS = frozenset({401, 403, 429})  # authorization decisions, audited when refused
 
 
 async def open_context(
@@ -33,12 +37,19 @@ async def open_context(
 ) -> RequestContext:
     """The context of one request: its caller from the bearer token (when the app checks
     tokens), then the ``request`` hook, which may refuse the interaction."""
-    caller = None
-    if server.authenticator is not None:
-        caller = await server.authenticator(authorization)
-    ctx = RequestContext.for_caller(caller, request_id, base_url)
-    if server.hooks.has(HookPoint.REQUEST):
-        await server.hooks.fire(HookPoint.REQUEST, ctx, interaction)
+    ctx = None
+    try:
+        caller = None
+        if server.authenticator is not None:
+            caller = await server.authenticator(authorization)
+        ctx = RequestContext.for_caller(caller, request_id, base_url)
+        narrowing.begin(server.narrower, ctx)
+        if server.hooks.has(HookPoint.REQUEST):
+            await server.hooks.fire(HookPoint.REQUEST, ctx, interaction)
+    except FhirError as exc:
+        if server.audit is not None and exc.status in REFUSALS:
+            await server.audit.refused(ctx, interaction, exc.status, request_id)
+        raise
     return ctx
 
 

@@ -1,6 +1,7 @@
 """FHIR search: parameter definitions and a compiled FHIRPath subset for indexing; parse
 (``query``) -> plan (``predicates``/``ordering`` over the ``index`` kinds) -> SQL (``compiled``)
--> run (``engine``, ``execution``, ``includes``) -> Bundle (``searchset``)."""
+-> run (``engine``, ``execution``, ``includes``, narrowed by ``narrowing``) -> Bundle
+(``searchset``)."""
 
 # The package's public modules (nothing is re-exported here: import from the module).
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "includes",
     "index",
     "limits",
+    "narrowing",
     "ordering",
     "paging",
     "predicates",

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from closedloop import errors
 from closedloop.db.engine import Database, Stop, run_stoppable
-from closedloop.fhir.search import limits, paging
+from closedloop.fhir.search import limits, narrowing, paging
 from closedloop.fhir.search.compiled import UNKNOWN, Plan, ShapeCache
 from closedloop.fhir.search.definitions import SearchParamRegistry
 from closedloop.fhir.search.execution import ConnectionExecutor, Executor, PooledExecutor
@@ -140,6 +140,9 @@ class SearchEngine:
         criteria, planned = self._plan(q)
         conds += planned
         conds += [criterion_condition(c, q.resource_type, base_url) for c in criteria]
+        narrowed = narrowing.current(q.resource_type)
+        if narrowed is not None:
+            conds += narrowed
         return conds
 
     def _plan(self, q: SearchQuery) -> tuple[list[Criterion], list[Any]]:
@@ -246,6 +249,8 @@ class SearchEngine:
         if q.include or q.revinclude:
             async with executor.includes() as source:
                 included = await find_includes(source, self.registry, q, rows)
+            if included and narrowing.active():
+                included = await self._visible(executor, included)
         if show is not None:
             await show(
                 [Shown(r.resource_type, r.id, r.content, "match") for r in rows]
@@ -253,6 +258,21 @@ class SearchEngine:
             )
         page = Page(rows, included, total, next_cursor, prev_cursor, rank_describer(q))
         return render(q, pairs, base_url, page)
+
+    async def _visible(self, executor: Executor, rows: list[Row]) -> list[Row]:
+        """The included rows the caller may see (the search's own matches are narrowed in
+        their SQL; included ones are found by reference, then checked here in SQL)."""
+        r = resources.c
+        keep: set[int] = set()
+        for resource_type in {row.resource_type for row in rows}:
+            conds = narrowing.current(resource_type)
+            pks = [row.pk for row in rows if row.resource_type == resource_type]
+            if conds is None:
+                keep.update(pks)
+                continue
+            found = await executor.rows(select(r.pk).where(r.pk.in_(pks), *conds))
+            keep.update(int(f[0]) for f in found)
+        return [row for row in rows if row.pk in keep]
 
     def _cursor(self, q: SearchQuery, base_url: str, search: str) -> paging.Cursor | None:
         """The query's ``_cursor``, checked against the search and its order keys."""
@@ -298,6 +318,8 @@ class SearchEngine:
     def _planned(self, q: SearchQuery) -> bool:
         """Does a service planner answer some of the criteria? (Its SQL is its own business:
         such a search is never served from the shape cache.)"""
+        if narrowing.current(q.resource_type) is not None:
+            return True  # the caller's narrowing is never part of a cached shape
         return bool(self.planners) and bool(self._plan(q)[1])
 
     def _page_statement(
