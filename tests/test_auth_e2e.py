@@ -112,8 +112,12 @@ async def test_a_token_from_the_auth_service_is_accepted_by_referral_api() -> No
                 )
                 auth = {"Authorization": f"Bearer {token}"}
                 async with httpx.AsyncClient(base_url=base) as http:
+                    # managed by the client's organization: a requester sees its own patients
+                    managed = {"reference": "Organization/ehr-1"}
                     r = await http.post(
-                        "/fhir/Patient", json={"resourceType": "Patient"}, headers={**FHIR, **auth}
+                        "/fhir/Patient",
+                        json={"resourceType": "Patient", "managingOrganization": managed},
+                        headers={**FHIR, **auth},
                     )
                     assert r.status_code == 201, r.text
                     patient = r.headers["location"].split("/_history")[0]

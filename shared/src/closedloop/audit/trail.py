@@ -56,6 +56,7 @@ class AuditTrail:
         self._entities: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._lock = asyncio.Lock()
 
     # -- recording -------------------------------------------------------------------------
@@ -145,21 +146,26 @@ class AuditTrail:
     # -- writing ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="audit-trail")
 
     async def stop(self) -> None:
+        # the writer is asked to finish, not cancelled: a batch cancelled mid-insert may be
+        # written already and would be put back and written twice
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            await self._task
             self._task = None
         await self.flush()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.flush()
             except Exception:  # the database may be briefly away: the events wait
