@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: install run test lint format bench bench-search bench-directory bench-referral bench-notifier bench-notifier-idle bench-replicas clean
+.PHONY: install run test lint format bench bench-search bench-directory bench-referral bench-notifier bench-notifier-idle bench-replicas bench-auth clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -48,6 +48,9 @@ bench-notifier-idle: install
 
 bench-replicas: install
 	@$(UV) run --frozen python bench/replicas.py
+
+bench-auth: install
+	@$(UV) run --frozen python bench/auth.py
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

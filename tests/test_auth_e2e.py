@@ -112,11 +112,14 @@ async def test_a_token_from_the_auth_service_is_accepted_by_referral_api() -> No
                 )
                 auth = {"Authorization": f"Bearer {token}"}
                 async with httpx.AsyncClient(base_url=base) as http:
-                    # managed by the client's organization: a requester sees its own patients
-                    managed = {"reference": "Organization/ehr-1"}
+                    # the client is a requester for Organization/ehr-1: it sees the Patients
+                    # that Organization manages (see README, Security)
                     r = await http.post(
                         "/fhir/Patient",
-                        json={"resourceType": "Patient", "managingOrganization": managed},
+                        json={
+                            "resourceType": "Patient",
+                            "managingOrganization": {"reference": "Organization/ehr-1"},
+                        },
                         headers={**FHIR, **auth},
                     )
                     assert r.status_code == 201, r.text

@@ -157,7 +157,10 @@ class AuditTrail:
             self._wake.set()
             await self._task
             self._task = None
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception:  # shutting down with the database away: say how many are lost
+            log.exception("audit events not written at shutdown", extra={"lost": len(self._events)})
 
     async def _run(self) -> None:
         while not self._stopping:
