@@ -21,6 +21,12 @@ from closedloop.testing import DEFAULT_POSTGRES, postgres_database
 from closedloop.testing import running_service as _running_service
 from sqlalchemy import event
 
+# Authorization is on by default in the services; the benches measure the FHIR engine and
+# stay comparable with their earlier figures, so they run it off unless the environment says
+# otherwise (e.g. REFERRAL_API_AUTH_ENABLED=true). Set here, before any service or Settings.
+for _prefix in ("REFERRAL_API_", "DIRECTORY_API_", "NOTIFIER_"):
+    os.environ.setdefault(f"{_prefix}AUTH_ENABLED", "false")
+
 
 async def explain_search(server: Any, resource_type: str, query: str, base_url: str) -> None:
     """EXPLAIN (ANALYZE, BUFFERS) each SELECT the engine runs for a search, captured from the

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Start referral-api, directory-api, notifier and auth on SQLite files under .data/
-# (CLOSEDLOOP_DATA_DIR); Ctrl-C stops all. Each service listens on its *_PORT (8081-8084 by
+# (CLOSEDLOOP_DATA_DIR); Ctrl-C stops all. Authorization is on: the script registers (once)
+# referral-api and the notifier as clients of auth, for their calls to each other, and a `dev`
+# client (role admin) whose key stays in .data/keys/, and prints how to get a token with it. Each service listens on its *_PORT (8081-8084 by
 # default); the URLs the services use to reach each other follow those ports unless set explicitly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,17 +21,25 @@ export AUTH_DATABASE_URL="${AUTH_DATABASE_URL:-sqlite:///$DATA/auth.db}"
 # the token server: its own URL, and the FHIR bases its access tokens are for
 export AUTH_ISSUER="${AUTH_ISSUER:-http://127.0.0.1:$AUTH_PORT}"
 export AUTH_AUDIENCES="${AUTH_AUDIENCES:-http://127.0.0.1:$REFERRAL_API_PORT/fhir,http://127.0.0.1:$DIRECTORY_API_PORT/fhir,http://127.0.0.1:$NOTIFIER_PORT/fhir}"
-# the FHIR services trust that token server (they check tokens with <PREFIX>AUTH_ENABLED=true)
+# the FHIR services trust that token server (they check tokens unless <PREFIX>AUTH_ENABLED=false)
 export REFERRAL_API_AUTH_ISSUER="${REFERRAL_API_AUTH_ISSUER:-$AUTH_ISSUER}"
 export DIRECTORY_API_AUTH_ISSUER="${DIRECTORY_API_AUTH_ISSUER:-$AUTH_ISSUER}"
 export NOTIFIER_AUTH_ISSUER="${NOTIFIER_AUTH_ISSUER:-$AUTH_ISSUER}"
+# the clients' private keys (made by `auth clients ensure`, read by `auth token` and the services)
+export AUTH_CLIENT_KEYS_DIR="${AUTH_CLIENT_KEYS_DIR:-$DATA/keys}"
+export REFERRAL_API_CLIENT_ID="${REFERRAL_API_CLIENT_ID:-referral-api}"
+export REFERRAL_API_CLIENT_KEY_FILE="${REFERRAL_API_CLIENT_KEY_FILE:-$AUTH_CLIENT_KEYS_DIR/$REFERRAL_API_CLIENT_ID.json}"
+export NOTIFIER_CLIENT_ID="${NOTIFIER_CLIENT_ID:-notifier}"
+export NOTIFIER_CLIENT_KEY_FILE="${NOTIFIER_CLIENT_KEY_FILE:-$AUTH_CLIENT_KEYS_DIR/$NOTIFIER_CLIENT_ID.json}"
 export REFERRAL_API_DIRECTORY_URL="${REFERRAL_API_DIRECTORY_URL:-http://127.0.0.1:$DIRECTORY_API_PORT/fhir}"
 export REFERRAL_API_EVENT_SINK_URL="${REFERRAL_API_EVENT_SINK_URL-http://127.0.0.1:$NOTIFIER_PORT/events}"
 export NOTIFIER_REFERRAL_URL="${NOTIFIER_REFERRAL_URL:-http://127.0.0.1:$REFERRAL_API_PORT/fhir}"
-# Only referral-api may post events to the notifier: both get one shared secret, random per run
-# unless NOTIFIER_EVENTS_TOKEN is set (REFERRAL_API_EVENT_SINK_TOKEN follows it).
-export NOTIFIER_EVENTS_TOKEN="${NOTIFIER_EVENTS_TOKEN:-$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')}"
-export REFERRAL_API_EVENT_SINK_TOKEN="${REFERRAL_API_EVENT_SINK_TOKEN:-$NOTIFIER_EVENTS_TOKEN}"
+# Only referral-api may post events to the notifier: it sends its access token (client
+# referral-api, role service). A shared secret instead, if you set NOTIFIER_EVENTS_TOKEN
+# (REFERRAL_API_EVENT_SINK_TOKEN follows it).
+if [ -n "${NOTIFIER_EVENTS_TOKEN:-}" ]; then
+  export REFERRAL_API_EVENT_SINK_TOKEN="${REFERRAL_API_EVENT_SINK_TOKEN:-$NOTIFIER_EVENTS_TOKEN}"
+fi
 
 pids=()
 stop() {
@@ -48,12 +58,21 @@ if [ "${DEMO_DIRECTORY:-1}" != "0" ]; then
     2>>"$DATA/directory-api.log" || echo "demo directory import failed (see $DATA/directory-api.log)"
 fi
 
-for svc in referral-api directory-api notifier auth; do
+# The clients, registered once (idempotent: nothing happens when they are): the services'
+# own, with the scopes their calls need, and `dev` for you.
+ensure() { $UV run --frozen auth clients ensure "$@" 2>>"$DATA/auth.log" >/dev/null || echo "registering $2 failed (see $DATA/auth.log)"; }
+ensure --client-id "$REFERRAL_API_CLIENT_ID" --name referral-api --role service \
+  --scopes "system/HealthcareService.r system/Organization.r" --key-file "$REFERRAL_API_CLIENT_KEY_FILE"
+ensure --client-id "$NOTIFIER_CLIENT_ID" --name notifier --role service \
+  --scopes "system/Patient.r" --key-file "$NOTIFIER_CLIENT_KEY_FILE"
+ensure --client-id dev --name "Local developer" --role admin --scopes "system/*.cruds"
+
+for svc in auth referral-api directory-api notifier; do
   $UV run --frozen "$svc" serve 2>>"$DATA/$svc.log" &
   pids+=($!)
 done
 
-for svc_port in "referral-api:$REFERRAL_API_PORT" "directory-api:$DIRECTORY_API_PORT" "notifier:$NOTIFIER_PORT" "auth:$AUTH_PORT"; do
+for svc_port in "auth:$AUTH_PORT" "referral-api:$REFERRAL_API_PORT" "directory-api:$DIRECTORY_API_PORT" "notifier:$NOTIFIER_PORT"; do
   svc="${svc_port%%:*}" port="${svc_port##*:}"
   ready=0
   for _ in $(seq 1 150); do
@@ -63,12 +82,22 @@ for svc_port in "referral-api:$REFERRAL_API_PORT" "directory-api:$DIRECTORY_API_
   [ "$ready" = 1 ] || echo "$svc is not answering on port $port yet (see $DATA/$svc.log)"
 done
 
+# `auth token` reads AUTH_* like the script: name those that differ from the defaults
+token_env=""
+[ "$AUTH_DATABASE_URL" = "sqlite:///.data/auth.db" ] || token_env+="AUTH_DATABASE_URL=$AUTH_DATABASE_URL "
+[ "$AUTH_CLIENT_KEYS_DIR" = ".data/keys" ] || token_env+="AUTH_CLIENT_KEYS_DIR=$AUTH_CLIENT_KEYS_DIR "
+[ "$AUTH_ISSUER" = "http://127.0.0.1:8084" ] || token_env+="AUTH_ISSUER=$AUTH_ISSUER "
+
 cat <<TXT
 Closed Loop is running (logs in $DATA/*.log):
   referral-api   http://127.0.0.1:$REFERRAL_API_PORT/fhir   (metadata: /fhir/metadata, API docs: /docs)
   directory-api  http://127.0.0.1:$DIRECTORY_API_PORT/fhir
   notifier       http://127.0.0.1:$NOTIFIER_PORT/fhir
   auth           $AUTH_ISSUER/token   (SMART Backend Services; discovery: /.well-known/smart-configuration)
+Every FHIR call needs an access token. Get one for the local dev client (role admin,
+system/*.cruds, good for 5 minutes; its key is in $AUTH_CLIENT_KEYS_DIR/dev.json):
+  TOKEN=\$(${token_env}uv run auth token --client-id dev)
+  curl -s http://127.0.0.1:$REFERRAL_API_PORT/fhir/Patient -H "Authorization: Bearer \$TOKEN"
 Press Ctrl-C to stop.
 TXT
 wait

@@ -36,6 +36,6 @@ async def test_every_interaction_of_every_type(
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_off_by_default(service: str) -> None:
-    """Until every test carries a token, authorization is opt-in (<PREFIX>AUTH_ENABLED)."""
-    assert SERVICES[service][1]().auth_enabled is False
+def test_on_by_default(service: str) -> None:
+    """Authorization is on unless <PREFIX>AUTH_ENABLED=false."""
+    assert SERVICES[service][1]().auth_enabled is True

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from closedloop.testing import admin_auth
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -76,7 +77,7 @@ def services(three_services: dict[str, str]) -> Iterator[list[Service]]:
     with ExitStack() as stack:
         out = []
         for name, base in three_services.items():
-            client = stack.enter_context(httpx.Client(base_url=base, timeout=30))
+            client = stack.enter_context(httpx.Client(base_url=base, timeout=30, auth=admin_auth()))
             params, operations = _capabilities(client)
             out.append(Service(name, client, params, operations))
         yield out

@@ -11,7 +11,7 @@ import uuid
 from contextlib import AsyncExitStack
 
 import httpx
-from closedloop.testing import Receiver, free_port, postgres_database, running_service
+from closedloop.testing import Receiver, admin_auth, free_port, postgres_database, running_service
 
 FHIR = {"Content-Type": "application/fhir+json"}
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
@@ -141,7 +141,7 @@ async def test_notifications_survive_a_down_receiver_and_a_notifier_restart(
         )
         notifier = await notifier_ctx.__aenter__()
         rx = await stack.enter_async_context(Receiver())
-        client = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+        client = await stack.enter_async_context(httpx.AsyncClient(timeout=10, auth=admin_auth()))
         base = f"{referral}/fhir"
         try:
             cbo_id = f"cbo-{uuid.uuid4().hex[:6]}"
@@ -269,7 +269,9 @@ async def test_patient_email_in_spanish(postgres_admin_url: str) -> None:
                     port=notifier_port,
                 )
             )
-            client = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(timeout=10, auth=admin_auth())
+            )
             base = f"{referral}/fhir"
             sub = await client.post(
                 f"{notifier}/fhir/Subscription",

@@ -14,6 +14,7 @@ import os
 import pytest
 import requests
 import schemathesis
+from closedloop.testing import AdminTokens, admin_auth
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -38,12 +39,25 @@ def services(three_services: dict[str, str]) -> dict[str, str]:
     return three_services
 
 
+class _Admin(requests.auth.AuthBase):
+    """An admin token from the test authority on every request the fuzzer sends (renewed
+    before it expires: a run can outlast one token)."""
+
+    def __init__(self, tokens: AdminTokens) -> None:
+        self.tokens = tokens
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers.setdefault("Authorization", f"Bearer {self.tokens.token()}")
+        return r
+
+
 def _fuzz(base: str) -> list[str]:
     """schemathesis over every operation of the service's document; the failures found."""
     schema = schemathesis.openapi.from_url(f"{base}/fhir/openapi.json")
     schema.validate()  # a valid OpenAPI 3.0 document first
     failures: list[str] = []
     with requests.Session() as session:
+        session.auth = _Admin(admin_auth())
         for result in schema.get_all_operations():
             operation = result.ok()
 

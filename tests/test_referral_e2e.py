@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from closedloop.testing import postgres_database, running_service
+from closedloop.testing import admin_auth, postgres_database, running_service
 
 FHIR = {"Content-Type": "application/fhir+json"}
 TASK_CODE = {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]}
@@ -106,7 +106,7 @@ async def test_referral_loop_across_real_services(postgres_admin_url: str) -> No
             env = {"REFERRAL_API_DIRECTORY_URL": dir_fhir, "REFERRAL_API_EVENT_SINK_URL": ""}
             async with (
                 running_service("referral_api", "REFERRAL_API_", referral_db, env) as referral,
-                httpx.AsyncClient() as client,
+                httpx.AsyncClient(auth=admin_auth()) as client,
             ):
                 base = f"{referral}/fhir"
                 r = await client.put(

@@ -1,16 +1,20 @@
 """``make run`` (scripts/run-all.sh) on ports other than 8081-8083: it waits for the services on
 the ports they listen on, prints URLs that answer, and the services reach each other there
 (a referral made at referral-api is checked against directory-api and notified by the notifier,
-with the events secret the script generated). SQLite files go to a temporary data directory."""
+with referral-api's access token). Authorization is on: the services call each other with the
+tokens of the clients the script registered, and the token recipe the banner
+prints works as printed. SQLite files go to a temporary data directory."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +29,28 @@ ROOT = Path(__file__).resolve().parents[1]
 PREFIXES = ("REFERRAL_API_", "DIRECTORY_API_", "NOTIFIER_", "AUTH_")
 
 
+def banner_token(text: str, env: dict[str, str]) -> str:
+    """Run the ``TOKEN=$(...)`` command the banner prints (``uv run`` as this interpreter)."""
+    found = re.search(r"^\s+TOKEN=\$\((.+)\)$", text, re.MULTILINE)
+    assert found, text
+    words = shlex.split(found.group(1))
+    assignments = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
+    command = [w for w in words if w not in {f"{k}={v}" for k, v in assignments.items()}]
+    assert command[:3] == ["uv", "run", "auth"], command
+    out = subprocess.run(
+        [sys.executable, "-m", "auth.cli", *command[3:]],
+        cwd=ROOT,
+        env={**env, **assignments},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
 @pytest.fixture
-def run_all(tmp_path: Path) -> Iterator[tuple[dict[str, int], list[str]]]:
+def run_all(tmp_path: Path) -> Iterator[tuple[dict[str, int], list[str], dict[str, str]]]:
     ports = {
         "referral-api": free_port(),
         "directory-api": free_port(),
@@ -62,7 +86,7 @@ def run_all(tmp_path: Path) -> Iterator[tuple[dict[str, int], list[str]]]:
             lines.append(line)
             if line.startswith("Press Ctrl-C"):
                 break
-        yield ports, lines
+        yield ports, lines, env
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C does: the script stops its services
         try:
@@ -77,9 +101,9 @@ def run_all(tmp_path: Path) -> Iterator[tuple[dict[str, int], list[str]]]:
 
 
 async def test_run_all_follows_the_port_variables(
-    run_all: tuple[dict[str, int], list[str]],
+    run_all: tuple[dict[str, int], list[str], dict[str, str]],
 ) -> None:
-    ports, lines = run_all
+    ports, lines, env = run_all
     text = "".join(lines)
     urls = dict(re.findall(r"^\s+(\S+)\s+(http://127\.0\.0\.1:\d+/fhir)", text, re.MULTILINE))
     fhir_ports = {name: port for name, port in ports.items() if name != "auth"}
@@ -88,9 +112,15 @@ async def test_run_all_follows_the_port_variables(
     )
     token_url = f"http://127.0.0.1:{ports['auth']}/token"
     assert re.search(rf"^\s+auth\s+{re.escape(token_url)}\s", text, re.MULTILINE), text
-    async with httpx.AsyncClient(timeout=10) as client, Receiver() as rx:
-        for url in urls.values():
-            assert (await client.get(f"{url}/metadata")).status_code == 200
+    token = banner_token(text, env)
+    auth = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(timeout=10, headers=auth) as client, Receiver() as rx:
+        served = {"referral-api": "Patient", "directory-api": "Organization", "notifier": "Basic"}
+        async with httpx.AsyncClient(timeout=10) as anonymous:
+            for name, url in urls.items():
+                assert (await anonymous.get(f"{url}/metadata")).status_code == 200
+                assert (await anonymous.get(f"{url}/{served[name]}")).status_code == 401
+                assert (await client.get(f"{url}/{served[name]}")).status_code == 200
         conf = await client.get(f"http://127.0.0.1:{ports['auth']}/.well-known/smart-configuration")
         assert conf.json()["token_endpoint"] == token_url
         directory, notifier = urls["directory-api"], urls["notifier"]

@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack
 
 import httpx
 import pytest
-from closedloop.testing import postgres_database, running_service
+from closedloop.testing import admin_auth, postgres_database, running_service
 
 SERVICES = [
     ("referral_api", "REFERRAL_API_", "Patient"),
@@ -28,7 +28,7 @@ async def bases(postgres_admin_url: str) -> AsyncIterator[dict[str, str]]:
 
 
 async def test_each_service_is_ready_and_describes_itself(bases: dict[str, str]) -> None:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(auth=admin_auth()) as client:
         for module, _, rtype in SERVICES:
             base = bases[module]
             assert (await client.get(f"{base}/healthz")).json()["status"] == "ok"
@@ -39,7 +39,7 @@ async def test_each_service_is_ready_and_describes_itself(bases: dict[str, str])
 
 async def test_a_patient_round_trip_over_real_http(bases: dict[str, str]) -> None:
     base = bases["referral_api"]
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(auth=admin_auth()) as client:
         r = await client.post(
             f"{base}/fhir/Patient",
             json={"resourceType": "Patient", "name": [{"family": "Okafor"}]},
@@ -71,8 +71,10 @@ async def test_a_real_service_cuts_off_a_trickling_client(postgres_admin_url: st
         url = urlsplit(base)
         reader, writer = await asyncio.open_connection(url.hostname, url.port)
         start = time.monotonic()
+        token = admin_auth().token().encode()
         writer.write(
             b"POST /fhir/Patient HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Authorization: Bearer " + token + b"\r\n"
             b"Content-Type: application/fhir+json\r\nContent-Length: 5000\r\n\r\n"
         )
 
@@ -92,7 +94,7 @@ async def test_a_real_service_cuts_off_a_trickling_client(postgres_admin_url: st
             sender.cancel()
             writer.close()
 
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(auth=admin_auth()) as client:
             r = await client.post(
                 f"{base}/fhir/Patient",
                 json={"resourceType": "Patient"},

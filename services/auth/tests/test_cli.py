@@ -98,3 +98,27 @@ async def test_register_serve_token_rotate_disable(database_url: str, tmp_path: 
         await db.dispose()
     # an access-token key and an id_token key, each rotated once; all encrypted at rest
     assert len(stored) == 4 and all(s.startswith("fernet:") for s in stored)
+
+
+async def test_ensure_is_idempotent_and_keeps_its_key(database_url: str, tmp_path: Path) -> None:
+    """`clients ensure` (make run's): the key made once (0600) in AUTH_CLIENT_KEYS_DIR, the
+    client registered once with its role; a lost key is an error, never a silent new client."""
+    env = {"AUTH_DATABASE_URL": database_url, "AUTH_CLIENT_KEYS_DIR": str(tmp_path / "keys")}
+    ensure = [
+        "clients", "ensure", "--client-id", "svc", "--name", "A service",
+        "--role", "service", "--scopes", "system/Patient.r",
+    ]  # fmt: skip
+    first = await asyncio.to_thread(auth, env, *ensure)
+    assert first.returncode == 0 and "registered svc" in first.stdout, first.stderr
+    key_file = tmp_path / "keys" / "svc.json"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    kept = key_file.read_text()
+    again = await asyncio.to_thread(auth, env, *ensure)
+    assert again.returncode == 0 and "already registered" in again.stdout, again.stderr
+    assert key_file.read_text() == kept
+    listed = await asyncio.to_thread(auth, env, "clients", "list")
+    rows = [line for line in listed.stdout.splitlines() if line.startswith("svc\t")]
+    assert rows == ["svc\tactive\tA service\t-\tservice\tinline JWKS\tsystem/Patient.r"], rows
+    key_file.unlink()
+    lost = await asyncio.to_thread(auth, env, *ensure)
+    assert lost.returncode != 0 and "registered with other keys" in lost.stderr

@@ -1,6 +1,7 @@
-"""``POST /events`` takes events only from referral-api (the shared secret), on both databases:
-a forged event is refused before it is recorded and never reaches a subscriber; without a
-configured secret every event is refused (fail closed) and start-up says why."""
+"""``POST /events`` takes events only from referral-api (its access token, or the shared
+secret), on both databases: a forged event is refused before it is recorded and never reaches a
+subscriber; another client's token is refused; without a configured secret nor checked tokens
+every event is refused (fail closed) and start-up says why."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from closedloop.testing import Receiver, app_client
+from closedloop.testing import Receiver, TokenIssuer, app_client, audience_of, bearer
 from notifier.app import create_app
 from notifier.settings import Settings
 
@@ -92,7 +93,8 @@ async def test_without_a_configured_secret_every_event_is_refused(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="notifier.intake"):
-        async with app_client(create_app(settings(database_url))) as client:
+        # neither a secret nor checked tokens (authorization off)
+        async with app_client(create_app(settings(database_url, auth_enabled=False))) as client:
             event = task_event(f"t-{uuid.uuid4().hex[:8]}", "requested", 1, interaction="create")
             for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer None"}):
                 r = await client.post("/events", json=event, headers=headers)
@@ -141,3 +143,54 @@ class TestNoOtherWayIn:
             assert r.status_code == 200, r.text
             assert events_recorded((await client.get(url)).json()) == before
             assert len(rx.received) == 1  # the handshake only
+
+
+@pytest.fixture(scope="module")
+async def tokens_only(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(create_app(settings(database_url)), anonymous=True) as c:
+        yield c
+
+
+class TestSenderTokens:
+    """With authorization on (the default), referral-api's access token is enough: no
+    shared secret needed."""
+
+    async def test_the_referral_api_service_token_is_taken(
+        self, tokens_only: httpx.AsyncClient, authority: TokenIssuer
+    ) -> None:
+        token = authority.token(
+            "system/HealthcareService.r",
+            audience_of("NOTIFIER_"),
+            subject="referral-api",
+            role="service",
+        )
+        event = task_event(f"t-{uuid.uuid4().hex[:8]}", "requested", 1, interaction="create")
+        r = await tokens_only.post("/events", json=event, headers=bearer(token))
+        assert r.status_code == 200, r.text
+
+    @pytest.mark.parametrize(
+        ("subject", "role", "audience", "status", "code"),
+        [
+            ("notifier", "service", "NOTIFIER_", 403, "CL-8414"),  # not a sender
+            ("referral-api", "admin", "NOTIFIER_", 403, "CL-8414"),  # not its service role
+            ("referral-api", "service", "REFERRAL_API_", 401, "CL-1302"),  # not for the notifier
+        ],
+    )
+    async def test_other_tokens_are_refused(
+        self,
+        tokens_only: httpx.AsyncClient,
+        authority: TokenIssuer,
+        subject: str,
+        role: str,
+        audience: str,
+        status: int,
+        code: str,
+    ) -> None:
+        token = authority.token(
+            "system/Patient.r", audience_of(audience), subject=subject, role=role
+        )
+        event = task_event(f"t-{uuid.uuid4().hex[:8]}", "requested", 1, interaction="create")
+        r = await tokens_only.post("/events", json=event, headers=bearer(token))
+        assert r.status_code == status and diagnostics(r).startswith(code), r.text
+        r = await tokens_only.post("/events", json=event)  # no token, no secret configured
+        assert r.status_code == 403 and diagnostics(r).startswith("CL-8412")

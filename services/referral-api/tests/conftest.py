@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from closedloop.testing import running_service
+from closedloop.testing import admin_auth, running_service
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 CAPACITY = (
@@ -33,7 +33,7 @@ async def directory() -> AsyncIterator[Directory]:
             "directory_api", "DIRECTORY_API_", f"sqlite:///{tmp}/directory.db"
         ) as base:
             fhir = f"{base}/fhir"
-            async with httpx.AsyncClient() as client:
+            async with httpx.AsyncClient(auth=admin_auth()) as client:
 
                 async def put(body: dict) -> str:
                     url = f"{fhir}/{body['resourceType']}/{body['id']}"

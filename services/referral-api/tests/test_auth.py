@@ -34,10 +34,21 @@ async def test_every_interaction_of_every_type(app: FastAPI, token_issuer: Token
     assert calls > 1000
 
 
-async def test_off_by_default(database_url: str) -> None:
-    """Until every test carries a token, authorization is opt-in (REFERRAL_API_AUTH_ENABLED)."""
-    assert Settings().auth_enabled is False
-    async with app_client(create_app(Settings(database_url=database_url, event_sink_url=""))) as c:
+async def test_on_by_default(database_url: str) -> None:
+    """Authorization is on unless REFERRAL_API_AUTH_ENABLED=false: no token, no data; the
+    admin token app_client sends by default passes."""
+    assert Settings().auth_enabled is True
+    app = create_app(Settings(database_url=database_url, event_sink_url=""))
+    async with app_client(app, anonymous=True) as c:
+        assert (await c.get("/fhir/Task")).status_code == 401
+        assert "security" in (await c.get("/fhir/metadata")).json()["rest"][0]
+    async with app_client(app) as c:
+        assert (await c.get("/fhir/Task")).status_code == 200
+
+
+async def test_off_when_disabled(database_url: str) -> None:
+    settings = Settings(database_url=database_url, event_sink_url="", auth_enabled=False)
+    async with app_client(create_app(settings), anonymous=True) as c:
         assert (await c.get("/fhir/Task")).status_code == 200
         assert "security" not in (await c.get("/fhir/metadata")).json()["rest"][0]
         assert (await c.get("/fhir/.well-known/smart-configuration")).status_code == 404

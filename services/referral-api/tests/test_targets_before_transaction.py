@@ -41,8 +41,10 @@ class HeldProxy(LoopbackServer):
         self.arrived.set()
         await self.release.wait()
         path = scope["path"].removeprefix("/fhir")
+        # referral-api's own token goes on to the directory, as through any proxy
+        forwarded = {k.decode(): v.decode() for k, v in scope["headers"] if k == b"authorization"}
         async with httpx.AsyncClient() as client:
-            upstream = await client.get(f"{self.upstream}{path}")
+            upstream = await client.get(f"{self.upstream}{path}", headers=forwarded)
         await send(
             {
                 "type": "http.response.start",

@@ -181,6 +181,7 @@ def create_service_app(
         redoc_url=None,
         openapi_url=None,
     )
+    app.state.auth_config = checks  # what tokens it takes (None: none needed)
     _add_request_stack(app, settings)
     add_health_routes(app, name)
     add_docs_routes(app, f"Closed Loop {name}")

@@ -6,6 +6,8 @@ defaults are safe for a laptop: SQLite files under ``.data/`` and loopback addre
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -47,11 +49,11 @@ class ServiceSettings(BaseSettings):
 class FhirServiceSettings(ServiceSettings):
     """A FHIR service's settings: the common ones plus authorization (``closedloop.auth``).
 
-    With ``AUTH_ENABLED`` every FHIR interaction needs a bearer access token from the auth
-    service (``AUTH_ISSUER``), checked against its keys (``AUTH_JWKS_URL``) and this
+    With ``AUTH_ENABLED`` (the default) every FHIR interaction needs a bearer access token
+    from the auth service (``AUTH_ISSUER``), checked against its keys (``AUTH_JWKS_URL``) and this
     service's audience (``AUTH_AUDIENCE``: its public FHIR base unless set)."""
 
-    auth_enabled: bool = False
+    auth_enabled: bool = True
     auth_issuer: str = "http://127.0.0.1:8084"
     auth_jwks_url: str | None = None  # default {issuer}/jwks
     auth_token_url: str | None = None  # default {issuer}/token (advertised, never called)
@@ -59,3 +61,8 @@ class FhirServiceSettings(ServiceSettings):
     auth_jwks_cache_seconds: float = Field(300.0, ge=0)
     auth_jwks_timeout: float = Field(5.0, gt=0)
     auth_leeway_seconds: float = Field(30.0, ge=0, le=300)  # clock skew on exp and nbf
+    # this service as a client of the auth service, for its calls to the other services
+    # (closedloop.http.credentials): unset, it calls them without a token
+    client_id: str | None = None
+    client_key_file: Path | None = None  # its private JWK (RS384 or ES384)
+    client_scope: str = ""  # what it asks for; each service sets what its calls need

@@ -15,8 +15,8 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -104,14 +104,30 @@ async def database_url(backend: str, postgres_admin_url: str) -> AsyncIterator[s
 
 @asynccontextmanager
 async def app_client(
-    app: Any, base_url: str = "http://testserver", headers: dict[str, str] | None = None
+    app: Any,
+    base_url: str = "http://testserver",
+    headers: dict[str, str] | None = None,
+    *,
+    anonymous: bool = False,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client talking to ``app`` in process, with its lifespan (migrations) run;
-    ``headers`` go with every request (e.g. a service's credentials)."""
+    ``headers`` go with every request (e.g. a service's credentials). When the app checks
+    tokens from the test ``authority`` (the default, see ``authority``), every FHIR request
+    without its own ``Authorization`` header carries an admin token for the app's audience,
+    unless ``anonymous``; an ``Authorization`` in ``headers`` then goes with the requests
+    outside ``/fhir`` only (the notifier's events secret for ``POST /events``)."""
+    config = getattr(app.state, "auth_config", None)
+    trusted = _AUTHORITY is not None and config is not None and config.issuer == _AUTHORITY.issuer
+    auth = None
+    if trusted and not anonymous:
+        assert _AUTHORITY is not None and config is not None
+        headers = dict(headers or {})
+        other = next((headers.pop(k) for k in list(headers) if k.lower() == "authorization"), None)
+        auth = AdminTokens(_AUTHORITY, config.audience, elsewhere=other)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url=base_url, headers=headers
+            transport=transport, base_url=base_url, headers=headers, auth=auth
         ) as client:
             yield client
 
@@ -132,15 +148,20 @@ class ProcessURL(str):
 
 @asynccontextmanager
 async def running_process(
-    args: list[str], port: int, env: dict[str, str] | None = None, name: str = "process"
+    args: list[str],
+    port: int,
+    env: dict[str, str] | None = None,
+    name: str = "process",
+    unset: frozenset[str] = frozenset(),
 ) -> AsyncIterator[ProcessURL]:
     """Run ``args`` (a server listening on ``port`` on loopback) until its ``/readyz``
     answers; yield its base URL; stop it afterwards (gracefully, then killed)."""
     import subprocess
 
+    inherited = {k: v for k, v in os.environ.items() if k not in unset}
     proc = subprocess.Popen(
         args,
-        env={**os.environ, **(env or {})},
+        env={**inherited, **(env or {})},
         stdout=subprocess.DEVNULL,
         # CLOSEDLOOP_SERVICE_LOGS=1 shows the services' logs when debugging a test
         stderr=None if os.environ.get("CLOSEDLOOP_SERVICE_LOGS") else subprocess.PIPE,
@@ -180,7 +201,9 @@ async def running_service(
     port: int | None = None,
 ) -> AsyncIterator[ProcessURL]:
     """Start ``python -m <module>.cli serve`` as a real process on a loopback port (free, or
-    ``port``) and yield its base URL once ``/readyz`` answers; stop it afterwards."""
+    ``port``) and yield its base URL once ``/readyz`` answers; stop it afterwards. It trusts
+    the test ``authority`` unless ``extra_env`` names another ``AUTH_ISSUER`` for it (then
+    none of the authority's settings for its prefix are passed on)."""
     import sys
 
     port = port or free_port()
@@ -191,8 +214,12 @@ async def running_service(
         f"{env_prefix}LOG_LEVEL": "WARNING",
         **(extra_env or {}),
     }
+    unset: frozenset[str] = frozenset()
+    issuer = env.get(f"{env_prefix}AUTH_ISSUER")
+    if _AUTHORITY is not None and issuer is not None and issuer != _AUTHORITY.issuer:
+        unset = frozenset(k for k in os.environ if k.startswith(env_prefix) and k not in env)
     async with running_process(
-        [sys.executable, "-m", f"{module}.cli", "serve"], port, env, module
+        [sys.executable, "-m", f"{module}.cli", "serve"], port, env, module, unset
     ) as base:
         yield base
 
@@ -387,12 +414,16 @@ def load_script(path: Path) -> ModuleType:
 # -- authorization: a token issuer for tests, and the table of interactions it must guard ----
 
 
+_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
 class TokenIssuer(LoopbackServer):
     """An authorization server for tests: mints access tokens shaped as services/auth's (a JWT
     with ``typ`` at+jwt, ``iss``, ``aud``, ``sub``, ``client_id``, ``scope``, ``exp``,
     optionally ``organization`` and ``role``), signed with a test key, and publishes its JWKS
-    at ``/jwks`` on a loopback port. ``rotate()`` adds a key (the JWKS lists both);
-    ``fetches`` counts JWKS requests. Use the ``token_issuer`` fixture, or
+    at ``/jwks`` on a loopback port; its ``/token`` grants ``client_credentials`` to the
+    clients ``register`` adds (for services calling each other). ``rotate()`` adds a key (the
+    JWKS lists both); ``fetches`` counts JWKS requests. Use the ``token_issuer`` fixture, or
     ``async with TokenIssuer() as i``."""
 
     def __init__(self, alg: str = "ES384") -> None:
@@ -400,8 +431,12 @@ class TokenIssuer(LoopbackServer):
         self.issuer = self.url.rstrip("/")
         self.jwks_url = f"{self.issuer}/jwks"
         self.alg = alg
+        self.token_url = f"{self.issuer}/token"
         self.keys: list[Any] = []
         self.fetches = 0
+        self.clients: dict[str, tuple[Any, set[str], str]] = {}  # see register
+        self.audiences: list[str] = []  # of the tokens /token issues
+        self._jtis: set[str] = set()
         self.rotate()
 
     def rotate(self, alg: str | None = None) -> Any:
@@ -467,6 +502,58 @@ class TokenIssuer(LoopbackServer):
         head = {"alg": alg, "kid": current.kid, "typ": "at+jwt", **(header or {})}
         return jwt.encode(head, body, key or current, algorithms=[head["alg"]])
 
+    def register(self, client_id: str, scopes: str, role: str, key_file: Path) -> None:
+        """A backend client this issuer's ``/token`` takes assertions from: a new ES384 key
+        pair, the private JWK written to ``key_file`` (as ``auth clients add
+        --generate-key`` writes it), its tokens carrying ``scopes`` at most and ``role``."""
+        import json
+
+        from joserfc import jwk
+
+        key: Any = jwk.ECKey.generate_key("P-384", private=True)
+        key.ensure_kid()
+        key_file.write_text(json.dumps({**key.as_dict(private=True), "alg": "ES384"}))
+        self.clients[client_id] = (key, set(scopes.split()), role)
+
+    def _grant(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """``client_credentials`` with a ``private_key_jwt`` assertion, checked as the auth
+        service checks it (signature by the client's key, iss = sub, aud = the token URL,
+        unexpired, jti used once, every scope asked for registered)."""
+        import json
+
+        from joserfc import jws, jwt
+        from joserfc.errors import JoseError
+
+        if form.get("grant_type") != "client_credentials":
+            return 400, {"error": "unsupported_grant_type"}
+        if form.get("client_assertion_type") != _ASSERTION_TYPE:
+            return 401, {"error": "invalid_client"}
+        assertion = form.get("client_assertion", "")
+        try:
+            # the issuer names the client, whose key then checks the signature
+            unverified = json.loads(jws.extract_compact(assertion.encode()).payload)
+            client_id = unverified.get("iss")
+            key, allowed, role = self.clients[client_id]
+            claims = jwt.decode(assertion, key, algorithms=["ES384"]).claims
+        except (JoseError, KeyError, ValueError):
+            return 401, {"error": "invalid_client"}
+        jti = str(claims.get("jti") or "")
+        fresh = int(claims.get("exp", 0)) > time.time() and jti and jti not in self._jtis
+        if claims.get("sub") != client_id or claims.get("aud") != self.token_url or not fresh:
+            return 401, {"error": "invalid_client"}
+        self._jtis.add(jti)
+        wanted = form.get("scope", "").split()
+        if not wanted or not set(wanted) <= allowed:
+            return 400, {"error": "invalid_scope"}
+        scope = " ".join(wanted)
+        token = self.token(scope, self.audiences, subject=client_id, role=role)
+        return 200, {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": scope,
+        }
+
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         import orjson
 
@@ -476,6 +563,17 @@ class TokenIssuer(LoopbackServer):
             self.fetches += 1
             keys = [{**k.as_dict(private=False), "alg": a, "use": "sig"} for a, k in self.keys]
             status, body = 200, orjson.dumps({"keys": keys})
+        elif scope["path"] == "/token" and scope["method"] == "POST":
+            from urllib.parse import parse_qsl
+
+            raw = b""
+            while True:
+                message = await receive()
+                raw += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            status, answer = self._grant(dict(parse_qsl(raw.decode())))
+            body = orjson.dumps(answer)
         else:
             status, body = 404, b"{}"
         await send(
@@ -490,8 +588,145 @@ class TokenIssuer(LoopbackServer):
 
 @pytest.fixture(scope="session")
 async def token_issuer() -> AsyncIterator[TokenIssuer]:
+    """An issuer no service trusts unless a test configures it (``issuer.settings``)."""
     async with TokenIssuer() as issuer:
         yield issuer
+
+
+ADMIN_SCOPES = "system/*.cruds"
+FHIR_PREFIXES = ("REFERRAL_API_", "DIRECTORY_API_", "NOTIFIER_")
+_AUTHORITY: TokenIssuer | None = None
+
+
+class AdminTokens(httpx.Auth):
+    """An admin's token (role admin, ``system/*.cruds``, no organization) on every request
+    to ``/fhir`` that carries no ``Authorization`` of its own; for ``audience``, or, without
+    one, for every service's test audience (``audience_of``). A token is reused until a
+    minute before it expires."""
+
+    def __init__(
+        self, issuer: TokenIssuer, audience: str | None = None, elsewhere: str | None = None
+    ) -> None:
+        self.issuer = issuer
+        self.elsewhere = elsewhere  # the Authorization for paths outside /fhir, if any
+        self.audience: str | list[str] = audience or [audience_of(p) for p in FHIR_PREFIXES]
+        self._token = ""
+        self._expires = 0.0
+
+    def token(self) -> str:
+        if time.time() > self._expires - 60:
+            self._token = self.issuer.token(
+                ADMIN_SCOPES, self.audience, subject="test-admin", role="admin"
+            )
+            self._expires = time.time() + 300
+        return self._token
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        if "authorization" not in request.headers:
+            if request.url.path.startswith("/fhir"):
+                request.headers["Authorization"] = f"Bearer {self.token()}"
+            elif self.elsewhere is not None:
+                request.headers["Authorization"] = self.elsewhere
+        yield request
+
+
+def admin_auth() -> AdminTokens:
+    """For an ``httpx`` client talking to service processes the tests started: admin tokens
+    from the test ``authority``, which those processes trust (see ``authority``)."""
+    assert _AUTHORITY is not None, "the authority fixture is not running"
+    return AdminTokens(_AUTHORITY)
+
+
+# the services that call others, with the scopes their settings ask for (CLIENT_SCOPE)
+SERVICE_CLIENTS = {
+    "REFERRAL_API_": ("referral-api", "system/HealthcareService.r system/Organization.r"),
+    "NOTIFIER_": ("notifier", "system/Patient.r"),
+}
+
+
+def audience_of(prefix: str) -> str:
+    """The audience a service with ``prefix`` has in tests (its ``AUTH_AUDIENCE``): fixed, so
+    one token serves every process of it whatever port it got."""
+    return f"https://{prefix.rstrip('_').lower().replace('_', '-')}.closedloop.test/fhir"
+
+
+def authority_env(issuer: TokenIssuer, keys: Path) -> dict[str, str]:
+    """The environment that makes the three FHIR services trust ``issuer`` (its JWKS, a fixed
+    audience each) and gives referral-api and the notifier client credentials there, their
+    private keys in ``keys``."""
+    env = {}
+    for prefix in FHIR_PREFIXES:
+        env[f"{prefix}AUTH_ISSUER"] = issuer.issuer
+        env[f"{prefix}AUTH_JWKS_URL"] = issuer.jwks_url
+        env[f"{prefix}AUTH_AUDIENCE"] = audience_of(prefix)
+    for prefix, (client_id, scopes) in SERVICE_CLIENTS.items():
+        key_file = keys / f"{client_id}.json"
+        if client_id not in issuer.clients:
+            issuer.register(client_id, scopes, "service", key_file)
+        env[f"{prefix}CLIENT_ID"] = client_id
+        env[f"{prefix}CLIENT_KEY_FILE"] = str(key_file)
+    return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def authority() -> Iterator[TokenIssuer]:
+    """The authorization server every test's services trust by default: authorization is on
+    (as it is by default in the services), and the ``REFERRAL_API_``, ``DIRECTORY_API_`` and
+    ``NOTIFIER_`` settings of ``authority_env`` hold for the whole session, so in-process apps
+    built from their Settings and the processes tests start check its tokens for real, and
+    referral-api and the notifier get theirs from its ``/token`` to call each other. It
+    serves from a thread of its own, so a test blocking its event loop does not block it.
+    ``app_client`` sends its admin tokens by default; ``admin_auth()`` does for plain httpx
+    clients."""
+    global _AUTHORITY
+    issuer = TokenIssuer()
+    issuer.audiences = [audience_of(p) for p in FHIR_PREFIXES]
+    with tempfile.TemporaryDirectory(prefix="closedloop-keys-") as keys, in_thread(issuer):
+        env = authority_env(issuer, Path(keys))
+        saved = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        _AUTHORITY = issuer
+        try:
+            yield issuer
+        finally:
+            _AUTHORITY = None
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+@contextmanager
+def in_thread(server: LoopbackServer) -> Iterator[LoopbackServer]:
+    """Serve ``server`` from an event loop in a thread of its own until the block ends."""
+    import threading
+
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    failure: list[BaseException] = []
+
+    async def main() -> None:
+        try:
+            async with server:
+                ready.set()
+                await stop.wait()
+        except BaseException as exc:  # handed to the waiting thread
+            failure.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    ready.wait(10)
+    if failure:
+        raise failure[0]
+    try:
+        yield server
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()
 
 
 def bearer(token: str) -> dict[str, str]:

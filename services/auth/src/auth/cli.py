@@ -1,7 +1,7 @@
-"""The `auth` command: `serve`, `migrate`, `clients add|list|disable`, `users add|list|disable`,
-`keys rotate`, `launch` (register an EHR launch context), and `token` (a developer's helper that
-signs a client assertion with a local private key and prints an access token). Settings come
-from AUTH_* environment variables (see the README)."""
+"""The `auth` command: `serve`, `migrate`, `clients add|ensure|list|disable`,
+`users add|list|disable`, `keys rotate`, `launch` (register an EHR launch context), and `token`
+(a developer's helper that signs a client assertion with a local private key and prints an
+access token). Settings come from AUTH_* environment variables (see the README)."""
 
 from __future__ import annotations
 
@@ -92,13 +92,75 @@ def _configure_clients(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="a public app (browser or native: no keys, PKCE is its only proof)",
     )
+    ensure = sub.add_parser(
+        "ensure",
+        help="development: register a backend client unless it is registered, with the key "
+        "in --key-file (made if missing); safe to run on every start",
+    )
+    ensure.add_argument("--client-id", required=True)
+    ensure.add_argument("--name", required=True)
+    ensure.add_argument("--scopes", required=True)
+    ensure.add_argument("--role", choices=CLIENT_ROLES)
+    ensure.add_argument("--organization")
+    ensure.add_argument(
+        "--key-file", type=Path, help="default: AUTH_CLIENT_KEYS_DIR/<client id>.json"
+    )
+    ensure.add_argument("--alg", choices=["ES384", "RS384"], default="ES384")
     sub.add_parser("list", help="list registered clients")
     disable = sub.add_parser("disable", help="refuse a client's assertions from now on")
     disable.add_argument("client_id")
 
 
+def _write_private_key(path: Path, key: Any, alg: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({**key.as_dict(private=True), "alg": alg}, out)
+
+
+def _ensure_client(args: argparse.Namespace, settings: Any) -> None:
+    """Idempotent registration for ``make run``: the key file is made once, the client is
+    registered once with its public half; a client registered with another key is an error
+    (remove the client's database or key file to start over)."""
+    key_file = args.key_file or settings.client_keys_dir / f"{args.client_id}.json"
+    if not key_file.exists():
+        _write_private_key(key_file, keys.new_key(args.alg), args.alg)
+    try:
+        private = json.loads(key_file.read_text())
+        key = jwk.import_key(private)
+    except (OSError, ValueError) as exc:
+        sys.exit(f"cannot read the key {key_file}: {exc}")
+    alg = private.get("alg") or args.alg
+    existing = _with_db(settings, lambda db: get_client(db, args.client_id))
+    if existing is not None:
+        kids = {k.get("kid") for k in (existing.jwks or {}).get("keys", [])}
+        if key.kid not in kids:
+            sys.exit(f"{args.client_id} is registered with other keys than {key_file}")
+        print(f"{args.client_id} already registered (key {key_file})")
+        return
+    jwks = {"keys": [{**key.as_dict(private=False), "alg": alg}]}
+    try:
+        client = _with_db(
+            settings,
+            lambda db: add_client(
+                db,
+                client_id=args.client_id,
+                name=args.name,
+                scopes=args.scopes,
+                jwks=jwks,
+                organization=args.organization,
+                role=args.role,
+            ),
+        )
+    except ClientError as exc:
+        sys.exit(str(exc))
+    print(f"registered {client.client_id}: {' '.join(client.scopes)} (key {key_file})")
+
+
 def _clients(args: argparse.Namespace, settings: Any) -> None:
-    if args.action == "add":
+    if args.action == "ensure":
+        _ensure_client(args, settings)
+    elif args.action == "add":
         if not args.public and not (args.jwks or args.jwks_url or args.generate_key):
             sys.exit("give one of --jwks, --jwks-url, --generate-key (or --public)")
         jwks: dict[str, Any] | None = None
@@ -132,9 +194,7 @@ def _clients(args: argparse.Namespace, settings: Any) -> None:
         except ClientError as exc:
             sys.exit(str(exc))
         if key is not None:
-            fd = os.open(args.generate_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                json.dump({**key.as_dict(private=True), "alg": args.alg}, out)
+            _write_private_key(args.generate_key, key, args.alg)
             print(f"private key written to {args.generate_key} (kid {key.kid})")
         print(f"registered {client.client_id}: {' '.join(client.scopes)}")
     elif args.action == "list":
@@ -246,14 +306,20 @@ def _keys(args: argparse.Namespace, settings: Any) -> None:
 
 def _configure_token(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--client-id", required=True)
-    parser.add_argument("--key", type=Path, required=True, help="the client's private JWK file")
+    parser.add_argument(
+        "--key",
+        type=Path,
+        help="the client's private JWK file; default: the one "
+        "`clients ensure` keeps, AUTH_CLIENT_KEYS_DIR/<client id>.json (.data/keys/)",
+    )
     parser.add_argument("--scope", help="default: every scope registered for the client")
     parser.add_argument("--token-url", help="default: AUTH_ISSUER/token")
 
 
 def _token(args: argparse.Namespace, settings: Any) -> None:
+    key_file = args.key or settings.client_keys_dir / f"{args.client_id}.json"
     try:
-        private = json.loads(args.key.read_text())
+        private = json.loads(key_file.read_text())
         key = jwk.import_key(private)
     except (OSError, ValueError) as exc:
         sys.exit(f"cannot read the key: {exc}")

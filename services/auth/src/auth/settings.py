@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from closedloop.settings import ServiceSettings
@@ -47,6 +48,9 @@ class Settings(ServiceSettings):
     login_max_failures: int = Field(5, ge=1)
     login_max_failures_per_address: int = Field(20, ge=1)
     login_window: int = Field(900, ge=1)
+    # development: where `auth clients ensure` keeps the private keys it makes and `auth token`
+    # looks for them (`make run` keeps the services' and the dev client's here)
+    client_keys_dir: Path = Path(".data/keys")
 
     @field_validator("issuer")
     @classmethod

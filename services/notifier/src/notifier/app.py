@@ -9,6 +9,7 @@ from pathlib import Path
 from closedloop.context import SYSTEM
 from closedloop.errors import FhirError
 from closedloop.fhir.server import FhirServer
+from closedloop.http import credentials_from
 from closedloop.service import create_service_app
 from fastapi import FastAPI
 
@@ -56,11 +57,12 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     settings = settings or Settings()
     policy = endpoint_policy(settings, resolver or system_resolver)
     setup = channel_setup(settings)
-    event_senders = EventSenders(settings.events_token)
+    senders = frozenset(c.strip() for c in settings.event_senders.split(",") if c.strip())
+    event_senders = EventSenders(settings.events_token, senders)
 
     async def startup(app: FastAPI, server: FhirServer) -> None:
         app.state.endpoints = policy
-        event_senders.warn_if_unconfigured()
+        event_senders.warn_if_unconfigured(server.authenticator is not None)
         app.state.focus_base = settings.referral_url.rstrip("/")
         SubscriptionLifecycle(server, policy, setup).install()
         ownership.install(server)
@@ -69,7 +71,13 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         trusted = [url for url in (settings.referral_url, settings.sms_api_url) if url]
         http = guarded_client(policy, trusted)
         app.state.http = http
-        deps = ChannelDeps(http, policy, settings.referral_url.rstrip("/"), settings.app_url)
+        deps = ChannelDeps(
+            http,
+            policy,
+            settings.referral_url.rstrip("/"),
+            settings.app_url,
+            credentials_from(settings),
+        )
         channels = open_channels(settings, deps)
         app.state.delivery = None
         if settings.delivery_enabled:

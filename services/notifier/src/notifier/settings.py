@@ -14,9 +14,14 @@ class Settings(FhirServiceSettings):
     port: int = 8083
     referral_url: str = "http://127.0.0.1:8081/fhir"  # referral-api FHIR base (focus URLs)
     app_url: str | None = None  # the web app, for links in emails and texts
+    # its token for reading a patient's language from referral-api
+    client_scope: str = "system/Patient.r"
     # the shared secret referral-api sends with its events (Authorization: Bearer ...); unset:
     # POST /events refuses everything
     events_token: SecretStr | None = None
+    # the service clients (comma-separated ids, role service) whose access tokens may post
+    # events, when authorization is on
+    event_senders: str = "referral-api"
     # delivery
     max_event_age_hours: float = 24.0  # retry this long, then the subscription goes to error
     retry_initial_seconds: float = 1.0

@@ -9,7 +9,7 @@ from typing import Any
 
 from closedloop.fhir.server import FhirServer
 from closedloop.hooks import HookPoint
-from closedloop.http import service_client
+from closedloop.http import credentials_from, service_client
 from closedloop.service import create_service_app
 from fastapi import FastAPI
 
@@ -29,7 +29,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     async def startup(app: FastAPI, server: FhirServer) -> None:
-        directory = service_client(settings.directory_timeout)
+        # the other services check tokens too: referral-api's own (REFERRAL_API_CLIENT_*)
+        credentials = credentials_from(settings)
+        directory = service_client(settings.directory_timeout, credentials)
         app.state.directory_client = directory
         rules.install(
             server,
@@ -40,16 +42,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await publish_measure(server)
         app.state.dispatcher = None
         if settings.event_sink_url:
+            # the shared secret when one is set, else referral-api's access token
             token = settings.event_sink_token
-            if token is None:
+            if token is None and credentials is None:
                 log.warning(
-                    "REFERRAL_API_EVENT_SINK_TOKEN is not set: the notifier refuses events "
-                    "without it, so they wait in the outbox"
+                    "neither REFERRAL_API_EVENT_SINK_TOKEN nor REFERRAL_API_CLIENT_ID is set: "
+                    "the notifier refuses events without one, so they wait in the outbox"
                 )
             dispatcher = OutboxDispatcher(
                 server.db,
                 settings.event_sink_url,
-                service_client(settings.event_sink_timeout),
+                service_client(settings.event_sink_timeout, None if token else credentials),
                 max_backoff=settings.event_retry_max_seconds,
                 token=token.get_secret_value() if token else None,
             )

@@ -22,6 +22,8 @@ class Settings(FhirServiceSettings):
     # the secret the sink expects (Authorization: Bearer ...): the notifier's NOTIFIER_EVENTS_TOKEN
     event_sink_token: SecretStr | None = None
     event_retry_max_seconds: float = 30.0  # cap of the backoff between delivery attempts
+    # its token for the directory checks of referral targets
+    client_scope: str = "system/HealthcareService.r system/Organization.r"
     # share a referral with a CBO only when its ServiceRequest cites the patient's Consent
     require_consent: bool = True
     # loop metrics: a referral is stalled after this many days without the CBO's answer...

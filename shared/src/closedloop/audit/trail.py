@@ -148,6 +148,7 @@ class AuditTrail:
     # -- writing ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="audit-trail")
 
     async def stop(self) -> None:
@@ -169,6 +170,8 @@ class AuditTrail:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.flush()
             except Exception:  # the database may be briefly away: the events wait

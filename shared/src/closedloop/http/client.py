@@ -14,9 +14,12 @@ import httpx
 RETRY_STATUSES = frozenset({502, 503, 504})
 
 
-def service_client(timeout: float = 2.0) -> httpx.AsyncClient:
+def service_client(timeout: float = 2.0, auth: httpx.Auth | None = None) -> httpx.AsyncClient:
+    """``auth``: the service's own credentials (``closedloop.http.credentials``) for a peer
+    that checks tokens; never for third parties."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout),
+        auth=auth,
         headers={"Accept": "application/fhir+json", "User-Agent": "closed-loop"},
         follow_redirects=False,
     )

@@ -58,12 +58,15 @@ def bad(text: str, where: str) -> errors.FhirError:
 @dataclass(frozen=True)
 class ChannelDeps:
     """What the channels share, built once at start-up: the guarded HTTP client, the SSRF
-    policy, and the URLs a message links to or looks the patient up at."""
+    policy, the URLs a message links to or looks the patient up at, and the credentials for
+    that look-up."""
 
     http: httpx.AsyncClient
     endpoints: EndpointPolicy
     referral_url: str
     app_url: str | None
+    # the notifier's own credentials, sent to referral-api only (never to a subscriber)
+    referral_auth: httpx.Auth | None = None
 
 
 @dataclass(frozen=True)

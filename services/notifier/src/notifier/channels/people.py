@@ -40,6 +40,7 @@ class PeopleChannel(Channel, Generic[Sender]):
     def __init__(self, sender: Sender, deps: ChannelDeps) -> None:
         self.sender = sender
         self.http = deps.http
+        self.referral_auth = deps.referral_auth
         self.referral_url = deps.referral_url
         self.app_url = deps.app_url
 
@@ -94,7 +95,9 @@ class PeopleChannel(Channel, Generic[Sender]):
         if not isinstance(ref, str) or not ref.startswith("Patient/"):
             return "en"
         try:
-            r = await self.http.get(f"{self.referral_url}/{ref}", timeout=2.0)
+            r = await self.http.get(
+                f"{self.referral_url}/{ref}", timeout=2.0, auth=self.referral_auth
+            )
             return language_of(r.json()) if r.status_code == 200 else "en"
         except (httpx.HTTPError, ValueError):
             return "en"  # the message still goes out, in the fallback language

@@ -7,8 +7,9 @@
   event). Pending events go in groups (a JSON array, in order) to keep up with bursts.
 - Two processes: only the holder of the ``dispatcher`` lease delivers; a lease is renewed
   while working and taken over once it expires.
-- Authenticated: with a ``token``, each post carries ``Authorization: Bearer <token>`` (the
-  notifier refuses events without it; a refusal is retried like any failed delivery).
+- Authenticated: with a ``token`` (a shared secret), each post carries ``Authorization: Bearer
+  <token>``; otherwise the ``client``'s own auth (referral-api's access token) does. The
+  notifier refuses events without one; a refusal is retried like any failed delivery.
 """
 
 from __future__ import annotations
