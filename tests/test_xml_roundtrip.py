@@ -93,6 +93,15 @@ SMALL: dict[str, dict[str, Any]] = {
     "ServiceRequest": {"status": "active", "intent": "order", "subject": REF},
     "Task": {"status": "requested", "intent": "order", "for": REF},
     "Consent": {"status": "active", "scope": CODE, "category": [CODE]},
+    "Measure": {
+        "url": "urn:closedloop:Measure:closed-loop",
+        "status": "active",
+        "title": "Closed-loop referrals",
+        "scoring": CODE,
+        "group": [
+            {"code": CODE, "population": [{"code": CODE, "criteria": {"language": "text/x-sql"}}]}
+        ],
+    },
     "Procedure": {"status": "completed", "subject": REF},
 }
 

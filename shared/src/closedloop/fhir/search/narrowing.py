@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, select
 
 from closedloop import errors
 from closedloop.context import RequestContext
@@ -95,12 +95,19 @@ class InstanceGuard:
         if conds is None:
             return
         r = resources.c
-        key = [r.resource_type == interaction.resource_type, r.id == interaction.resource_id]
+        visible = case((and_(*conds), True), else_=False)
         async with self.db.read() as conn:
-            if (await conn.execute(select(r.pk).where(*key))).first() is None:
-                return  # nothing there: a create by PUT, or the engine's own 404
-            visible = (await conn.execute(select(r.pk).where(*key, *conds))).first()
-        if visible is None:
+            row = (
+                await conn.execute(
+                    select(visible).where(
+                        r.resource_type == interaction.resource_type,
+                        r.id == interaction.resource_id,
+                    )
+                )
+            ).first()
+        if row is None:
+            return  # nothing there: a create by PUT, or the engine's own 404
+        if not row[0]:
             raise errors.not_found(
                 f"{interaction.resource_type}/{interaction.resource_id} is not known"
             )
