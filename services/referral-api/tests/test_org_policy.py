@@ -362,3 +362,37 @@ async def test_a_token_without_a_role_sees_and_writes_nothing(
         admin = token(token_issuer, "admin", None)
         total, _ = await ids(client, admin, "Task?_total=accurate")
         assert total is not None and total >= sum(len(t) for t in world.tasks.values())
+
+
+async def test_a_requester_through_its_practitioner_role(
+    app: FastAPI, world: World, token_issuer: TokenIssuer
+) -> None:
+    """A Task requested by one of clinic A's PractitionerRoles is A's, not B's."""
+    admin = token(token_issuer, "admin", None)
+    async with app_client(app) as client:
+        role = await post(
+            client,
+            admin,
+            {"resourceType": "PractitionerRole", "organization": {"reference": "Organization/A"}},
+        )
+        first = world.tasks["X"][0]
+        sr, pt = world.sr_of_task[first], world.patient_of_task[first]
+        body = {
+            "resourceType": "Task",
+            "status": "requested",
+            "intent": "order",
+            "code": TASK_CODE,
+            "focus": {"reference": f"ServiceRequest/{sr}"},
+            "for": {"reference": f"Patient/{pt}"},
+            "authoredOn": "2026-12-04",
+            "requester": {"reference": f"PractitionerRole/{role}"},
+            "owner": {"reference": "Organization/X"},
+        }
+        tid = await post(client, admin, body)
+        a, b = token(token_issuer, "requester", "A"), token(token_issuer, "requester", "B")
+        assert (await client.get(f"/fhir/Task/{tid}", headers=a)).status_code == 200
+        assert (await client.get(f"/fhir/Task/{tid}", headers=b)).status_code == 404
+        _, found = await ids(client, a, f"Task?_id={tid}")
+        assert found["Task:match"] == {tid}
+        r = await client.post("/fhir/Task", json=body, headers={**FHIR, **b})
+        assert r.status_code == 403, r.text

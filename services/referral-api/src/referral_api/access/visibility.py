@@ -20,7 +20,7 @@ from typing import Any
 
 from closedloop.context import RequestContext
 from closedloop.fhir.storage.tables import resources, sp_reference
-from sqlalchemy import Select, false, or_, select, union
+from sqlalchemy import exists, false, or_
 
 from referral_api.access.parties import CBO, REQUESTER, UNRESTRICTED, party_of
 
@@ -38,97 +38,158 @@ PATIENT_RECORDS = frozenset(
     }
 )
 r = resources.c
-s = sp_reference.c
 
 
-def referencing(source: str, param: str, target_type: str, target_ids: Any) -> Select[Any]:
-    """pks of ``source`` resources whose ``param`` points to ``target_type``/one of
-    ``target_ids`` (a value or a subquery of ids)."""
-    ids = [target_ids] if isinstance(target_ids, str) else target_ids
-    return select(s.res_pk).where(
-        s.resource_type == source,
-        s.param == param,
-        s.target_type == target_type,
-        s.target_id.in_(ids),
+def points(source: str, param: str, target_type: str, **where: Any) -> Any:
+    """EXISTS a reference row of ``source``.``param`` to ``target_type`` meeting ``where``:
+    ``pk`` (the referring resource's pk), ``to`` (the target id: a value or a column),
+    ``also`` (more conditions on the row, given the row's columns). Correlated, so the
+    database checks each candidate row through the index instead of building every visible
+    id of an organization first (which grows with its history)."""
+    ref = sp_reference.alias()
+    c = ref.c
+    conds = [c.resource_type == source, c.param == param, c.target_type == target_type]
+    if "pk" in where:
+        conds.append(c.res_pk == where["pk"])
+    if "to" in where:
+        conds.append(c.target_id == where["to"])
+    if "also" in where:
+        conds.append(where["also"](c))
+    return exists().where(*conds)
+
+
+def resource_with_id(resource_type: str, id_expr: Any, condition: Any) -> Any:
+    """EXISTS the ``resource_type`` resource with id ``id_expr`` meeting ``condition(pk)``."""
+    other = resources.alias()
+    return exists().where(
+        other.c.resource_type == resource_type,
+        other.c.id == id_expr,
+        other.c.deleted.is_(False),
+        condition(other.c.pk),
     )
 
 
-def referenced(source: str, param: str, target_type: str, source_pks: Any) -> Select[Any]:
-    """ids of the ``target_type`` resources that ``source_pks``' ``param`` points to."""
-    return select(s.target_id).where(
-        s.resource_type == source,
-        s.param == param,
-        s.target_type == target_type,
-        s.res_pk.in_(source_pks),
+# -- a CBO: its Tasks and what they reference ----------------------------------------------
+
+
+def owned_task(org: str, pk: Any) -> Any:
+    return points("Task", "owner", "Organization", pk=pk, to=org)
+
+
+def cbo_request(org: str, sr_id: Any) -> Any:
+    """The ServiceRequest ``sr_id`` is the focus of one of the CBO's Tasks."""
+    return points(
+        "Task", "focus", "ServiceRequest", to=sr_id, also=lambda c: owned_task(org, c.res_pk)
     )
 
 
-def pks_of(resource_type: str, ids: Any) -> Select[Any]:
-    other = resources.alias("visible_" + resource_type.lower())
-    return select(other.c.pk).where(other.c.resource_type == resource_type, other.c.id.in_(ids))
-
-
-def ids_of(resource_type: str, pks: Any) -> Select[Any]:
-    other = resources.alias("party_" + resource_type.lower())
-    return select(other.c.id).where(other.c.resource_type == resource_type, other.c.pk.in_(pks))
+def cbo_request_pk(org: str, sr_pk: Any) -> Any:
+    other = resources.alias()
+    return exists().where(other.c.pk == sr_pk, cbo_request(org, other.c.id))
 
 
 def cbo_conditions(org: str, resource_type: str) -> list[Any]:
-    tasks = referencing("Task", "owner", "Organization", org)
     if resource_type == "Task":
-        return [r.pk.in_(tasks)]
-    requests = referenced("Task", "focus", "ServiceRequest", tasks)
+        return [owned_task(org, r.pk)]
     if resource_type == "ServiceRequest":
-        return [r.id.in_(requests)]
+        return [cbo_request(org, r.id)]
     if resource_type == "Patient":
-        return [r.id.in_(referenced("Task", "patient", "Patient", tasks))]
-    request_pks = pks_of("ServiceRequest", requests)
-    if resource_type == "Consent":
-        return [r.id.in_(referenced("ServiceRequest", "supporting-info", "Consent", request_pks))]
-    if resource_type == "Condition":
         return [
-            r.id.in_(referenced("ServiceRequest", "reason-reference", "Condition", request_pks))
+            points("Task", "patient", "Patient", to=r.id, also=lambda c: owned_task(org, c.res_pk))
         ]
+
+    def cited_by_request(param: str) -> Any:
+        return points(
+            "ServiceRequest",
+            param,
+            resource_type,
+            to=r.id,
+            also=lambda c: cbo_request_pk(org, c.res_pk),
+        )
+
+    if resource_type == "Consent":
+        return [cited_by_request("supporting-info")]
+    if resource_type == "Condition":
+        return [cited_by_request("reason-reference")]
     if resource_type == "Procedure":
         return [
             or_(
-                r.id.in_(referenced("Task", "output", "Procedure", tasks)),
-                r.pk.in_(referencing("Procedure", "based-on", "ServiceRequest", requests)),
+                points(
+                    "Task", "output", "Procedure", to=r.id, also=lambda c: owned_task(org, c.res_pk)
+                ),
+                points(
+                    "Procedure",
+                    "based-on",
+                    "ServiceRequest",
+                    pk=r.pk,
+                    also=lambda c: cbo_request(org, c.target_id),
+                ),
             )
         ]
     return [false()]
 
 
-def requester_conditions(org: str, resource_type: str) -> list[Any]:
-    roles = ids_of(
-        "PractitionerRole", referencing("PractitionerRole", "organization", "Organization", org)
-    )
+# -- a requester: what its Organization requested, and its patients -------------------------
 
-    def requested(source: str) -> Any:
-        return or_(
-            r.pk.in_(referencing(source, "requester", "Organization", org)),
-            r.pk.in_(referencing(source, "requester", "PractitionerRole", roles)),
+
+def requested(org: str, source: str, pk: Any) -> Any:
+    """The ``source`` resource ``pk`` names the Organization, or one of its PractitionerRoles,
+    as requester."""
+
+    def role_of_org(c: Any) -> Any:
+        return resource_with_id(
+            "PractitionerRole",
+            c.target_id,
+            lambda role_pk: points(
+                "PractitionerRole", "organization", "Organization", pk=role_pk, to=org
+            ),
         )
 
+    return or_(
+        points(source, "requester", "Organization", pk=pk, to=org),
+        points(source, "requester", "PractitionerRole", pk=pk, also=role_of_org),
+    )
+
+
+def requester_patient(org: str, patient_id: Any) -> Any:
+    return or_(
+        points(
+            "Task",
+            "patient",
+            "Patient",
+            to=patient_id,
+            also=lambda c: requested(org, "Task", c.res_pk),
+        ),
+        points(
+            "ServiceRequest",
+            "patient",
+            "Patient",
+            to=patient_id,
+            also=lambda c: requested(org, "ServiceRequest", c.res_pk),
+        ),
+        resource_with_id(
+            "Patient",
+            patient_id,
+            lambda pk: points("Patient", "organization", "Organization", pk=pk, to=org),
+        ),
+    )
+
+
+def requester_conditions(org: str, resource_type: str) -> list[Any]:
     if resource_type in ("Task", "ServiceRequest"):
-        return [requested(resource_type)]
-    tasks = union(
-        referencing("Task", "requester", "Organization", org),
-        referencing("Task", "requester", "PractitionerRole", roles),
-    )
-    requests = union(
-        referencing("ServiceRequest", "requester", "Organization", org),
-        referencing("ServiceRequest", "requester", "PractitionerRole", roles),
-    )
-    patients = union(
-        referenced("Task", "patient", "Patient", tasks),
-        referenced("ServiceRequest", "patient", "Patient", requests),
-        ids_of("Patient", referencing("Patient", "organization", "Organization", org)),
-    )
+        return [requested(org, resource_type, r.pk)]
     if resource_type == "Patient":
-        return [r.id.in_(patients)]
+        return [requester_patient(org, r.id)]
     if resource_type in PATIENT_RECORDS:
-        return [r.pk.in_(referencing(resource_type, "patient", "Patient", patients))]
+        return [
+            points(
+                resource_type,
+                "patient",
+                "Patient",
+                pk=r.pk,
+                also=lambda c: requester_patient(org, c.target_id),
+            )
+        ]
     return [false()]
 
 

@@ -21,7 +21,7 @@ from closedloop.hooks import Change
 from sqlalchemy import select
 
 from referral_api.access.parties import CBO, NOBODY, REQUESTER, Party, party_of
-from referral_api.access.visibility import narrower, referencing
+from referral_api.access.visibility import narrower, points
 
 CBO_UPDATES = frozenset({"Task", "Procedure"})
 REQUESTED_TYPES = frozenset({"Task", "ServiceRequest"})
@@ -93,13 +93,12 @@ class WriteLimits:
                         select(r.pk).where(
                             r.resource_type == "PractitionerRole",
                             r.id == role_id,
-                            r.pk.in_(
-                                referencing(
-                                    "PractitionerRole",
-                                    "organization",
-                                    "Organization",
-                                    str(party.organization_id),
-                                )
+                            points(
+                                "PractitionerRole",
+                                "organization",
+                                "Organization",
+                                pk=r.pk,
+                                to=str(party.organization_id),
                             ),
                         )
                     )
