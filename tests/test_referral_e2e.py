@@ -9,13 +9,32 @@ import uuid
 import httpx
 from closedloop.testing import admin_auth, postgres_database, running_service
 
+from .test_notifier_e2e import consent_for
+
 FHIR = {"Content-Type": "application/fhir+json"}
 TASK_CODE = {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]}
 SDOHCC = "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
 
 
+CONSENT_RECIPIENT = {
+    "coding": [
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}
+    ]
+}
+
+
 def referral_bundle(mrn: str, owner: str) -> dict:
     patient, sr = "urn:uuid:" + str(uuid.uuid4()), "urn:uuid:" + str(uuid.uuid4())
+    consent = "urn:uuid:" + str(uuid.uuid4())
+    # the patient's consent to share this referral with the CBO (REFERRAL_API_REQUIRE_CONSENT)
+    permit = {
+        **consent_for("x"),
+        "patient": {"reference": patient},
+        "provision": {
+            "type": "permit",
+            "actor": [{"role": CONSENT_RECIPIENT, "reference": {"reference": owner}}],
+        },
+    }
     return {
         "resourceType": "Bundle",
         "type": "transaction",
@@ -44,6 +63,7 @@ def referral_bundle(mrn: str, owner: str) -> dict:
                     },
                     "subject": {"reference": patient},
                     "performer": [{"reference": owner}],
+                    "supportingInfo": [{"reference": consent}],
                 },
                 "request": {"method": "POST", "url": "ServiceRequest"},
             },
@@ -60,6 +80,11 @@ def referral_bundle(mrn: str, owner: str) -> dict:
                     "owner": {"reference": owner},
                 },
                 "request": {"method": "POST", "url": "Task"},
+            },
+            {
+                "fullUrl": consent,
+                "resource": permit,
+                "request": {"method": "POST", "url": "Consent"},
             },
         ],
     }
