@@ -9,8 +9,8 @@ the busy timeout) and, on PostgreSQL, no referral-api connection sits idle in a 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
