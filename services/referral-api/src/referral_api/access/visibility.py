@@ -16,6 +16,7 @@ it with the search itself:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from closedloop.context import RequestContext
@@ -201,8 +202,15 @@ def narrower(ctx: RequestContext, resource_type: str) -> list[Any] | None:
         return [false()]
     if resource_type in PUBLIC_TYPES:
         return None
-    if party.kind == CBO:
-        return cbo_conditions(party.organization_id, resource_type)
-    if party.kind == REQUESTER:
-        return requester_conditions(party.organization_id, resource_type)
-    return [false()]
+    return list(conditions(party.kind, party.organization_id, resource_type))
+
+
+@lru_cache(maxsize=4096)
+def conditions(kind: str, org: str, resource_type: str) -> tuple[Any, ...]:
+    """The SQL of one party's visibility of one type, built once: the same expression objects
+    each time let SQLAlchemy reuse the statement's compiled form."""
+    if kind == CBO:
+        return tuple(cbo_conditions(org, resource_type))
+    if kind == REQUESTER:
+        return tuple(requester_conditions(org, resource_type))
+    return (false(),)
