@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from closedloop.auth.organizations import organization_id
 from closedloop.auth.roles import CBO_ROLES, REQUESTER_ROLES, UNRESTRICTED_ROLES
 from closedloop.context import SYSTEM, RequestContext
 
@@ -37,13 +38,3 @@ def party_of(ctx: RequestContext) -> Party:
     if ctx.role in REQUESTER_ROLES:
         return Party(REQUESTER, org)
     return Party(NOBODY)
-
-
-def organization_id(reference: str | None) -> str | None:
-    """``Organization/123`` (or a full URL ending so) -> ``123``."""
-    if not reference:
-        return None
-    parts = reference.rstrip("/").split("/")
-    if len(parts) >= 2 and parts[-2] == "Organization" and parts[-1]:
-        return parts[-1]
-    return None
