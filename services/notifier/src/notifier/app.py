@@ -3,11 +3,9 @@ intake for referral events, and the delivery worker."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-from closedloop.context import SYSTEM
-from closedloop.errors import FhirError
+from closedloop.fhir.definitions import publish_definitions
 from closedloop.fhir.server import FhirServer
 from closedloop.http import credentials_from
 from closedloop.service import create_service_app
@@ -38,18 +36,9 @@ def endpoint_policy(settings: Settings, resolver: Resolver = system_resolver) ->
 
 
 async def publish_topics(server: FhirServer) -> None:
-    """Write the topics at start-up. Replicas starting together write the same resources at
-    once: the one that loses the race finds them written and tries again (they are the same)."""
-    for attempt in range(5):
-        try:
-            async with server.repo.unit_of_work(SYSTEM) as uow:
-                for topic in TOPICS.values():
-                    await server.repo.update(uow, "Basic", topic.id, basic_resource(topic))
-            return
-        except FhirError as exc:
-            if exc.status != 409 or attempt == 4:
-                raise
-            await asyncio.sleep(0.05 * (attempt + 1))
+    await publish_definitions(
+        server, [("Basic", topic.id, basic_resource(topic)) for topic in TOPICS.values()]
+    )
 
 
 def create_app(settings: Settings | None = None, *, resolver: Resolver | None = None) -> FastAPI:
