@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from closedloop.fhir.search.compiled import Plan
 from closedloop.testing import TokenIssuer, app_client, bearer
 from fastapi import FastAPI
 from referral_api.app import create_app
@@ -396,3 +397,36 @@ async def test_a_requester_through_its_practitioner_role(
         assert found["Task:match"] == {tid}
         r = await client.post("/fhir/Task", json=body, headers={**FHIR, **b})
         assert r.status_code == 403, r.text
+
+
+async def test_parties_share_compiled_shapes_and_see_only_their_own(
+    app: FastAPI, world: World, token_issuer: TokenIssuer
+) -> None:
+    """The same search by one CBO, then the other, then a clinic, again and again, paged one
+    by one: the narrowed shape is compiled once (the organization is a bound value), and each
+    party still gets exactly its own resources on every page."""
+    parties = [
+        ("cbo", "X", world.tasks["X"]),
+        ("cbo", "Y", world.tasks["Y"]),
+        ("requester", "A", world.requested["A"]),
+        ("requester", "B", world.requested["B"]),
+    ]
+    async with app_client(app) as client:
+        for _round in range(3):
+            for role, org, expected in parties:
+                auth = token(token_issuer, role, org)
+                for query in (
+                    "Task?_count=1",
+                    "Task?status=requested&_count=1&_sort=-_lastUpdated",
+                ):
+                    _, found = await ids(client, auth, query)
+                    assert found.get("Task:match", set()) == set(expected), (role, org, query)
+    engine = app.state.fhir.search
+    narrowed = [
+        plan
+        for key, plan in engine.shapes._plans.items()
+        if any(isinstance(part, tuple) and part[:1] == ("narrowed",) for part in key)
+    ]
+    assert narrowed and all(isinstance(plan, Plan) for plan in narrowed)
+    # one compiled statement per shape and kind of party, not per organization
+    assert len(narrowed) <= 2 * 2 * 2  # (first page, next pages) x queries x kinds

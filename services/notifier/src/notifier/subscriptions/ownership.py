@@ -9,6 +9,7 @@ matching time (``matching``) by what its owner may read.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from closedloop.auth.organizations import Party, unrestricted
@@ -36,13 +37,20 @@ def owned_by(ctx: RequestContext) -> Any | None:
 
 
 def narrower(ctx: RequestContext, resource_type: str) -> list[Any] | None:
-    if resource_type != "Subscription":
+    if resource_type != "Subscription" or ctx is SYSTEM or unrestricted(party_of(ctx)):
         return None
-    own = owned_by(ctx)
-    if own is None:
-        return None
+    return list(_owned_subscriptions(ctx.organization or None))
+
+
+@lru_cache(maxsize=4096)
+def _owned_subscriptions(organization: str | None) -> tuple[Any, ...]:
+    """Built once per organization: the same expression objects each time let the search
+    engine reuse the compiled statement (``closedloop.fhir.search.compiled``)."""
+    if organization is None:
+        return (false(),)
     state = subscription_state.c
-    return [resources.c.id.in_(select(state.subscription_id).where(own))]
+    own = state.owner_organization == organization
+    return (resources.c.id.in_(select(state.subscription_id).where(own)),)
 
 
 def install(server: FhirServer) -> None:

@@ -13,6 +13,11 @@ it once; it keeps the SQL text only if the statement's own bound values, in orde
 the extracted ones (so a predicate whose SQL changes shape is never cached wrongly: it simply
 stays uncached). Later searches of that shape run the cached text with positional binds.
 
+A caller's narrowing (``narrowing``: what its organization may see) is part of the shape as
+its SQL text, its organization one of the bound values, so every party of a kind shares one
+compiled statement per shape. Narrowers give the same condition objects for the same party and
+type (they build them once), so the narrowing's text is compiled once per party.
+
 Every value is still a bound parameter. Criteria the cache does not describe take the full
 path: chains, ``_has``, ``_id`` (an IN list), missing/text/of-type/identifier modifiers,
 number/quantity/uri/geo parameters, any parameter with a custom ``condition`` (its SQL may
@@ -29,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select
+from sqlalchemy import Select, and_
 from sqlalchemy.engine import Dialect
 
 from closedloop.fhir.search.definitions import SearchParam
@@ -121,6 +126,27 @@ class ShapeCache:
         self._plans: dict[tuple[Any, ...], Plan | None] = {}
         # id(param) -> (param, plain?): the reference keeps the id from being reused
         self._plain: dict[int, tuple[SearchParam, bool]] = {}
+        # ids of a narrowing's conditions -> (them, (SQL, bound values) or None)
+        self._narrowings: dict[tuple[int, ...], tuple[tuple[Any, ...], Any]] = {}
+
+    def _narrowing(self, conds: list[Any]) -> tuple[str, list[Any]] | None:
+        """A caller's narrowing as part of a shape: its SQL text (the same for every
+        organization: the organization is a bound value) and its bound values in SQL order.
+        Narrowers give the same condition objects for the same party (``narrowing``), so
+        this is compiled once per party and type."""
+        ids = tuple(id(c) for c in conds)
+        known = self._narrowings.get(ids)
+        if known is None:
+            described: tuple[str, list[Any]] | None = None
+            compiled = and_(*conds).compile(dialect=self.dialect)
+            names = compiled.positiontup
+            if names is not None and "POSTCOMPILE" not in compiled.string:
+                params = compiled.construct_params()
+                described = (compiled.string, [params[n] for n in names])
+            if len(self._narrowings) >= _MAX_SHAPES:
+                self._narrowings.clear()
+            known = self._narrowings[ids] = (tuple(conds), described)
+        return cast("tuple[str, list[Any]] | None", known[1])
 
     # -- shapes and values -------------------------------------------------------------------
 
@@ -171,8 +197,10 @@ class ShapeCache:
         cursor_key: tuple[Any, ...] | None,
         backwards: bool,
         limit: int,
+        narrowed: list[Any] | None = None,
     ) -> Prepared | None:
-        """The shape and values of the page statement, or None: take the full path."""
+        """The shape and values of the page statement, or None: take the full path.
+        ``narrowed``: the caller's narrowing, ANDed after the criteria (``engine._where``)."""
         if q.summary == "count" or q.total in ("accurate", "estimate"):
             return None
         if any(s.code not in _SORTABLE or s.param is not None for s in q.sort):
@@ -185,6 +213,12 @@ class ShapeCache:
                 return None
             key.append(got[0])
             values += got[1]
+        if narrowed is not None:
+            described = self._narrowing(narrowed)
+            if described is None:
+                return None
+            key.append(("narrowed", described[0]))
+            values += described[1]
         if cursor_key is not None:
             if len(cursor_key) != len(q.sort) + 1 or not all(
                 type(v) in (int, str) for v in cursor_key
@@ -194,7 +228,8 @@ class ShapeCache:
             for i in range(len(cursor_key)):  # predicates of ordering.after, in its order
                 values += cursor_key[: i + 1]
         values.append(limit)
-        return Prepared(tuple(key), values, custom_plans=len(q.criteria) >= 2)
+        conditions = len(q.criteria) + (narrowed is not None)
+        return Prepared(tuple(key), values, custom_plans=conditions >= 2)
 
     # -- plans -------------------------------------------------------------------------------
 

@@ -303,7 +303,12 @@ class SearchEngine:
             None
             if self._planned(q)
             else self.shapes.prepare(
-                q, base_url, cursor.key if cursor else None, backwards, count + 1
+                q,
+                base_url,
+                cursor.key if cursor else None,
+                backwards,
+                count + 1,
+                narrowing.current(q.resource_type),
             )
         )
         plan = self.shapes.plan(prepared) if prepared is not None else None
@@ -318,8 +323,6 @@ class SearchEngine:
     def _planned(self, q: SearchQuery) -> bool:
         """Does a service planner answer some of the criteria? (Its SQL is its own business:
         such a search is never served from the shape cache.)"""
-        if narrowing.current(q.resource_type) is not None:
-            return True  # the caller's narrowing is never part of a cached shape
         return bool(self.planners) and bool(self._plan(q)[1])
 
     def _page_statement(
