@@ -2,6 +2,7 @@
 
 # The package's public modules (nothing is re-exported here: import from the module).
 __all__ = [
+    "definitions",
     "instant",
     "operations",
     "read_only",

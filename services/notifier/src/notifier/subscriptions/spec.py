@@ -10,6 +10,7 @@ filters, each with at most ``MAX_FILTER_VALUES`` comma-separated values."""
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -195,8 +196,28 @@ def _check_filter_names(topic: Topic, pairs: Pairs) -> None:
             )
 
 
+# filter texts each engine has accepted: the delivery worker reads every subscription again
+# before each round of work, and building a filter's SQL to check it costs more than the round
+_ACCEPTED: weakref.WeakKeyDictionary[SearchEngine, set[tuple[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+_MAX_ACCEPTED = 10_000
+
+
 def _check_filter_search(topic: Topic, text: str, pairs: Pairs, search: SearchEngine) -> None:
-    """The same parser as searches: a bad value is refused now, not at delivery."""
+    """The same parser as searches: a bad value is refused now, not at delivery. (The
+    answer depends only on the text and the engine's registry, so an accepted text is
+    remembered.)"""
+    accepted = _ACCEPTED.setdefault(search, set())
+    if (topic.resource_type, text) in accepted:
+        return
+    _check_new_filter(topic, text, pairs, search)
+    if len(accepted) >= _MAX_ACCEPTED:
+        accepted.clear()
+    accepted.add((topic.resource_type, text))
+
+
+def _check_new_filter(topic: Topic, text: str, pairs: Pairs, search: SearchEngine) -> None:
     try:
         search.parse(topic.resource_type, pairs, strict=True)
     except errors.FhirError as exc:

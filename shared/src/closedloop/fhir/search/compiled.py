@@ -19,11 +19,12 @@ compiled statement per shape. Narrowers give the same condition objects for the 
 type (they build them once), so the narrowing's text is compiled once per party.
 
 Every value is still a bound parameter. Criteria the cache does not describe take the full
-path: chains, ``_has``, ``_id`` (an IN list), missing/text/of-type/identifier modifiers,
-number/quantity/uri/geo parameters, any parameter with a custom ``condition`` (its SQL may
-depend on the value or the clock) or any other non-default field, ``_sort`` by a search
-parameter, ``_total``/``_summary=count``. Any value the extraction cannot read (a malformed
-date, a bad reference) also takes the full path, which raises the usual error.
+path: chains, ``_has``, ``_id`` with several values (an IN list), missing/text/of-type/
+identifier modifiers, number/quantity/uri/geo parameters, any parameter with a custom
+``condition`` (its SQL may depend on the value or the clock) or any other non-default field,
+``_sort`` by a search parameter, ``_total``/``_summary=count``. Any value the extraction cannot
+read (a malformed date, a bad reference) also takes the full path, which raises the usual
+error.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from closedloop.fhir.search.definitions import SearchParam
 from closedloop.fhir.search.index import BY_TYPE
 from closedloop.fhir.search.index.date import bounds
 from closedloop.fhir.search.query import Criterion, SearchQuery
+from closedloop.fhir.search.syntax import unescape
 
 _PLAIN_FIELDS = frozenset(
     {"code", "type", "expression", "base", "target", "url", "description", "modifiers"}
@@ -174,6 +176,11 @@ class ShapeCache:
                 forms.append(got[0])
                 values += got[1]
             return ("_lastUpdated", c.modifier, tuple(forms)), values
+        if c.code == "_id":
+            ids = [v for v in c.values if v]
+            if c.modifier is not None or len(ids) != 1:
+                return None  # a list is an IN, expanded per length: not a fixed shape
+            return ("_id",), [unescape(ids[0])]
         param = c.param
         if param is None or param.type != c.type or not self._plain_param(param):
             return None

@@ -129,8 +129,11 @@ class SearchEngine:
             raise errors.invalid(
                 "Conditional criteria must contain at least one search parameter", cl_code="CL-3430"
             )
-        stmt = select(resources.c.id).where(*self._where(q, "")).limit(101)
-        return list((await conn.execute(stmt)).scalars())
+        # a page of 100 (and one more, which says "more than 100"), served like any search
+        # page: by the shape's compiled SQL when it has one (the notifier matches every event
+        # against each subscription's filters this way)
+        rows = await self._page(ConnectionExecutor(conn), q, "", None, False, 100)
+        return [str(row[2]) for row in rows]
 
     # -- search ----------------------------------------------------------------------------
 

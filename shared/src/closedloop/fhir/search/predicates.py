@@ -34,7 +34,9 @@ def criterion_condition(
         return _chain_condition(c, resource_type, base_url, r)
     if c.code == "_id":
         ids = [unescape(v) for v in c.values if v]
-        cond = r.c.id.in_(ids)
+        # one id (a conditional match, a subscription's focus) binds one value, which the
+        # compiled-shape cache can describe; an IN list expands per length
+        cond = r.c.id == ids[0] if len(ids) == 1 else r.c.id.in_(ids)
         return not_(cond) if c.modifier == "not" else cond
     if c.code == "_lastUpdated":
         return any_of(
