@@ -45,9 +45,25 @@ Startup = Callable[[FastAPI, FhirServer], Awaitable[None]]
 _ANY_ADDRESS = {"", "0.0.0.0", "::"}
 
 
+# FastAPI's own OpenTelemetry spans would record every query string (url.query: searches
+# carry names, birth dates, MRNs) and exception messages: the server span is
+# ``closedloop.observability.tracing.TraceRequests``'s instead (method, route template, status)
+NO_FASTAPI_TELEMETRY: dict[str, Any] = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
+
+
 class ServiceApp(FastAPI):
     """FastAPI with ``ContainErrors`` outside Starlette's own error middleware (which re-raises
-    every unexpected error to the server, and uvicorn then drops the connection)."""
+    every unexpected error to the server, and uvicorn then drops the connection), and without
+    FastAPI's native telemetry (``NO_FASTAPI_TELEMETRY``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("telemetry", NO_FASTAPI_TELEMETRY)
+        super().__init__(**kwargs)
 
     def build_middleware_stack(self) -> Any:
         return ContainErrors(super().build_middleware_stack())
