@@ -7,8 +7,10 @@ OpenAPI schemas that ``kubernetes-validate`` bundles (strict: an unknown field i
 with ``kubectl apply --validate=strict``), CloudNativePG kinds against the JSON schemas
 committed in deploy/kubernetes/schemas/, any other kind is an error. Then the rules a schema
 cannot say: probes on /readyz and /healthz, requests and limits, non-root, Services, HPAs and
-PDBs that point at a Deployment, no committed Secret, no secret value in plain text, and
-enough PostgreSQL connections for every replica the HPAs may start.
+PDBs that point at a Deployment, no committed Secret, no secret value in plain text,
+enough PostgreSQL connections for every replica the HPAs may start, Prometheus's scrape
+annotations on every Deployment (/metrics on its http port), and no Ingress routing ``/``
+(that would make /metrics public).
 
 Compose: every long-running service has a healthcheck, the application services wait for the
 one-shot ``migrate``, secrets come only from required ``${VAR:?message}`` interpolations, and
@@ -213,6 +215,25 @@ def env_errors(env: list[dict[str, Any]]) -> list[str]:
     return errors
 
 
+def scrape_errors(deployment: dict[str, Any]) -> list[str]:
+    """Prometheus's annotations on the pod template: scrape, on the http port, /metrics."""
+    template = deployment["spec"]["template"]
+    notes = template["metadata"].get("annotations", {})
+    ports = {
+        p.get("name"): p.get("containerPort")
+        for c in template["spec"].get("containers", [])
+        for p in c.get("ports", [])
+    }
+    if notes.get("prometheus.io/scrape") != "true":
+        return ['pod template needs the annotation prometheus.io/scrape: "true"']
+    errors = []
+    if str(notes.get("prometheus.io/port")) != str(ports.get("http")):
+        errors.append("prometheus.io/port must be the container's http port")
+    if notes.get("prometheus.io/path") != "/metrics":
+        errors.append("prometheus.io/path must be /metrics")
+    return errors
+
+
 def rule_errors(docs: list[dict[str, Any]]) -> list[str]:
     errors: list[str] = []
     by_kind: dict[str, list[dict[str, Any]]] = {}
@@ -246,6 +267,17 @@ def rule_errors(docs: list[dict[str, Any]]) -> list[str]:
                 errors += [f"{here}: {e}" for e in env_errors(c.get("env", []))]
         if doc["kind"] == "Secret":
             errors.append(f"{where}: Secrets are referenced, never committed")
+    for name, d in deployments.items():
+        errors += [f"Deployment/{name}: {e}" for e in scrape_errors(d)]
+    for ingress in by_kind.get("Ingress", []):
+        for rule in ingress["spec"].get("rules", []):
+            for path in rule.get("http", {}).get("paths", []):
+                if path.get("path", "/") in ("", "/"):
+                    errors.append(
+                        f"Ingress/{ingress['metadata']['name']}: routes / of "
+                        f"{rule.get('host', '*')}: /metrics would be public (route the "
+                        "public paths only)"
+                    )
     for svc in by_kind.get("Service", []):
         selector = svc["spec"].get("selector", {})
         if not any(selects(selector, template_labels(d)) for d in deployments.values()):

@@ -266,3 +266,31 @@ class TestCompose:
             "Dockerfile: the final stage must end on a non-root USER",
             "Dockerfile: the final stage has no HEALTHCHECK",
         ]
+
+
+class TestObservability:
+    def test_a_deployment_without_its_scrape_annotations(self, root: Path) -> None:
+        def change(docs: list[dict[str, Any]]) -> None:
+            template = find(docs, "Deployment", "notifier")["spec"]["template"]
+            template["metadata"]["annotations"]["prometheus.io/port"] = "9999"
+
+        edit_docs(root / BASE / "notifier.yaml", change)
+        edit_docs(
+            root / BASE / "auth.yaml",
+            lambda docs: find(docs, "Deployment", "auth")["spec"]["template"]["metadata"].pop(
+                "annotations"
+            ),
+        )
+        errors = base_errors(root)
+        assert "Deployment/notifier: prometheus.io/port must be the container's http port" in errors
+        assert any(e.startswith("Deployment/auth: pod template needs") for e in errors)
+
+    def test_an_ingress_routing_everything(self, root: Path) -> None:
+        production = root / "deploy/kubernetes/overlays/production"
+
+        def change(docs: list[dict[str, Any]]) -> None:
+            docs[0]["spec"]["rules"][0]["http"]["paths"][0]["path"] = "/"
+
+        edit_docs(production / "ingress.yaml", change)
+        _count, errors = C.check_kustomization(production, root / "deploy/kubernetes/schemas")
+        assert any("/metrics would be public" in e for e in errors)

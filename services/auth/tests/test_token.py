@@ -281,3 +281,35 @@ def test_the_issuer_must_be_https_unless_loopback() -> None:
     for bad in ("http://auth.example.org", "ftp://127.0.0.1", "auth.example.org"):
         with pytest.raises(ValueError, match="AUTH_ISSUER must be an https URL"):
             Settings(issuer=bad)
+
+
+async def test_token_requests_are_counted_by_grant_type_and_outcome(env: Env) -> None:
+    """``/metrics``: issued and refused token requests, by grant type; never a client id."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async def counts() -> dict[tuple[str, str], float]:
+        r = await env.http.get("/metrics")
+        assert r.status_code == 200
+        return {
+            (s.labels["grant_type"], s.labels["outcome"]): s.value
+            for family in text_string_to_metric_families(r.text)
+            for s in family.samples
+            if s.name == "auth_token_requests_total"
+        }
+
+    before = await counts()
+    good = A.token_form(A.assertion(env.rs_key, "ehr-rs"), "system/Task.rs")
+    assert (await post_token(env, good)).status_code == 200
+    forged = A.token_form(A.assertion(env.es_key, "ehr-rs"), "system/Task.rs")  # wrong key
+    assert (await post_token(env, forged)).status_code in (400, 401)
+    assert (await post_token(env, {**good, "grant_type": "made-up"})).status_code == 400
+    after = await counts()
+
+    def delta(key: tuple[str, str]) -> float:
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert delta(("client_credentials", "issued")) == 1
+    assert delta(("client_credentials", "invalid_client")) == 1
+    assert delta(("other", "unsupported_grant_type")) == 1
+    text = (await env.http.get("/metrics")).text
+    assert "ehr-rs" not in text and "made-up" not in text

@@ -1,5 +1,6 @@
-"""Structured JSON logs: one line per event, a request id on every request line, and never a
-resource body or a query string (they carry PHI: names, MRNs, birth dates)."""
+"""Structured JSON logs: one line per event, a request id on every request line, the trace id
+(``trace_id``, ``span_id``) on every line written inside a trace, and never a resource body or
+a query string (they carry PHI: names, MRNs, birth dates)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import uuid
 from typing import Any
 
 import orjson
+from opentelemetry import trace
 
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -79,6 +81,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:  # the request's (or the delivery's) trace: find its spans by it
+            out["trace_id"] = format(span.trace_id, "032x")
+            out["span_id"] = format(span.span_id, "016x")
         out.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             out["exc"] = format_exception_safely(record.exc_info)

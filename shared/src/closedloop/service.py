@@ -3,7 +3,8 @@
 A service passes its settings, the resource types it serves and its migrations folder; this
 module adds what every service has: JSON request logs with request ids, OperationOutcome error
 handlers (no error ever escapes to the server), guards against hostile URLs and slow bodies,
-``/healthz`` (the process is up) and ``/readyz`` (its database answers), and migrations applied
+``/healthz`` (the process is up) and ``/readyz`` (its database answers), ``/metrics``
+(Prometheus) and a trace span per request (``closedloop.observability``), and migrations applied
 at start-up.
 """
 
@@ -23,7 +24,7 @@ from closedloop.audit.trail import AuditTrail
 from closedloop.db import Database, create_database, upgrade_to_head
 from closedloop.edge import cors, ratelimit
 from closedloop.fhir.operations import OPERATIONS
-from closedloop.fhir.rest.dispatch import fhir_routes
+from closedloop.fhir.rest.dispatch import fhir_routes, route_template
 from closedloop.fhir.rest.fast import FhirFastPath
 from closedloop.fhir.rest.guards import BodyDeadline, ContainErrors, RequestGuard
 from closedloop.fhir.rest.handlers import add_exception_handlers
@@ -34,6 +35,7 @@ from closedloop.fhir.server import LOOPBACK_HOSTS, FhirConfig, FhirServer, Opera
 from closedloop.health import add_health_routes
 from closedloop.hooks import Hooks
 from closedloop.logs import RequestLogMiddleware, quiet_url_loggers
+from closedloop.observability import install as install_observability
 from closedloop.settings import FhirServiceSettings, ServiceSettings
 
 log = logging.getLogger("closedloop.service")
@@ -43,9 +45,25 @@ Startup = Callable[[FastAPI, FhirServer], Awaitable[None]]
 _ANY_ADDRESS = {"", "0.0.0.0", "::"}
 
 
+# FastAPI's own OpenTelemetry spans would record every query string (url.query: searches
+# carry names, birth dates, MRNs) and exception messages: the server span is
+# ``closedloop.observability.tracing.TraceRequests``'s instead (method, route template, status)
+NO_FASTAPI_TELEMETRY: dict[str, Any] = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
+
+
 class ServiceApp(FastAPI):
     """FastAPI with ``ContainErrors`` outside Starlette's own error middleware (which re-raises
-    every unexpected error to the server, and uvicorn then drops the connection)."""
+    every unexpected error to the server, and uvicorn then drops the connection), and without
+    FastAPI's native telemetry (``NO_FASTAPI_TELEMETRY``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("telemetry", NO_FASTAPI_TELEMETRY)
+        super().__init__(**kwargs)
 
     def build_middleware_stack(self) -> Any:
         return ContainErrors(super().build_middleware_stack())
@@ -182,7 +200,7 @@ def create_service_app(
         openapi_url=None,
     )
     app.state.auth_config = checks  # what tokens it takes (None: none needed)
-    _add_request_stack(app, settings)
+    _add_request_stack(app, name, settings)
     add_health_routes(app, name)
     add_docs_routes(app, f"Closed Loop {name}")
 
@@ -193,8 +211,9 @@ def create_service_app(
     return app
 
 
-def _add_request_stack(app: FastAPI, settings: ServiceSettings) -> None:
-    """The error handlers and the middleware every request passes, innermost first."""
+def _add_request_stack(app: FastAPI, name: str, settings: ServiceSettings) -> None:
+    """The error handlers and the middleware every request passes, innermost first: the
+    metrics and the trace span outside the request log (its lines carry the trace id)."""
     add_exception_handlers(app)
     app.add_middleware(FhirFastPath)  # inside the request log: it sees the request id
     app.add_middleware(
@@ -202,4 +221,7 @@ def _add_request_stack(app: FastAPI, settings: ServiceSettings) -> None:
     )
     app.add_middleware(RequestGuard)
     app.add_middleware(RequestLogMiddleware)
+    install_observability(
+        app, name, metrics_enabled=settings.metrics_enabled, templater=route_template
+    )
     cors.install(app, settings.cors_origins)  # outermost: a preflight needs nothing else

@@ -44,6 +44,9 @@ class ServiceSettings(BaseSettings):
     # a search running longer is cancelled on the database and answered with a 503
     statement_timeout_ms: int = Field(10_000, ge=1)
     log_level: str = "INFO"
+    # GET /metrics (Prometheus), without a token: meant for the cluster's scraper only (it
+    # holds counts by route template, never ids or patient data; see README "Observability")
+    metrics_enabled: bool = True
 
 
 class FhirServiceSettings(ServiceSettings):

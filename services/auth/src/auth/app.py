@@ -19,6 +19,7 @@ from closedloop.db import create_database, upgrade_to_head
 from closedloop.fhir.rest.guards import BodyDeadline
 from closedloop.health import add_health_routes
 from closedloop.logs import RequestLogMiddleware, quiet_url_loggers
+from closedloop.observability import install as install_observability
 from closedloop.service import ServiceApp
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -30,6 +31,7 @@ from auth.launches import register_launch
 from auth.scopes import PEOPLE_ONLY
 from auth.server import MAX_FORM_BYTES, TokenEndpoint, error_response
 from auth.settings import Settings
+from auth.token_metrics import TokenMetrics
 
 log = logging.getLogger("auth.app")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -117,6 +119,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyDeadline, read_timeout=settings.body_read_timeout, total_timeout=settings.body_timeout
     )
     app.add_middleware(RequestLogMiddleware)
+    # GET /metrics and a trace span per request, outside the request log (its lines carry
+    # the trace id)
+    metrics = install_observability(app, "auth", metrics_enabled=settings.metrics_enabled)
+    tokens = TokenMetrics(metrics)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -161,16 +167,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/token")
     async def token(request: Request) -> Response:
+        form = bytearray()
+        response = await token_response(request, form)
+        tokens.record(bytes(form), response)
+        return response
+
+    async def token_response(request: Request, body: bytearray) -> Response:
+        """The token endpoint's answer; ``body`` gets the form as read (for the metrics)."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != FORM:
             return error_response(InvalidRequestError(description=f"send the form as {FORM}"))
-        body = b""
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_FORM_BYTES:
                 return error_response(InvalidRequestError(description="the form is too large"))
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
         endpoint: TokenEndpoint = app.state.token
-        return await endpoint.respond(settings.token_url, headers, body)
+        return await endpoint.respond(settings.token_url, headers, bytes(body))
 
     return app

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from notifier import operations
 from notifier.channels.base import ChannelDeps
 from notifier.channels.registry import channel_setup, open_channels
+from notifier.delivery.metrics import DeliveryMetrics
 from notifier.delivery.worker import DeliveryWorker
 from notifier.intake.auth import EventSenders
 from notifier.intake.router import router as intake_router
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
                 retry_max=settings.retry_max_seconds,
                 poll_seconds=settings.delivery_poll_seconds,
                 lease_seconds=settings.delivery_lease_seconds,
+                metrics=app.state.delivery_metrics,
             )
             app.state.delivery = worker
             worker.start()
@@ -107,4 +109,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
         },
     )
     app.state.event_senders = event_senders
+    app.state.delivery_metrics = DeliveryMetrics(
+        app.state.metrics, lambda: getattr(app.state, "db", None)
+    )
     return app

@@ -17,6 +17,7 @@ from referral_api import rules
 from referral_api.measures.operation import evaluate_measure
 from referral_api.measures.publish import publish_measure
 from referral_api.outbox.dispatcher import OutboxDispatcher
+from referral_api.outbox.metrics import OutboxMetrics
 from referral_api.resources import READ_ONLY_TYPES, RESOURCE_TYPES, SEARCH_PARAMS
 from referral_api.settings import Settings
 from referral_api.targets import DirectoryTargets
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 service_client(settings.event_sink_timeout, None if token else credentials),
                 max_backoff=settings.event_retry_max_seconds,
                 token=token.get_secret_value() if token else None,
+                metrics=app.state.outbox_metrics,
             )
             app.state.dispatcher = dispatcher
 
@@ -70,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.dispatcher.client.aclose()
         await app.state.directory_client.aclose()
 
-    return create_service_app(
+    app = create_service_app(
         name="referral-api",
         settings=settings,
         resource_types=RESOURCE_TYPES,
@@ -81,3 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_startup=[startup],
         on_shutdown=[shutdown],
     )
+    app.state.outbox_metrics = OutboxMetrics(
+        app.state.metrics, lambda: getattr(app.state, "db", None)
+    )
+    return app

@@ -18,6 +18,8 @@
   two notifiers never send the same event at once.
 - Handshake for new subscriptions on a channel that has one (rest-hook; 2xx: ``active``;
   otherwise ``error``), and a heartbeat every heartbeat period on a channel that sends them.
+- Traced: a notification's send continues the trace of the referral event it is for (the
+  ``traceparent`` stored with it), so a rest-hook POST carries that trace on.
 - What a channel does with a notification is the channel's business (``notifier.channels``):
   the worker looks the subscription's channel up in the registry and hands it a
   ``Notification``.
@@ -37,12 +39,15 @@ from closedloop.context import SYSTEM
 from closedloop.errors import FhirError
 from closedloop.fhir.instant import now_us
 from closedloop.fhir.server import FhirServer
+from closedloop.observability.tracing import span_from
+from opentelemetry.trace import SpanKind
 from sqlalchemy import case, select, update
 from sqlalchemy.exc import DBAPIError
 
 from notifier.channels import ChannelUnusable, DeliveryError, Notification
 from notifier.channels.registry import CHANNELS, Channels
 from notifier.delivery.bundles import StoredEvent, notification_bundle
+from notifier.delivery.metrics import DeliveryMetrics
 from notifier.subscriptions.spec import SubscriptionSpec, channel_type, read_spec
 from notifier.subscriptions.ssrf import EndpointPolicy
 from notifier.subscriptions.status import describe_failure, record_status
@@ -69,8 +74,10 @@ class DeliveryWorker:
         retry_max: float = 300.0,
         poll_seconds: float = 0.5,
         lease_seconds: float = 30.0,
+        metrics: DeliveryMetrics | None = None,
     ) -> None:
         self.server = server
+        self.metrics = metrics
         self.channels = channels
         self.endpoints = endpoints  # the SSRF policy a stored Subscription is read with
         self.subscription_base = subscription_base.rstrip("/")
@@ -313,7 +320,9 @@ class DeliveryWorker:
             spec.payload,
         )
         try:
-            await self.channels.send(Notification(spec, sub_id, bundle, [], state.secret, None))
+            await self._send(
+                Notification(spec, sub_id, bundle, [], state.secret, None), "handshake"
+            )
         except DeliveryError as exc:
             await self._set_status(sub_id, "error", f"handshake failed: {exc}")
             return
@@ -395,7 +404,7 @@ class DeliveryWorker:
         keys = [f"{sub_id}:{n}" for n in numbers]
         try:
             notification = Notification(spec, sub_id, bundle, keys, state.secret, message)
-            await self.channels.send(notification)
+            await self._send(notification, "notification", [r.traceparent for r in rows])
         except ChannelUnusable as exc:
             await self._set_status(sub_id, "error", unusable(str(exc)))
             return False
@@ -404,6 +413,27 @@ class DeliveryWorker:
             return False
         await self._mark_delivered(sub_id, numbers)
         return True
+
+    async def _send(
+        self, notification: Notification, kind: str, traces: list[str | None] | None = None
+    ) -> None:
+        """One send through the subscription's channel, counted by channel and kind; a
+        notification's continues the trace of its (first) event, linked to the others'."""
+        channel = notification.spec.channel
+        failed = True
+        try:
+            with span_from(
+                f"notifier {kind}",
+                traces[0] if traces else None,
+                kind=SpanKind.PRODUCER,
+                also=(traces or [])[1:],
+                attributes={"closedloop.channel": channel},
+            ):
+                await self.channels.send(notification)
+            failed = False
+        finally:
+            if self.metrics is not None:
+                self.metrics.attempted(channel, kind, failed=failed)
 
     async def _mark_delivered(self, sub_id: str, numbers: list[int]) -> None:
         e = notification_events.c
@@ -459,7 +489,9 @@ class DeliveryWorker:
             spec.payload,
         )
         with contextlib.suppress(DeliveryError):
-            await self.channels.send(Notification(spec, sub_id, bundle, [], state.secret, None))
+            await self._send(
+                Notification(spec, sub_id, bundle, [], state.secret, None), "heartbeat"
+            )
         await self._touch(sub_id)  # a missed heartbeat is not retried: the next one comes
 
     async def _schedule(self, sub_id: str, spec: SubscriptionSpec, seen_count: int) -> None:

@@ -26,6 +26,7 @@ from closedloop.errors import FhirError
 from closedloop.fhir.instant import now_us
 from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.repository import UnitOfWork
+from closedloop.observability.tracing import current_traceparent, trace_id_of
 from sqlalchemy import select, update
 
 from notifier.subscriptions.spec import MAX_FILTER_CRITERIA, MAX_FILTER_VALUES, filter_size_problem
@@ -131,6 +132,18 @@ async def _set_aside(server: FhirServer, uow: UnitOfWork, sub_id: str, problem: 
     log.warning("subscription filters failed to evaluate", extra={"subscription": sub_id})
 
 
+def event_traceparent(event: dict[str, Any]) -> str | None:
+    """The trace a notification of ``event`` continues: this intake request's span when it is
+    in the event's trace (one event per post), else the event's own ``traceparent`` (an event
+    further down a batch, whose post continued the first event's trace)."""
+    current = current_traceparent()
+    sent = event.get("traceparent")
+    sent = sent if isinstance(sent, str) and trace_id_of(sent) else None
+    if sent is None or trace_id_of(current) == trace_id_of(sent):
+        return current or sent
+    return sent
+
+
 async def enqueue(server: FhirServer, uow: UnitOfWork, event: dict[str, Any]) -> int:
     """Record notification events for ``event``; returns how many subscriptions matched."""
     rtype, rid, interaction = event["resourceType"], event["resourceId"], event["interaction"]
@@ -194,6 +207,7 @@ async def enqueue(server: FhirServer, uow: UnitOfWork, event: dict[str, Any]) ->
     for sub_id, problem in failed.items():
         await _set_aside(server, uow, sub_id, problem)
     now = now_us()
+    traceparent = event_traceparent(event) if hits else None
     for sub_id in hits:
         number = (
             await uow.conn.execute(
@@ -215,6 +229,7 @@ async def enqueue(server: FhirServer, uow: UnitOfWork, event: dict[str, Any]) ->
                 next_attempt_at=now,
                 resource=orjson.dumps(resource).decode() if isinstance(resource, dict) else None,
                 message_kind=message_kind(event),
+                traceparent=traceparent,
             )
         )
     if interaction == "delete":

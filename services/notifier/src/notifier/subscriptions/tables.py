@@ -7,7 +7,9 @@
   failed to evaluate (it is then left out of matching until the client rewrites it), and its
   owner (revision 0005: the token that created it, whose organization it belongs to).
 - ``notification_events``: the stored event log per subscription, served by ``$events``; an
-  event is delivered at most once at a time, in order, and kept after delivery.
+  event is delivered at most once at a time, in order, and kept after delivery. Each keeps
+  the ``traceparent`` of the referral event's trace (revision 0007), so its delivery is part
+  of that trace even after a restart.
 - ``intake_events``: every referral event received, keyed by its id, so a redelivered event is
   not notified twice.
 """
@@ -68,6 +70,8 @@ notification_events = Table(
     Column("first_attempt_at", BigInteger, nullable=True),
     Column("next_attempt_at", BigInteger, nullable=False, default=0),
     Column("last_error", String(500), nullable=True),
+    # the W3C trace context its delivery continues (revision 0007): the referral event's trace
+    Column("traceparent", String(55), nullable=True),
 )
 
 intake_events = Table(

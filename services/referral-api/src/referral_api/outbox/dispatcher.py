@@ -7,6 +7,8 @@
   event). Pending events go in groups (a JSON array, in order) to keep up with bursts.
 - Two processes: only the holder of the ``dispatcher`` lease delivers; a lease is renewed
   while working and taken over once it expires.
+- Traced: each post continues the trace of its first event's request (the ``traceparent``
+  stored with the event; the others' are linked), and httpx passes it on to the receiver.
 - Authenticated: with a ``token`` (a shared secret), each post carries ``Authorization: Bearer
   <token>``; otherwise the ``client``'s own auth (referral-api's access token) does. The
   notifier refuses events without one; a refusal is retried like any failed delivery.
@@ -23,8 +25,11 @@ import uuid
 import httpx
 from closedloop.db.engine import Database
 from closedloop.fhir.instant import now_us
+from closedloop.observability.tracing import span_from
+from opentelemetry.trace import SpanKind
 from sqlalchemy import select, update
 
+from referral_api.outbox.metrics import OutboxMetrics
 from referral_api.outbox.tables import outbox_events, outbox_leases
 
 log = logging.getLogger("referral_api.outbox")
@@ -43,8 +48,10 @@ class OutboxDispatcher:
         batch: int = 100,
         per_post: int = 50,
         token: str | None = None,
+        metrics: OutboxMetrics | None = None,
     ) -> None:
         self.db = db
+        self.metrics = metrics
         self.sink_url = sink_url
         self.client = client
         self._auth = {"Authorization": f"Bearer {token}"} if token else {}
@@ -146,7 +153,7 @@ class OutboxDispatcher:
         async with self.db.read() as conn:
             rows = (
                 await conn.execute(
-                    select(e.seq, e.event_id, e.payload)
+                    select(e.seq, e.event_id, e.payload, e.traceparent)
                     .where(e.delivered_at.is_(None))
                     .order_by(e.seq)
                     .limit(self.batch)
@@ -162,7 +169,16 @@ class OutboxDispatcher:
                 if not await self._hold_lease():
                     return done  # another process took over; it continues from here
                 renewed = now_us()
-            error = await self._post([r.event_id for r in group], [r.payload for r in group])
+            with span_from(
+                "outbox send",
+                group[0].traceparent,
+                kind=SpanKind.PRODUCER,
+                also=[r.traceparent for r in group[1:]],
+                attributes={"closedloop.events": len(group)},
+            ):
+                error = await self._post([r.event_id for r in group], [r.payload for r in group])
+            if self.metrics is not None:
+                self.metrics.sent(len(group), failed=error is not None)
             seqs = [r.seq for r in group]
             if error is not None:
                 async with self.db.write() as conn:

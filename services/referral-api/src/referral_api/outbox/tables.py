@@ -1,4 +1,4 @@
-"""Outbox tables (referral-api's own; revision 0002).
+"""Outbox tables (referral-api's own; revision 0002, the traceparent column 0006).
 
 ``outbox_events.seq`` is the delivery order. ``outbox_leases`` holds one row per dispatcher
 role: only the process holding the unexpired lease delivers, so two referral-api processes on
@@ -26,6 +26,9 @@ outbox_events = Table(
     Column("delivered_at", BigInteger, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", String(500), nullable=True),
+    # the W3C traceparent of the request that made the change (revision 0006): its delivery
+    # continues that trace
+    Column("traceparent", String(55), nullable=True),
     Index("ix_outbox_pending", "delivered_at", "seq"),
 )
 

@@ -1,5 +1,7 @@
 """Writes one outbox event per Task or ServiceRequest change, before commit, in the same
-transaction: the event exists if and only if the change does."""
+transaction: the event exists if and only if the change does. Each event keeps the W3C
+``traceparent`` of the request that made it (a column, and ``traceparent`` in the event), so
+its delivery and the notifications after it belong to that request's trace."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import orjson
 from closedloop.db.direct import insert_rows
 from closedloop.fhir.instant import format_instant, now_us
 from closedloop.fhir.storage.repository import UnitOfWork
+from closedloop.observability.tracing import current_traceparent
 
 from referral_api.outbox.tables import outbox_events
 
@@ -18,6 +21,7 @@ EVENT_TYPES = frozenset({"Task", "ServiceRequest"})
 
 async def write_events(_ctx: Any, uow: UnitOfWork) -> None:
     rows = []
+    traceparent = current_traceparent()
     for change in uow.changes:
         if change.resource_type not in EVENT_TYPES:
             continue
@@ -34,6 +38,8 @@ async def write_events(_ctx: Any, uow: UnitOfWork) -> None:
             "resource": change.resource,
             "previous": change.previous,
         }
+        if traceparent:
+            event["traceparent"] = traceparent
         rows.append(
             {
                 "event_id": event_id,
@@ -44,6 +50,7 @@ async def write_events(_ctx: Any, uow: UnitOfWork) -> None:
                 "occurred_at": now,
                 "payload": orjson.dumps(event).decode(),
                 "attempts": 0,
+                "traceparent": traceparent,
             }
         )
     # straight to the driver on PostgreSQL: through SQLAlchemy this INSERT cost a fifth of a

@@ -115,3 +115,48 @@ def fhir_routes(prefix: str = "/fhir") -> list[Any]:
         Route(prefix, dispatch, methods=_METHODS, include_in_schema=False),
         Route(prefix + "/{rest:path}", dispatch, methods=_METHODS, include_in_schema=False),
     ]
+
+
+_VARIABLE = ("{id}", "_history", "{vid}")
+
+
+def route_template(scope: dict[str, Any]) -> str | None:
+    """The route template of a request to the FHIR engine, for metrics and span names: the
+    path with ids replaced (``/fhir/Task/{id}/_history/{vid}``), only served types and
+    operations named (anything else is ``{type}``, ``{operation}``), so a label never holds an
+    id or a client's invention. None for what another route serves (the router's own match
+    names it)."""
+    path: str = scope["path"]
+    if path != "/fhir" and not path.startswith("/fhir/"):
+        return None
+    route = scope.get("route")
+    if route is not None and getattr(route, "endpoint", None) is not dispatch:
+        return None  # a service's own route under /fhir (AuditEvent)
+    server = getattr(getattr(scope.get("app"), "state", None), "fhir", None)
+    segments = [s for s in path[len("/fhir/") :].split("/") if s]
+    if not segments:
+        return "/fhir"
+    first = segments[0]
+    if len(segments) == 1 and first in _SYSTEM:
+        return f"/fhir/{first}"
+    if segments == [".well-known", "smart-configuration"]:
+        return "/fhir/.well-known/smart-configuration"
+    if first.startswith("$"):
+        return "/fhir/" + _operation(first, server)
+    named = ["/fhir", first if server is not None and server.supports(first) else "{type}"]
+    for i, segment in enumerate(segments[1:4]):
+        if segment.startswith("$"):
+            named.append(_operation(segment, server))
+            break
+        if i == 0 and segment in ("_search", "_history"):
+            named.append(segment)
+            break
+        named.append(_VARIABLE[i] if i != 1 or segment == "_history" else "{segment}")
+    if len(segments) > 4:
+        named.append("{more}")
+    return "/".join(named)
+
+
+def _operation(segment: str, server: Any) -> str:
+    known = server is not None and segment[1:] in server.operations
+    return segment if known else "${operation}"
