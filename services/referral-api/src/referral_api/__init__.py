@@ -4,6 +4,7 @@ __all__ = [
     "access",
     "app",
     "cli",
+    "followup",
     "outbox",
     "profiles",
     "resources",
