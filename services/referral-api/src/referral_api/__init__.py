@@ -11,5 +11,6 @@ __all__ = [
     "rules",
     "settings",
     "targets",
+    "voice",
     "workflow",
 ]

@@ -24,6 +24,8 @@ from referral_api.outbox.dispatcher import OutboxDispatcher
 from referral_api.resources import READ_ONLY_TYPES, RESOURCE_TYPES, SEARCH_PARAMS
 from referral_api.settings import Settings
 from referral_api.targets import DirectoryTargets
+from referral_api.voice.operation import aggregate
+from referral_api.voice.publish import publish_questionnaire
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger("referral_api")
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], int] = now_
         )
         app.state.measures = settings.measures()
         await publish_measure(server)
+        await publish_questionnaire(server)
         app.state.clock = clock
         app.state.followup = settings.followup()
         app.state.sweeper = None
@@ -90,7 +93,11 @@ def create_app(settings: Settings | None = None, clock: Callable[[], int] = now_
         migrations=MIGRATIONS,
         search_params=SEARCH_PARAMS,
         read_only_types=READ_ONLY_TYPES,
-        operations={"evaluate-measure": evaluate_measure, "sweep-stalled": sweep_stalled},
+        operations={
+            "evaluate-measure": evaluate_measure,
+            "sweep-stalled": sweep_stalled,
+            "aggregate": aggregate,
+        },
         on_startup=[startup],
         on_shutdown=[shutdown],
     )

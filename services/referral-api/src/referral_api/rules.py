@@ -22,6 +22,7 @@ from referral_api.measures.projection import project
 from referral_api.outbox.writer import write_events
 from referral_api.profiles import PROFILES, task_patient, task_referral
 from referral_api.targets import DirectoryTargets
+from referral_api.voice.projection import project_voice
 from referral_api.workflow import task_states
 from referral_api.workflow.loop_closing import close_loop
 
@@ -126,4 +127,9 @@ def install(server: FhirServer, targets: DirectoryTargets, *, require_consent: b
         await project(server.repo, uow)
 
     hooks.register(HookPoint.BEFORE_COMMIT, projecting)
+
+    async def voicing(_ctx: RequestContext, uow: UnitOfWork) -> None:
+        await project_voice(server.repo, uow)
+
+    hooks.register(HookPoint.BEFORE_COMMIT, voicing)
     hooks.register(HookPoint.BEFORE_COMMIT, write_events)
