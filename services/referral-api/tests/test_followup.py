@@ -145,6 +145,7 @@ async def test_stalled_after_the_limit_of_its_category(env: Env) -> None:
 async def test_escalated_m_days_after_it_stalled(env: Env) -> None:
     t0, req = env.start(), "Organization/req-escalate"
     referral = await env.refer(req, "food-insecurity", t0)
+    later = await env.refer(req, "food-insecurity", t0 + timedelta(days=1))
     stalled = t0 + timedelta(days=3)
     await env.sweep(stalled + MINUTE)
     [task] = await env.worklist(req)
@@ -155,10 +156,15 @@ async def test_escalated_m_days_after_it_stalled(env: Env) -> None:
     [urgent] = await env.worklist(req, priority="urgent", status="requested")
     assert urgent["id"] == task["id"] and business(urgent) == "escalated"
     assert urgent["focus"] == {"reference": f"Task/{referral}"}
+    # the worklist, urgent first: the later referral's follow-up is still routine
+    listed = await env.worklist(req, status="requested", _sort="-priority")
+    assert [t["focus"]["reference"] for t in listed] == [f"Task/{referral}", f"Task/{later}"]
+    assert [t["priority"] for t in listed] == ["urgent", "routine"]
     version = urgent["meta"]["versionId"]
     await env.sweep(stalled + timedelta(days=6))
-    [again] = await env.worklist(req, **{"business-status": "escalated"})
-    assert again["meta"]["versionId"] == version  # escalated once
+    again = {t["id"]: t for t in await env.worklist(req, **{"business-status": "escalated"})}
+    assert again[task["id"]]["meta"]["versionId"] == version  # escalated once
+    assert len(again) == 2  # the later one, at its own time
 
 
 async def test_two_sweeping_apps_act_once(
