@@ -27,7 +27,7 @@ from referral_api.outbox.tables import outbox_events
 from referral_api.settings import Settings
 from sqlalchemy import select
 
-from .measures_data import AUD, History, Writer
+from .measures_data import AUD, SDOHCC, TASK_CODE, History, Writer, consent_for
 
 SWEEP = "/fhir/Task/$sweep-stalled"
 FOLLOW_UP = "urn:closedloop:CodeSystem:task-code|follow-up"
@@ -257,3 +257,48 @@ async def test_who_sees_and_sweeps_and_what_is_notified(env: Env) -> None:
         ).all()
     assert [e[0] for e in events] == ["create"]
     assert task["focus"]["reference"] == f"Task/{referral}"
+
+
+async def test_a_practitioner_roles_referral_goes_to_its_organization(env: Env) -> None:
+    t0, org = env.start(), "Organization/req-role"
+    admin, post = env.admin(), env.writer.post
+    role = await post(
+        {"resourceType": "PractitionerRole", "organization": {"reference": org}}, admin
+    )
+    requester = {"reference": f"PractitionerRole/{role['id']}"}
+    patient = await post({"resourceType": "Patient"}, admin)
+    consent = await post(consent_for(patient["id"]), admin)
+    sr = await post(
+        {
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": "order",
+            "category": [{"coding": [{"system": SDOHCC, "code": "food-insecurity"}]}],
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "467771000124109"}]},
+            "subject": {"reference": f"Patient/{patient['id']}"},
+            "requester": requester,
+            "supportingInfo": [{"reference": f"Consent/{consent['id']}"}],
+        },
+        admin,
+    )
+    sent = t0.strftime("%Y-%m-%dT%H:%M:%SZ")
+    task = await post(
+        {
+            "resourceType": "Task",
+            "status": "requested",
+            "intent": "order",
+            "code": TASK_CODE,
+            "focus": {"reference": f"ServiceRequest/{sr['id']}"},
+            "for": {"reference": f"Patient/{patient['id']}"},
+            "authoredOn": sent,
+            "lastModified": sent,
+            "requester": requester,
+            "owner": {"reference": CBO},
+        },
+        admin,
+    )
+    await env.sweep(t0 + timedelta(days=3) + MINUTE)
+    [followup] = await env.worklist(org)  # read with the organization's case-manager token
+    assert followup["owner"] == {"reference": org}
+    assert followup["requester"] == requester
+    assert followup["focus"] == {"reference": f"Task/{task['id']}"}
