@@ -16,6 +16,5 @@ class FollowupSettings:
     escalate_days: int = 3  # after the referral became stalled
     sweep_seconds: float = 900.0  # 0: no periodic sweep (the operation still works)
 
-    def stall_us(self, category: str | None) -> int:
-        days = self.stall_days_by_category.get(category or "", self.stall_days)
-        return days * DAY_US
+    def stall_days_for(self, category: str | None) -> int:
+        return self.stall_days_by_category.get(category or "", self.stall_days)

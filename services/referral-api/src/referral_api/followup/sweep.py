@@ -27,13 +27,14 @@ from closedloop.fhir.instant import format_instant
 from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.repository import UnitOfWork
 from closedloop.fhir.storage.tables import resources
-from sqlalchemy import and_, case, literal, select, update
+from sqlalchemy import and_, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from referral_api.followup import task as followup
 from referral_api.followup.settings import DAY_US, FollowupSettings
 from referral_api.followup.tables import referral_followups
+from referral_api.measures.compute import stall_limit
 from referral_api.measures.tables import referral_facts
 
 log = logging.getLogger("referral_api.followup")
@@ -45,16 +46,6 @@ BATCH = 200
 class SweepResult:
     stalled: int = 0
     escalated: int = 0
-
-
-def _stall_limit(settings: FollowupSettings) -> Any:
-    default = literal(settings.stall_days * DAY_US)
-    if not settings.stall_days_by_category:
-        return default
-    whens = [
-        (F.category == c, literal(d * DAY_US)) for c, d in settings.stall_days_by_category.items()
-    ]
-    return case(*whens, else_=default)
 
 
 def _waiting() -> Any:
@@ -114,7 +105,7 @@ async def _stall_one(server: FhirServer, settings: FollowupSettings, row: Any, n
         if claimed.rowcount != 1:
             return False  # another sweep made it
         owner = await _organization_of(server, uow, row.requester_org)
-        days = settings.stall_us(row.category) // DAY_US
+        days = settings.stall_days_for(row.category)
         body = followup.followup_task(referral, owner, days, format_instant(now))
         written = await server.repo.create(uow, "Task", body)
         await uow.conn.execute(
@@ -156,7 +147,7 @@ async def _escalate_one(server: FhirServer, row: Any, now: int) -> bool:
 
 async def sweep(server: FhirServer, settings: FollowupSettings, now: int) -> SweepResult:
     result = SweepResult()
-    limit = _stall_limit(settings)
+    limit = stall_limit(settings.stall_days, settings.stall_days_by_category)
     stalled = (
         select(F.task_id, F.requester_org, F.category)
         .select_from(referral_facts.outerjoin(referral_followups, R.referral_task_id == F.task_id))
