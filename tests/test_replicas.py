@@ -28,6 +28,7 @@ import asyncpg
 import httpx
 from closedloop.testing import Receiver, free_port, postgres_database, running_service
 
+from .test_followup_e2e import backdated_referral, days_ago
 from .test_notifier_e2e import consent_for
 
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -368,3 +369,48 @@ async def test_killing_a_notifier_replica_mid_delivery_loses_nothing(
                 if s == sub and n not in first_seen:
                     first_seen.append(n)
             assert first_seen == list(range(1, total // len(subs) + 1))
+
+
+async def test_two_replicas_sweeping_stalled_referrals_act_once(postgres_admin_url: str) -> None:
+    """Two referral-api replicas sweep for stalled referrals every 0.2 s, and both are asked to
+    sweep at once as well: every backdated referral gets one follow-up Task, escalated once
+    (created, escalated: version 2), however the sweeps interleave."""
+    env = {
+        **NO_AUTH,
+        "REFERRAL_API_EVENT_SINK_URL": "",
+        "REFERRAL_API_FOLLOWUP_SWEEP_SECONDS": "0.2",
+    }
+    async with postgres_database(postgres_admin_url) as db, AsyncExitStack() as stack:
+        replicas = [
+            await stack.enter_async_context(
+                running_service("referral_api", "REFERRAL_API_", db, env)
+            )
+            for _ in range(2)
+        ]
+        client = await stack.enter_async_context(httpx.AsyncClient(timeout=20))
+        clinic = f"Organization/clinic-{uuid.uuid4().hex[:6]}"
+        referrals = [
+            await backdated_referral(client, f"{replicas[n % 2]}/fhir", clinic, days_ago(11))
+            for n in range(20)
+        ]
+        sweeps = await asyncio.gather(
+            *(client.post(f"{replicas[n % 2]}/fhir/Task/$sweep-stalled") for n in range(6))
+        )
+        assert all(r.status_code == 200 for r in sweeps), [r.text for r in sweeps]
+
+        for _ in range(200):  # the periodic sweeps finish what the asked ones left
+            r = await client.get(
+                f"{replicas[0]}/fhir/Task",
+                params={"code": "follow-up", "owner": clinic, "priority": "urgent", "_count": 100},
+            )
+            if len(r.json().get("entry", [])) >= len(referrals):
+                break
+            await asyncio.sleep(0.1)
+        assert len(r.json()["entry"]) == len(referrals)
+        for referral in referrals:
+            r = await client.get(
+                f"{replicas[1]}/fhir/Task",
+                params={"code": "follow-up", "part-of": f"Task/{referral['id']}"},
+            )
+            [followup] = [e["resource"] for e in r.json()["entry"]]
+            assert followup["meta"]["versionId"] == "2"

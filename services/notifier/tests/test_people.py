@@ -142,6 +142,93 @@ async def test_patient_sms(client: httpx.AsyncClient) -> None:
         assert request.headers["authorization"].startswith("Basic ")
 
 
+async def _mail_to(inbox: Inbox, address: str, count: int) -> list[EmailMessage]:
+    for _ in range(250):
+        got = [m for m in inbox.messages if m["To"] == address]
+        if len(got) >= count:
+            return got
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{len(got)} of {count} emails to {address}")
+
+
+def _text(message: EmailMessage) -> str:
+    parts = {p.get_content_type(): p for p in message.walk()}
+    return str(parts["text/plain"].get_payload(decode=True).decode())
+
+
+async def test_completion_asks_the_patient_how_it_went(
+    client: httpx.AsyncClient, smtp: tuple[Inbox, int]
+) -> None:
+    address = f"patient-{uuid.uuid4().hex[:6]}@mail.test"
+    r = await client.post(
+        "/fhir/Subscription",
+        headers=FHIR_JSON,
+        json=people_subscription(f"mailto:{address}", "email", "patient"),
+    )
+    assert r.status_code == 201, r.text
+    task_id = f"t-{uuid.uuid4().hex[:8]}"
+    await client.post("/events", json=owned_event(task_id, "completed", 4, "in-progress"))
+    [mail] = await _mail_to(smtp[0], address, 1)
+    text = _text(mail)
+    assert f"https://app.closedloop.test/referrals/{task_id}\r\n" in text
+    assert f"Tell us how it went: https://app.closedloop.test/referrals/{task_id}/feedback" in text
+
+
+def followup_event(task_id: str, referral: str, priority: str, previous: str | None) -> dict:
+    event = task_event(
+        task_id,
+        "requested",
+        1 if previous is None else 2,
+        owner="Organization/clinic-1",
+        interaction="create" if previous is None else "update",
+    )
+    event["resource"].update(
+        code={"coding": [{"system": "urn:closedloop:CodeSystem:task-code", "code": "follow-up"}]},
+        focus={"reference": f"Task/{referral}"},
+        priority=priority,
+    )
+    if previous is not None:
+        event["previous"] = {**event["resource"], "priority": previous}
+    return event
+
+
+async def test_follow_up_tells_the_case_manager(
+    client: httpx.AsyncClient, smtp: tuple[Inbox, int]
+) -> None:
+    address = f"cm-{uuid.uuid4().hex[:6]}@clinic.test"
+    r = await client.post(
+        "/fhir/Subscription",
+        headers=FHIR_JSON,
+        json=people_subscription(f"mailto:{address}", "email", "clinician"),
+    )
+    assert r.status_code == 201, r.text
+    followup, referral = f"f-{uuid.uuid4().hex[:8]}", f"t-{uuid.uuid4().hex[:8]}"
+    await client.post("/events", json=followup_event(followup, referral, "routine", None))
+    await client.post("/events", json=followup_event(followup, referral, "urgent", "routine"))
+    stalled, escalated = await _mail_to(smtp[0], address, 2)
+    assert stalled["Subject"] == "Referral needs follow-up"  # not "New referral"
+    assert escalated["Subject"] == "Urgent: referral still unanswered"
+    for mail in (stalled, escalated):
+        assert f"https://app.closedloop.test/referrals/{referral}" in _text(mail)
+
+
+def test_feedback_link_in_both_languages() -> None:
+    ctx = MessageContext(
+        program="Banco",
+        link="https://x.test/r/1",
+        subscription_id="s1",
+        feedback="https://x.test/f",
+    )
+    en = render("referral-completed", "patient", "en", ctx)
+    es = render("referral-completed", "patient", "es", ctx)
+    assert en.text.endswith("Tell us how it went: https://x.test/f")
+    assert es.text.endswith("Cuéntenos cómo le fue: https://x.test/f")
+    assert en.sms == "Your referral is complete. Tell us how it went: https://x.test/f"
+    # only the patient is asked, only after completion
+    assert "x.test/f" not in render("referral-completed", "clinician", "en", ctx).text
+    assert "x.test/f" not in render("referral-accepted", "patient", "en", ctx).text
+
+
 def test_spanish_and_fallback() -> None:
     ctx = MessageContext(program="Banco de Comida", link="https://x.test/r/1", subscription_id="s1")
     assert (

@@ -4,11 +4,13 @@ __all__ = [
     "access",
     "app",
     "cli",
+    "followup",
     "outbox",
     "profiles",
     "resources",
     "rules",
     "settings",
     "targets",
+    "voice",
     "workflow",
 ]

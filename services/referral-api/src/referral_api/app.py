@@ -4,9 +4,11 @@ SDOH Clinical Care rules, the directory check of referral targets and the event 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from closedloop.fhir.instant import now_us
 from closedloop.fhir.server import FhirServer
 from closedloop.hooks import HookPoint
 from closedloop.http import credentials_from, service_client
@@ -14,6 +16,8 @@ from closedloop.service import create_service_app
 from fastapi import FastAPI
 
 from referral_api import rules
+from referral_api.followup.operation import sweep_stalled
+from referral_api.followup.worker import SweepWorker
 from referral_api.measures.operation import evaluate_measure
 from referral_api.measures.publish import publish_measure
 from referral_api.outbox.dispatcher import OutboxDispatcher
@@ -21,12 +25,15 @@ from referral_api.outbox.metrics import OutboxMetrics
 from referral_api.resources import READ_ONLY_TYPES, RESOURCE_TYPES, SEARCH_PARAMS
 from referral_api.settings import Settings
 from referral_api.targets import DirectoryTargets
+from referral_api.voice.operation import aggregate
+from referral_api.voice.publish import publish_questionnaire
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger("referral_api")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Callable[[], int] = now_us) -> FastAPI:
+    """``clock``: now in microseconds, for the follow-up sweeps (tests set the time)."""
     settings = settings or Settings()
 
     async def startup(app: FastAPI, server: FhirServer) -> None:
@@ -41,6 +48,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.measures = settings.measures()
         await publish_measure(server)
+        await publish_questionnaire(server)
+        app.state.clock = clock
+        app.state.followup = settings.followup()
+        app.state.sweeper = None
+        if settings.followup_sweep_seconds > 0:
+            app.state.sweeper = SweepWorker(server, app.state.followup, clock)
+            app.state.sweeper.start()
         app.state.dispatcher = None
         if settings.event_sink_url:
             # the shared secret when one is set, else referral-api's access token
@@ -67,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatcher.start()
 
     async def shutdown(app: FastAPI, _server: FhirServer) -> None:
+        if app.state.sweeper is not None:
+            await app.state.sweeper.stop()
         if app.state.dispatcher is not None:
             await app.state.dispatcher.stop()
             await app.state.dispatcher.client.aclose()
@@ -79,7 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations=MIGRATIONS,
         search_params=SEARCH_PARAMS,
         read_only_types=READ_ONLY_TYPES,
-        operations={"evaluate-measure": evaluate_measure},
+        operations={
+            "evaluate-measure": evaluate_measure,
+            "sweep-stalled": sweep_stalled,
+            "aggregate": aggregate,
+        },
         on_startup=[startup],
         on_shutdown=[shutdown],
     )

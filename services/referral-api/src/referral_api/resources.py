@@ -18,8 +18,9 @@ RESOURCE_TYPES = [
     "QuestionnaireResponse",
     "DocumentReference",
     "Measure",  # the loop metrics' definition (measures.definition), published read-only
+    "Questionnaire",  # the patient-voice questions (voice.questionnaire), published read-only
 ]
-READ_ONLY_TYPES = ["Measure"]
+READ_ONLY_TYPES = ["Measure", "Questionnaire"]
 
 _IG = "http://hl7.org/fhir/us/sdoh-clinicalcare/SearchParameter"
 

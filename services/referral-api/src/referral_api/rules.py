@@ -1,8 +1,8 @@
 """Plugs referral-api's rules into the shared engine's hooks, in one place.
 
 Order matters on ``before_commit``: the loop is closed (the ServiceRequest follows its Task)
-before the metrics' projection and the outbox see the changes, so the ServiceRequest's change
-has its event too.
+and an answered referral's follow-up closed before the metrics' projection and the outbox see
+the changes, so those changes have their events too.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from closedloop.fhir.storage.repository import UnitOfWork
 from closedloop.hooks import Change, HookPoint
 
 from referral_api import access
+from referral_api.followup.closing import close_followups
 from referral_api.measures.projection import project
 from referral_api.outbox.writer import write_events
 from referral_api.profiles import PROFILES, task_patient, task_referral
 from referral_api.targets import DirectoryTargets
+from referral_api.voice.projection import project_voice
 from referral_api.workflow import task_states
 from referral_api.workflow.loop_closing import close_loop
 
@@ -116,8 +118,18 @@ def install(server: FhirServer, targets: DirectoryTargets, *, require_consent: b
 
     hooks.register(HookPoint.BEFORE_COMMIT, closing)
 
+    async def following_up(_ctx: RequestContext, uow: UnitOfWork) -> None:
+        await close_followups(server.repo, uow)
+
+    hooks.register(HookPoint.BEFORE_COMMIT, following_up)
+
     async def projecting(_ctx: RequestContext, uow: UnitOfWork) -> None:
         await project(server.repo, uow)
 
     hooks.register(HookPoint.BEFORE_COMMIT, projecting)
+
+    async def voicing(_ctx: RequestContext, uow: UnitOfWork) -> None:
+        await project_voice(server.repo, uow)
+
+    hooks.register(HookPoint.BEFORE_COMMIT, voicing)
     hooks.register(HookPoint.BEFORE_COMMIT, write_events)

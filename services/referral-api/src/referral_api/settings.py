@@ -6,6 +6,7 @@ from closedloop.settings import FhirServiceSettings
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from referral_api.followup.settings import FollowupSettings
 from referral_api.measures.settings import MeasureSettings, parse_stall_days
 
 
@@ -32,6 +33,11 @@ class Settings(FhirServiceSettings):
     measures_stall_days_by_category: str = ""
     # counts under this are suppressed (and every figure derived from so small a group)
     measures_min_cell: int = Field(11, ge=1)
+    # follow-up: a stalled referral (the stall limits above) still unanswered this many days
+    # later is escalated
+    escalate_after_days: int = Field(3, ge=1)
+    # seconds between the periodic follow-up sweeps (0: none; POST Task/$sweep-stalled still)
+    followup_sweep_seconds: float = Field(900.0, ge=0)
 
     @field_validator("measures_stall_days_by_category")
     @classmethod
@@ -44,4 +50,12 @@ class Settings(FhirServiceSettings):
             self.measures_stall_days,
             parse_stall_days(self.measures_stall_days_by_category),
             self.measures_min_cell,
+        )
+
+    def followup(self) -> FollowupSettings:
+        return FollowupSettings(
+            self.measures_stall_days,
+            parse_stall_days(self.measures_stall_days_by_category),
+            self.escalate_after_days,
+            self.followup_sweep_seconds,
         )

@@ -33,6 +33,17 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 Sender = TypeVar("Sender")  # the client that talks to the provider (SMTP relay, SMS API)
 
 
+def referral_id(kind: str, task: dict[str, Any] | None) -> str | None:
+    """The referral Task a message is about: the Task itself, or for a follow-up (stalled,
+    escalated) the referral it follows up (its ``focus``)."""
+    if kind in ("referral-stalled", "referral-escalated"):
+        ref = ((task or {}).get("focus") or {}).get("reference")
+        if isinstance(ref, str) and ref.startswith("Task/"):
+            return ref.removeprefix("Task/")
+    task_id = (task or {}).get("id")
+    return task_id if isinstance(task_id, str) else None
+
+
 class PeopleChannel(Channel, Generic[Sender]):
     for_people = True
     scheme: ClassVar[str]  # mailto: | tel:
@@ -77,12 +88,19 @@ class PeopleChannel(Channel, Generic[Sender]):
         spec = notification.spec
         language = await self._language(task) if spec.audience == "patient" else "en"
         owner = ((task or {}).get("owner") or {}).get("display")
-        task_id = (task or {}).get("id")
-        link = (
-            f"{self.app_url.rstrip('/')}/referrals/{task_id}" if self.app_url and task_id else None
+        task_id = referral_id(kind, task)
+        app = self.app_url.rstrip("/") if self.app_url else None
+        link = f"{app}/referrals/{task_id}" if app and task_id else None
+        feedback = (
+            f"{app}/referrals/{task_id}/feedback"
+            if app and task_id and kind == "referral-completed"
+            else None
         )
         context = MessageContext(
-            program=owner, link=link, subscription_id=notification.subscription_id
+            program=owner,
+            link=link,
+            subscription_id=notification.subscription_id,
+            feedback=feedback,
         )
         message = render(kind, spec.audience, language, context)
         try:

@@ -134,4 +134,92 @@ CATALOG: dict[tuple[str, str, str], Entry] = {
     ),
 }
 
+# Follow-up of a referral the CBO has not answered (referral-api's follow-up Tasks): for the
+# requesting organization's case managers; the program is not named (the follow-up Task's
+# owner is the requesting organization, not the CBO).
+CATALOG.update(
+    {
+        ("en", "referral-stalled", "clinician"): (
+            "Referral needs follow-up",
+            "A referral you sent has had no answer from the organization. Please follow up "
+            "with them or refer the patient elsewhere.\n{link}",
+            "A referral you sent has had no answer. Please follow up. {link}",
+        ),
+        ("en", "referral-escalated", "clinician"): (
+            "Urgent: referral still unanswered",
+            "A referral you sent still has no answer from the organization, days after it "
+            "was flagged for follow-up. It is now urgent.\n{link}",
+            "Urgent: a referral you sent still has no answer. {link}",
+        ),
+        ("en", "referral-stalled", "cbo"): (
+            "Referral waiting for your answer",
+            "A referral sent to you is waiting for your answer. Please accept or decline "
+            "it.\n{link}",
+            "A referral is waiting for your answer. {link}",
+        ),
+        ("en", "referral-escalated", "cbo"): (
+            "Urgent: referral waiting for your answer",
+            "A referral sent to you has waited a long time for your answer. Please accept or "
+            "decline it now.\n{link}",
+            "Urgent: a referral is waiting for your answer. {link}",
+        ),
+        ("en", "referral-stalled", "patient"): (
+            "We are checking on your referral",
+            "Your care team is checking on your referral.\n{link}",
+            "Your care team is checking on your referral. {link}",
+        ),
+        ("en", "referral-escalated", "patient"): (
+            "We are checking on your referral",
+            "Your care team is following up on your referral.\n{link}",
+            "Your care team is following up on your referral. {link}",
+        ),
+        ("es", "referral-stalled", "clinician"): (
+            "La remisión necesita seguimiento",
+            "Una remisión que usted envió no ha recibido respuesta de la organización. Haga "
+            "seguimiento o remita al paciente a otro lugar.\n{link}",
+            "Una remisión que envió no tiene respuesta. Haga seguimiento. {link}",
+        ),
+        ("es", "referral-escalated", "clinician"): (
+            "Urgente: remisión aún sin respuesta",
+            "Una remisión que usted envió sigue sin respuesta de la organización, días después "
+            "de marcarse para seguimiento. Ahora es urgente.\n{link}",
+            "Urgente: una remisión que envió sigue sin respuesta. {link}",
+        ),
+        ("es", "referral-stalled", "cbo"): (
+            "Remisión en espera de su respuesta",
+            "Una remisión enviada a ustedes espera su respuesta. Acéptela o recházela.\n{link}",
+            "Una remisión espera su respuesta. {link}",
+        ),
+        ("es", "referral-escalated", "cbo"): (
+            "Urgente: remisión en espera de su respuesta",
+            "Una remisión enviada a ustedes lleva mucho tiempo esperando su respuesta. "
+            "Acéptela o recházela ahora.\n{link}",
+            "Urgente: una remisión espera su respuesta. {link}",
+        ),
+        ("es", "referral-stalled", "patient"): (
+            "Estamos revisando su remisión",
+            "Su equipo de atención está revisando su remisión.\n{link}",
+            "Su equipo de atención está revisando su remisión. {link}",
+        ),
+        ("es", "referral-escalated", "patient"): (
+            "Estamos revisando su remisión",
+            "Su equipo de atención está dando seguimiento a su remisión.\n{link}",
+            "Su equipo de atención da seguimiento a su remisión. {link}",
+        ),
+    }
+)
+
+# After a completed referral, the patient is asked how it went (referral-api's published
+# "patient voice" Questionnaire): a line added to the email, and the SMS when it fits.
+FEEDBACK: dict[str, tuple[str, str]] = {
+    "en": (
+        "Tell us how it went: {feedback}",
+        "Your referral is complete. Tell us how it went: {feedback}",
+    ),
+    "es": (
+        "Cuéntenos cómo le fue: {feedback}",
+        "Su remisión está completa. Cuéntenos cómo le fue: {feedback}",
+    ),
+}
+
 NO_PROGRAM = {"en": "the organization", "es": "la organización"}

@@ -10,9 +10,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.messages.catalog import CATALOG, NO_PROGRAM
+from notifier.messages.catalog import CATALOG, FEEDBACK, NO_PROGRAM
 
-KINDS = ("referral-new", "referral-accepted", "referral-declined", "referral-completed")
+KINDS = (
+    "referral-new",
+    "referral-accepted",
+    "referral-declined",
+    "referral-completed",
+    "referral-stalled",
+    "referral-escalated",
+)
 AUDIENCES = ("cbo", "patient", "clinician")
 LANGUAGES = frozenset(lang for lang, _, _ in CATALOG)
 SMS_MAX = 160
@@ -24,6 +31,7 @@ class MessageContext:
     program: str | None  # the CBO / program name, if known
     link: str | None  # the app or FHIR Task URL; no PHI beyond an opaque id
     subscription_id: str  # the reference an SMS gives when the link does not fit
+    feedback: str | None = None  # the patient-voice questionnaire, after a completed referral
 
 
 @dataclass(frozen=True)
@@ -79,8 +87,15 @@ def render(kind: str, audience: str, language: str | None, ctx: MessageContext) 
     short = sms.format(link=link).strip()
     if len(short) > SMS_MAX:  # a cut link is useless: give the opaque reference instead
         short = sms.format(link=reference).strip()
+    body = text.format(program=program, link=link).strip()
+    if ctx.feedback and kind == "referral-completed" and audience == "patient":
+        line, feedback_sms = FEEDBACK.get(lang) or FEEDBACK["en"]
+        body += "\n" + line.format(feedback=ctx.feedback)
+        asked = feedback_sms.format(feedback=ctx.feedback)
+        if len(asked) <= SMS_MAX:  # the questionnaire's page shows the referral too
+            short = asked
     return Message(
         subject=subject.format(program=program, link=link),
-        text=text.format(program=program, link=link).strip(),
+        text=body,
         sms=short[:SMS_MAX],
     )

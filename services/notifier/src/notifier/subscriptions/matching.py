@@ -46,11 +46,34 @@ _KINDS = {
 }
 
 
+FOLLOW_UP = ("urn:closedloop:CodeSystem:task-code", "follow-up")
+
+
+def _is_followup(task: dict[str, Any]) -> bool:
+    codings = (task.get("code") or {}).get("coding") or []
+    return any(
+        isinstance(c, dict) and (c.get("system"), c.get("code")) == FOLLOW_UP for c in codings
+    )
+
+
+def _followup_kind(task: dict[str, Any], previous: dict[str, Any] | None) -> str | None:
+    """referral-api's follow-up of an unanswered referral: raised, then escalated (urgent)."""
+    if previous is None:
+        return "referral-stalled" if task.get("status") == "requested" else None
+    if task.get("priority") == "urgent" and previous.get("priority") != "urgent":
+        return "referral-escalated"
+    return None
+
+
 def message_kind(event: dict[str, Any]) -> str | None:
     """Which human message (if any) a Task change calls for: a new referral, or a move to
-    accepted, declined (rejected) or completed."""
+    accepted, declined (rejected) or completed; for a follow-up Task, that a referral stalled
+    or was escalated."""
     if event["resourceType"] != "Task" or not isinstance(event.get("resource"), dict):
         return None
+    if _is_followup(event["resource"]):
+        previous = event.get("previous")
+        return _followup_kind(event["resource"], previous if isinstance(previous, dict) else None)
     status = event["resource"].get("status")
     before = (event.get("previous") or {}).get("status")
     if status == before:

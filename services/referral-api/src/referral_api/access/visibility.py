@@ -25,8 +25,11 @@ from sqlalchemy import exists, false, or_
 
 from referral_api.access.parties import CBO, REQUESTER, UNRESTRICTED, party_of
 
-# Measure: the loop metrics' definition (its $evaluate-measure narrows by role itself)
-PUBLIC_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole", "Measure"})
+# Measure, Questionnaire: the loop metrics' and the patient voice's definitions (their
+# $evaluate-measure and $aggregate narrow by role themselves)
+PUBLIC_TYPES = frozenset(
+    {"Organization", "Practitioner", "PractitionerRole", "Measure", "Questionnaire"}
+)
 PATIENT_RECORDS = frozenset(
     {
         "Consent",

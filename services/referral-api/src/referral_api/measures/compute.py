@@ -100,11 +100,13 @@ def _where(q: Query) -> ColumnElement[bool]:
     return and_(*parts)
 
 
-def _stall_limit(q: Query) -> Any:
-    default = literal(q.stall_days * DAY_US)
-    if not q.stall_days_by_category:
+def stall_limit(stall_days: int, by_category: Mapping[str, int]) -> Any:
+    """The stall limit of each ``referral_facts`` row in microseconds, by its category: shared
+    with the follow-up sweep, so the figures and the worklist agree on what is stalled."""
+    default = literal(stall_days * DAY_US)
+    if not by_category:
         return default
-    whens = [(F.category == c, literal(d * DAY_US)) for c, d in q.stall_days_by_category.items()]
+    whens = [(F.category == c, literal(d * DAY_US)) for c, d in by_category.items()]
     return case(*whens, else_=default)
 
 
@@ -112,7 +114,7 @@ def _counts(q: Query) -> list[Any]:
     stalled = and_(
         F.first_response_at.is_(None),
         F.cancelled_at.is_(None),
-        F.sent_at < literal(q.now_us) - _stall_limit(q),
+        F.sent_at < literal(q.now_us) - stall_limit(q.stall_days, q.stall_days_by_category),
     )
     return [
         func.count().label("sent"),

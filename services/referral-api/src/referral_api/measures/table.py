@@ -19,7 +19,7 @@ HEADER = [
 ]
 
 
-def _safe(text: str) -> str:
+def spreadsheet_safe(text: str) -> str:
     """A cell a spreadsheet will not run as a formula (CSV injection)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
@@ -30,7 +30,7 @@ def _row(stratifier: str, stratum: str, cell: Cell) -> list[str]:
 
     return [
         stratifier,
-        _safe(stratum),
+        spreadsheet_safe(stratum),
         *("" if cell.counts[c] is None else str(cell.counts[c]) for c in COUNTS),
         num(cell.rate),
         *(num(cell.times.get(c), 3600) for c in TIME_COLUMNS),
