@@ -28,12 +28,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from auth import grants
+from auth.audit.decisions import AuthAudit, Who
 from auth.clients import Client, get_client
 from auth.login_page import choose_language, error_page, login_page
 from auth.scopes import PERSON, granted_scopes
 from auth.settings import Settings
 from auth.throttle import Throttle
-from auth.users import authenticate
+from auth.users import User, authenticate, get_user_by_name
 
 # the parameters carried from the GET to the form's POST
 PARAMS = (
@@ -114,9 +115,10 @@ def single_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 
 class AuthorizeEndpoint:
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, audit: AuthAudit | None = None) -> None:
         self.settings = settings
         self.db = db
+        self.audit = audit
         self.per_user = Throttle(settings.login_max_failures, settings.login_window)
         self.per_address = Throttle(settings.login_max_failures_per_address, settings.login_window)
         self.audiences = {a.rstrip("/") for a in settings.audience_list}
@@ -251,14 +253,52 @@ class AuthorizeEndpoint:
                 status=status,
             )
 
+        request_id = getattr(request.state, "request_id", "-")
         if self.per_user.blocked(user_key) or self.per_address.blocked(address):
+            await self.refused_login(username, auth, 429, "throttled", request_id)
             return again("throttled", 429)
         user = await authenticate(self.db, username, p.get("password", ""))
         if user is None:
             self.per_user.failed(user_key)
             self.per_address.failed(address)
+            await self.refused_login(username, auth, 401, "bad_login", request_id)
             return again("bad_login", 401)
         self.per_user.succeeded(user_key)
+        return await self.issue_code(auth, user, "login", request_id)
+
+    async def refused_login(
+        self, username: str, auth: AuthorizeRequest, status: int, reason: str, request_id: str
+    ) -> None:
+        """A refused sign-in names the account only when there is one (what is typed into
+        the username field may be a password typed there by mistake)."""
+        if self.audit is None:
+            return
+        known = await get_user_by_name(self.db, username) if username else None
+        who = Who(
+            known.username if known else "unknown-user",
+            auth.client.client_id,
+            known.role if known else None,
+            known.organization if known else None,
+        )
+        entities = [("client", auth.client.client_id)]
+        if known is not None:
+            entities.append(("user", known.user_id))
+        await self.audit.record(
+            "login", who, status, reason=reason, entities=entities, request_id=request_id
+        )
+
+    async def issue_code(
+        self, auth: AuthorizeRequest, user: User, how: str, request_id: str
+    ) -> Response:
+        """The signed-in user's code, sent to the app; ``how`` (``login``, ``external-login``)
+        goes on the audit trail."""
+        if self.audit is not None:
+            entities = [("client", auth.client.client_id), ("user", user.user_id)]
+            if user.fhir_user:
+                fhir_type, _, fhir_id = user.fhir_user.partition("/")
+                entities.append((fhir_type, fhir_id))
+            who = Who(user.username, auth.client.client_id, user.role, user.organization)
+            await self.audit.record(how, who, 303, entities=entities, request_id=request_id)
         code = await grants.create_code(
             self.db,
             client_id=auth.client.client_id,

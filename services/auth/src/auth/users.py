@@ -106,6 +106,14 @@ async def get_user(db: Database, user_id: str) -> User | None:
     return _row_to_user(row) if row else None
 
 
+async def get_user_by_name(db: Database, username: str) -> User | None:
+    if len(username) > 200:
+        return None
+    async with db.read() as conn:
+        row = (await conn.execute(select(users).where(users.c.username == username))).first()
+    return _row_to_user(row) if row else None
+
+
 async def list_users(db: Database) -> list[User]:
     async with db.read() as conn:
         rows = (await conn.execute(select(users).order_by(users.c.username))).all()
