@@ -1,8 +1,10 @@
 """The auth service's app: ``GET|POST /authorize`` (people sign in), ``POST /token``,
 ``POST /launch`` (an EHR registers a launch), ``GET /jwks``, the discovery documents
-(``/.well-known/smart-configuration``, ``/.well-known/openid-configuration``), ``/healthz`` and
-``/readyz``, and the audit trail of its decisions (``GET /fhir/AuditEvent``, for admins);
-migrations and a first signing key at start-up.
+(``/.well-known/smart-configuration``, ``/.well-known/openid-configuration``), ``/healthz``,
+``/readyz``; signing in at a trusted external OpenID Connect issuer when one is configured
+(``POST /authorize/external``, ``GET /authorize/external/callback``); the audit trail of its
+decisions (``GET /fhir/AuditEvent``, for admins); migrations and a first signing key at
+start-up.
 
 Not a FHIR server, so it takes from ``closedloop`` only the plumbing that fits: the database,
 migrations, JSON request logs, the error containment and the slow-body guard.
@@ -30,8 +32,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from auth.audit import router as audit_router
 from auth.audit.decisions import AuthAudit
 from auth.authorize import AuthorizeEndpoint
+from auth.external.login import ExternalLogin
+from auth.external.provider import ExternalIssuer
 from auth.keys import ID_TOKEN_ALG, ensure_key, published_keys
 from auth.launches import register_launch
+from auth.login_page import choose_language, error_page
 from auth.scopes import PEOPLE_ONLY
 from auth.server import MAX_FORM_BYTES, TokenEndpoint, error_response
 from auth.settings import Settings
@@ -112,6 +117,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audit_access = audit_router.AuditAccess(settings, db, audit)
         app.state.token = TokenEndpoint(settings, db, audit)
         app.state.authorize = AuthorizeEndpoint(settings, db, audit)
+        app.state.external = (
+            ExternalLogin(settings, db, app.state.authorize, audit, ExternalIssuer(settings))
+            if settings.external_oidc
+            else None
+        )
         audit.start()
         log.info("started", extra={"service": "auth", "database": db.engine.dialect.name})
         try:
@@ -164,6 +174,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def sign_in(request: Request) -> Response:
         endpoint: AuthorizeEndpoint = app.state.authorize
         return await endpoint.sign_in(request)
+
+    @app.post("/authorize/external")
+    async def sign_in_elsewhere(request: Request) -> Response:
+        external: ExternalLogin | None = app.state.external
+        if external is None:
+            return not_configured(request)
+        return await external.start(request)
+
+    @app.get("/authorize/external/callback")
+    async def back_from_elsewhere(request: Request) -> Response:
+        external: ExternalLogin | None = app.state.external
+        if external is None:
+            return not_configured(request)
+        return await external.callback(request)
+
+    def not_configured(request: Request) -> Response:
+        lang = choose_language(None, request.headers.get("accept-language"))
+        return error_page(lang, "bad_request", "no external issuer is configured here", 404)
 
     @app.post("/launch")
     async def launch(request: Request) -> Response:

@@ -21,6 +21,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from closedloop.db import Database
@@ -90,6 +91,13 @@ class AuthorizeRequest:
     carried: dict[str, str] = field(default_factory=dict)
 
 
+class Posted(NamedTuple):
+    lang: str
+    params: dict[str, str]
+    auth: AuthorizeRequest
+    csrf: str
+
+
 def with_params(uri: str, params: dict[str, str]) -> str:
     """``uri`` with ``params`` added to its query (a registered URI may have one)."""
     parts = urlsplit(uri)
@@ -123,6 +131,11 @@ class AuthorizeEndpoint:
         self.per_address = Throttle(settings.login_max_failures_per_address, settings.login_window)
         self.audiences = {a.rstrip("/") for a in settings.audience_list}
         self.secure_cookie = settings.issuer.startswith("https://")
+        # the button for the trusted external issuer, when there is one
+        self.external_name: str | None = None
+        if settings.external_oidc_issuer:
+            host = urlsplit(settings.external_oidc_issuer).netloc
+            self.external_name = settings.external_oidc_name or host
 
     async def validate(self, p: dict[str, str]) -> AuthorizeRequest:
         client_id = p.get("client_id", "")
@@ -204,6 +217,7 @@ class AuthorizeEndpoint:
             scopes=auth.scopes,
             hidden=auth.carried,
             csrf=csrf,
+            external=self.external_name,
         )
         page.set_cookie(
             CSRF_COOKIE,
@@ -216,8 +230,10 @@ class AuthorizeEndpoint:
         )
         return page
 
-    async def sign_in(self, request: Request) -> Response:
-        """POST: the form's username and password; the code goes to the app."""
+    async def posted(self, request: Request) -> Posted | Response:
+        """A form the sign-in page posted (to ``/authorize`` or ``/authorize/external``): its
+        CSRF token matched and the app's request validated again; else the page or redirect
+        that says why."""
         lang = choose_language(None, request.headers.get("accept-language"))
         body = b""
         async for chunk in request.stream():
@@ -237,6 +253,14 @@ class AuthorizeEndpoint:
             return error_page(lang, exc.key, exc.detail)
         except RedirectError as exc:
             return self.error_redirect(exc)
+        return Posted(lang, p, auth, cookie)
+
+    async def sign_in(self, request: Request) -> Response:
+        """POST: the form's username and password; the code goes to the app."""
+        form = await self.posted(request)
+        if not isinstance(form, Posted):
+            return form
+        lang, p, auth, cookie = form
         username = p.get("username", "")
         address = request.client.host if request.client else "unknown"
         user_key = username[:200].casefold()  # usernames are at most 200: bounded memory
@@ -248,6 +272,7 @@ class AuthorizeEndpoint:
                 scopes=auth.scopes,
                 hidden=auth.carried,
                 csrf=cookie,
+                external=self.external_name,
                 username=username,
                 error=error,
                 status=status,

@@ -237,6 +237,16 @@ def _configure_users(parser: argparse.ArgumentParser) -> None:
     add.add_argument(
         "--fhir-user", help="the user's FHIR resource, e.g. Practitioner/123 (fhirUser claim)"
     )
+    add.add_argument(
+        "--external-subject",
+        help="the user's sub (or e-mail, with AUTH_EXTERNAL_OIDC_CLAIM=email) at the trusted "
+        "external OpenID Connect issuer; with it no password is read unless --password-too",
+    )
+    add.add_argument(
+        "--password-too",
+        action="store_true",
+        help="with --external-subject: read a local password as well",
+    )
     sub.add_parser("list", help="list local accounts")
     disable = sub.add_parser("disable", help="refuse a user's sign-ins and refreshes from now on")
     disable.add_argument("username")
@@ -254,7 +264,8 @@ def _read_password() -> str:
 
 def _users(args: argparse.Namespace, settings: Any) -> None:
     if args.action == "add":
-        password = _read_password()
+        external_only = args.external_subject and not args.password_too
+        password = None if external_only else _read_password()
         try:
             user = _with_db(
                 settings,
@@ -265,6 +276,7 @@ def _users(args: argparse.Namespace, settings: Any) -> None:
                     organization=args.organization,
                     role=args.role,
                     fhir_user=args.fhir_user,
+                    external_subject=args.external_subject,
                 ),
             )
         except UserError as exc:
@@ -275,7 +287,11 @@ def _users(args: argparse.Namespace, settings: Any) -> None:
         for u in _with_db(settings, list_users):
             state = "disabled" if u.disabled else "active"
             fhir_user = u.fhir_user or "-"
-            print(f"{u.username}\t{state}\t{u.role}\t{u.organization}\t{fhir_user}\t{u.user_id}")
+            external = u.external_subject or "-"
+            print(
+                f"{u.username}\t{state}\t{u.role}\t{u.organization}\t{fhir_user}\t{u.user_id}"
+                f"\t{external}"
+            )
     else:
         if not _with_db(settings, lambda db: disable_user(db, args.username)):
             sys.exit(f"no user {args.username!r}")

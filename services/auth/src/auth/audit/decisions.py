@@ -42,6 +42,7 @@ REASONS = frozenset(
         "throttled",
         # signing in through the external issuer
         "bad_nonce",
+        "wrong_iss",
         "unknown_subject",
         "external_refused",  # the issuer answered with an error, or not at all
         "bad_state",
