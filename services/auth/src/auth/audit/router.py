@@ -18,7 +18,7 @@ import time
 
 import orjson
 from closedloop import errors
-from closedloop.audit import search
+from closedloop.audit.search import read_event, search_bundle
 from closedloop.auth.jwks import KeysUnavailable
 from closedloop.auth.policy import forbidden
 from closedloop.auth.roles import ADMIN
@@ -108,7 +108,7 @@ async def search_audit(request: Request) -> Response:
     access = _access(request)
     await access.admin(request, Interaction("search-type", "AuditEvent"))
     pairs = list(request.query_params.multi_items())
-    bundle = await search.search_bundle(
+    bundle = await search_bundle(
         request.app.state.db, pairs, f"{access.base}/AuditEvent", str(request.url)
     )
     return fhir_response(orjson.dumps(bundle), indent=pretty(request))
@@ -118,5 +118,5 @@ async def search_audit(request: Request) -> Response:
 async def read_audit(request: Request, event_id: str) -> Response:
     access = _access(request)
     await access.admin(request, Interaction("read", "AuditEvent", event_id))
-    event = await search.read_event(request.app.state.db, event_id)
+    event = await read_event(request.app.state.db, event_id)
     return fhir_response(orjson.dumps(event), indent=pretty(request))

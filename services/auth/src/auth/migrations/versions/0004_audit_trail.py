@@ -7,7 +7,7 @@ Revises: 0003
 """
 
 from alembic import op
-from closedloop.audit import tables
+from closedloop.audit.tables import create, drop
 
 revision = "0004"
 down_revision = "0003"
@@ -16,8 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    tables.create(op.get_bind())
+    create(op.get_bind())
 
 
 def downgrade() -> None:
-    tables.drop(op.get_bind())
+    drop(op.get_bind())
