@@ -1,7 +1,10 @@
 """The auth service's app: ``GET|POST /authorize`` (people sign in), ``POST /token``,
 ``POST /launch`` (an EHR registers a launch), ``GET /jwks``, the discovery documents
-(``/.well-known/smart-configuration``, ``/.well-known/openid-configuration``), ``/healthz`` and
-``/readyz``; migrations and a first signing key at start-up.
+(``/.well-known/smart-configuration``, ``/.well-known/openid-configuration``), ``/healthz``,
+``/readyz``; signing in at a trusted external OpenID Connect issuer when one is configured
+(``POST /authorize/external``, ``GET /authorize/external/callback``); the audit trail of its
+decisions (``GET /fhir/AuditEvent``, for admins); migrations and a first signing key at
+start-up.
 
 Not a FHIR server, so it takes from ``closedloop`` only the plumbing that fits: the database,
 migrations, JSON request logs, the error containment and the slow-body guard.
@@ -15,8 +18,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
+from closedloop import errors
 from closedloop.db import create_database, upgrade_to_head
 from closedloop.fhir.rest.guards import BodyDeadline
+from closedloop.fhir.rest.handlers import error_response as fhir_error_response
 from closedloop.health import add_health_routes
 from closedloop.logs import RequestLogMiddleware, quiet_url_loggers
 from closedloop.observability import install as install_observability
@@ -25,9 +30,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from auth.audit import router as audit_router
+from auth.audit.decisions import AuthAudit
 from auth.authorize import AuthorizeEndpoint
+from auth.external.login import ExternalLogin
+from auth.external.provider import ExternalIssuer
 from auth.keys import ID_TOKEN_ALG, ensure_key, published_keys
 from auth.launches import register_launch
+from auth.login_page import choose_language, error_page
 from auth.scopes import PEOPLE_ONLY
 from auth.server import MAX_FORM_BYTES, TokenEndpoint, error_response
 from auth.settings import Settings
@@ -103,13 +113,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = create_database(settings.database_url)
         await upgrade_to_head(db, MIGRATIONS)
         await ensure_key(db, settings.signing_alg, secret)
+        audit = AuthAudit(db, enabled=settings.audit_enabled)
         app.state.db = db
-        app.state.token = TokenEndpoint(settings, db)
-        app.state.authorize = AuthorizeEndpoint(settings, db)
+        app.state.audit = audit
+        app.state.audit_access = audit_router.AuditAccess(settings, db, audit)
+        app.state.token = TokenEndpoint(settings, db, audit)
+        app.state.authorize = AuthorizeEndpoint(settings, db, audit)
+        app.state.external = (
+            ExternalLogin(settings, db, app.state.authorize, audit, ExternalIssuer(settings))
+            if settings.external_oidc
+            else None
+        )
+        audit.start()
         log.info("started", extra={"service": "auth", "database": db.engine.dialect.name})
         try:
             yield
         finally:
+            await audit.stop()  # what is buffered is written before the pool closes
             await db.dispose()
 
     quiet_url_loggers()
@@ -131,12 +151,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=exc.status_code,
         )
 
+    @app.exception_handler(errors.FhirError)
+    async def fhir_error(request: Request, exc: errors.FhirError) -> Response:
+        return fhir_error_response(exc, request)  # the audit trail's endpoints are FHIR
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected error", exc_info=exc)  # messages of data-bearing errors withheld
         return JSONResponse({"error": "server_error"}, status_code=500)
 
     add_health_routes(app, "auth")
+    app.include_router(audit_router.router)
 
     @app.get("/.well-known/smart-configuration")
     async def discovery() -> JSONResponse:
@@ -155,6 +180,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def sign_in(request: Request) -> Response:
         endpoint: AuthorizeEndpoint = app.state.authorize
         return await endpoint.sign_in(request)
+
+    @app.post("/authorize/external")
+    async def sign_in_elsewhere(request: Request) -> Response:
+        external: ExternalLogin | None = app.state.external
+        if external is None:
+            return not_configured(request)
+        return await external.start(request)
+
+    @app.get("/authorize/external/callback")
+    async def back_from_elsewhere(request: Request) -> Response:
+        external: ExternalLogin | None = app.state.external
+        if external is None:
+            return not_configured(request)
+        return await external.callback(request)
+
+    def not_configured(request: Request) -> Response:
+        lang = choose_language(None, request.headers.get("accept-language"))
+        return error_page(lang, "bad_request", "no external issuer is configured here", 404)
 
     @app.post("/launch")
     async def launch(request: Request) -> Response:
@@ -183,6 +226,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 return error_response(InvalidRequestError(description="the form is too large"))
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
         endpoint: TokenEndpoint = app.state.token
-        return await endpoint.respond(settings.token_url, headers, bytes(body))
+        request_id = getattr(request.state, "request_id", "-")
+        return await endpoint.respond(settings.token_url, headers, bytes(body), request_id)
 
     return app

@@ -21,6 +21,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from closedloop.db import Database
@@ -28,12 +29,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from auth import grants
+from auth.audit.decisions import AuthAudit, Who
 from auth.clients import Client, get_client
 from auth.login_page import choose_language, error_page, login_page
 from auth.scopes import PERSON, granted_scopes
 from auth.settings import Settings
 from auth.throttle import Throttle
-from auth.users import authenticate
+from auth.users import User, authenticate, get_user_by_name
 
 # the parameters carried from the GET to the form's POST
 PARAMS = (
@@ -89,6 +91,13 @@ class AuthorizeRequest:
     carried: dict[str, str] = field(default_factory=dict)
 
 
+class Posted(NamedTuple):
+    lang: str
+    params: dict[str, str]
+    auth: AuthorizeRequest
+    csrf: str
+
+
 def with_params(uri: str, params: dict[str, str]) -> str:
     """``uri`` with ``params`` added to its query (a registered URI may have one)."""
     parts = urlsplit(uri)
@@ -114,13 +123,19 @@ def single_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 
 class AuthorizeEndpoint:
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, audit: AuthAudit | None = None) -> None:
         self.settings = settings
         self.db = db
+        self.audit = audit
         self.per_user = Throttle(settings.login_max_failures, settings.login_window)
         self.per_address = Throttle(settings.login_max_failures_per_address, settings.login_window)
         self.audiences = {a.rstrip("/") for a in settings.audience_list}
         self.secure_cookie = settings.issuer.startswith("https://")
+        # the button for the trusted external issuer, when there is one
+        self.external_name: str | None = None
+        if settings.external_oidc_issuer:
+            host = urlsplit(settings.external_oidc_issuer).netloc
+            self.external_name = settings.external_oidc_name or host
 
     async def validate(self, p: dict[str, str]) -> AuthorizeRequest:
         client_id = p.get("client_id", "")
@@ -202,6 +217,7 @@ class AuthorizeEndpoint:
             scopes=auth.scopes,
             hidden=auth.carried,
             csrf=csrf,
+            external=self.external_name,
         )
         page.set_cookie(
             CSRF_COOKIE,
@@ -214,8 +230,10 @@ class AuthorizeEndpoint:
         )
         return page
 
-    async def sign_in(self, request: Request) -> Response:
-        """POST: the form's username and password; the code goes to the app."""
+    async def posted(self, request: Request) -> Posted | Response:
+        """A form the sign-in page posted (to ``/authorize`` or ``/authorize/external``): its
+        CSRF token matched and the app's request validated again; else the page or redirect
+        that says why."""
         lang = choose_language(None, request.headers.get("accept-language"))
         body = b""
         async for chunk in request.stream():
@@ -235,6 +253,14 @@ class AuthorizeEndpoint:
             return error_page(lang, exc.key, exc.detail)
         except RedirectError as exc:
             return self.error_redirect(exc)
+        return Posted(lang, p, auth, cookie)
+
+    async def sign_in(self, request: Request) -> Response:
+        """POST: the form's username and password; the code goes to the app."""
+        form = await self.posted(request)
+        if not isinstance(form, Posted):
+            return form
+        lang, p, auth, cookie = form
         username = p.get("username", "")
         address = request.client.host if request.client else "unknown"
         user_key = username[:200].casefold()  # usernames are at most 200: bounded memory
@@ -246,19 +272,58 @@ class AuthorizeEndpoint:
                 scopes=auth.scopes,
                 hidden=auth.carried,
                 csrf=cookie,
+                external=self.external_name,
                 username=username,
                 error=error,
                 status=status,
             )
 
+        request_id = getattr(request.state, "request_id", "-")
         if self.per_user.blocked(user_key) or self.per_address.blocked(address):
+            await self.refused_login(username, auth, 429, "throttled", request_id)
             return again("throttled", 429)
         user = await authenticate(self.db, username, p.get("password", ""))
         if user is None:
             self.per_user.failed(user_key)
             self.per_address.failed(address)
+            await self.refused_login(username, auth, 401, "bad_login", request_id)
             return again("bad_login", 401)
         self.per_user.succeeded(user_key)
+        return await self.issue_code(auth, user, "login", request_id)
+
+    async def refused_login(
+        self, username: str, auth: AuthorizeRequest, status: int, reason: str, request_id: str
+    ) -> None:
+        """A refused sign-in names the account only when there is one (what is typed into
+        the username field may be a password typed there by mistake)."""
+        if self.audit is None:
+            return
+        known = await get_user_by_name(self.db, username) if username else None
+        who = Who(
+            known.username if known else "unknown-user",
+            auth.client.client_id,
+            known.role if known else None,
+            known.organization if known else None,
+        )
+        entities = [("client", auth.client.client_id)]
+        if known is not None:
+            entities.append(("user", known.user_id))
+        await self.audit.record(
+            "login", who, status, reason=reason, entities=entities, request_id=request_id
+        )
+
+    async def issue_code(
+        self, auth: AuthorizeRequest, user: User, how: str, request_id: str
+    ) -> Response:
+        """The signed-in user's code, sent to the app; ``how`` (``login``, ``external-login``)
+        goes on the audit trail."""
+        if self.audit is not None:
+            entities = [("client", auth.client.client_id), ("user", user.user_id)]
+            if user.fhir_user:
+                fhir_type, _, fhir_id = user.fhir_user.partition("/")
+                entities.append((fhir_type, fhir_id))
+            who = Who(user.username, auth.client.client_id, user.role, user.organization)
+            await self.audit.record(how, who, 303, entities=entities, request_id=request_id)
         code = await grants.create_code(
             self.db,
             client_id=auth.client.client_id,

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from auth import grants, keys
 from auth.app import MIGRATIONS, create_app
+from auth.audit.decisions import AuthAudit
 from auth.clients import ClientError, add_client, disable_client, get_client, list_clients
 from auth.launches import check_context
 from auth.settings import Settings
@@ -47,6 +48,18 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
             await db.dispose()
 
     return asyncio.run(run())
+
+
+def _record_change(
+    settings: Settings, subtype: str, entities: list[tuple[str, str]], action: str = "U"
+) -> None:
+    """An administrator's change on the audit trail: who ran it (the OS account), what, on
+    which client, user or key; never a key, a password or a secret."""
+
+    async def record(db: Database) -> None:
+        await AuthAudit(db, enabled=settings.audit_enabled).change(subtype, entities, action=action)
+
+    _with_db(settings, record)
 
 
 def _secret(settings: Settings) -> str | None:
@@ -154,6 +167,7 @@ def _ensure_client(args: argparse.Namespace, settings: Any) -> None:
         )
     except ClientError as exc:
         sys.exit(str(exc))
+    _record_change(settings, "client-add", [("client", client.client_id)], "C")
     print(f"registered {client.client_id}: {' '.join(client.scopes)} (key {key_file})")
 
 
@@ -193,6 +207,7 @@ def _clients(args: argparse.Namespace, settings: Any) -> None:
             )
         except ClientError as exc:
             sys.exit(str(exc))
+        _record_change(settings, "client-add", [("client", client.client_id)], "C")
         if key is not None:
             _write_private_key(args.generate_key, key, args.alg)
             print(f"private key written to {args.generate_key} (kid {key.kid})")
@@ -209,6 +224,7 @@ def _clients(args: argparse.Namespace, settings: Any) -> None:
     else:
         if not _with_db(settings, lambda db: disable_client(db, args.client_id)):
             sys.exit(f"no client {args.client_id!r}")
+        _record_change(settings, "client-disable", [("client", args.client_id)])
         print(f"disabled {args.client_id}")
 
 
@@ -220,6 +236,16 @@ def _configure_users(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument(
         "--fhir-user", help="the user's FHIR resource, e.g. Practitioner/123 (fhirUser claim)"
+    )
+    add.add_argument(
+        "--external-subject",
+        help="the user's sub (or e-mail, with AUTH_EXTERNAL_OIDC_CLAIM=email) at the trusted "
+        "external OpenID Connect issuer; with it no password is read unless --password-too",
+    )
+    add.add_argument(
+        "--password-too",
+        action="store_true",
+        help="with --external-subject: read a local password as well",
     )
     sub.add_parser("list", help="list local accounts")
     disable = sub.add_parser("disable", help="refuse a user's sign-ins and refreshes from now on")
@@ -238,7 +264,8 @@ def _read_password() -> str:
 
 def _users(args: argparse.Namespace, settings: Any) -> None:
     if args.action == "add":
-        password = _read_password()
+        external_only = args.external_subject and not args.password_too
+        password = None if external_only else _read_password()
         try:
             user = _with_db(
                 settings,
@@ -249,19 +276,26 @@ def _users(args: argparse.Namespace, settings: Any) -> None:
                     organization=args.organization,
                     role=args.role,
                     fhir_user=args.fhir_user,
+                    external_subject=args.external_subject,
                 ),
             )
         except UserError as exc:
             sys.exit(str(exc))
+        _record_change(settings, "user-add", [("user", user.user_id)], "C")
         print(f"added {user.username} ({user.role}, {user.organization}), sub {user.user_id}")
     elif args.action == "list":
         for u in _with_db(settings, list_users):
             state = "disabled" if u.disabled else "active"
             fhir_user = u.fhir_user or "-"
-            print(f"{u.username}\t{state}\t{u.role}\t{u.organization}\t{fhir_user}\t{u.user_id}")
+            external = u.external_subject or "-"
+            print(
+                f"{u.username}\t{state}\t{u.role}\t{u.organization}\t{fhir_user}\t{u.user_id}"
+                f"\t{external}"
+            )
     else:
         if not _with_db(settings, lambda db: disable_user(db, args.username)):
             sys.exit(f"no user {args.username!r}")
+        _record_change(settings, "user-disable", [("username", args.username)])
         print(f"disabled {args.username}")
 
 
@@ -299,6 +333,7 @@ def _keys(args: argparse.Namespace, settings: Any) -> None:
     alg = args.alg or settings.signing_alg
     kid = _with_db(settings, lambda db: keys.rotate(db, alg, _secret(settings)))
     id_kid = _with_db(settings, lambda db: keys.rotate(db, keys.ID_TOKEN_ALG, _secret(settings)))
+    _record_change(settings, "keys-rotate", [("key", kid), ("key", id_kid)])
     kept = settings.token_lifetime + int(keys.SKEW)
     print(f"new signing key {kid} ({alg}); the previous key stays published for {kept} s")
     print(f"new id_token key {id_kid} ({keys.ID_TOKEN_ALG}), the same way")

@@ -26,6 +26,24 @@ TEXT = {
         "unknown_client": "The app is not registered here, or it is disabled.",
         "bad_redirect": "The app's return address (redirect_uri) is not registered for it.",
         "bad_request": "The request is malformed: a parameter is missing or repeated.",
+        "external": "Sign in with {name}",
+        "or": "Or with a username and password here:",
+        "external_failed": (
+            "The sign-in at the external identity provider could not be trusted or completed. "
+            "Go back to the app and start again."
+        ),
+        "external_unavailable": (
+            "The external identity provider cannot be reached now. Try again later."
+        ),
+        "unknown_subject": (
+            "Your account at the external identity provider is not linked to an account here. "
+            "Ask an administrator to add you."
+        ),
+        "user_disabled": "Your account here is disabled.",
+        "bad_state": (
+            "This sign-in expired, was already used, or was started in another browser. "
+            "Go back to the app and start again."
+        ),
     },
     "es": {
         "title": "Iniciar sesión",
@@ -44,6 +62,25 @@ TEXT = {
             "La dirección de retorno de la aplicación (redirect_uri) no está registrada para ella."
         ),
         "bad_request": "La solicitud está mal formada: falta un parámetro o está repetido.",
+        "external": "Iniciar sesión con {name}",
+        "or": "O con nombre de usuario y contraseña aquí:",
+        "external_failed": (
+            "No se pudo confiar en el inicio de sesión del proveedor de identidad externo, o no "
+            "se completó. Vuelva a la aplicación y empiece de nuevo."
+        ),
+        "external_unavailable": (
+            "No se puede contactar ahora con el proveedor de identidad externo. Inténtelo más "
+            "tarde."
+        ),
+        "unknown_subject": (
+            "Su cuenta del proveedor de identidad externo no está vinculada a ninguna cuenta "
+            "aquí. Pida a un administrador que le dé de alta."
+        ),
+        "user_disabled": "Su cuenta aquí está desactivada.",
+        "bad_state": (
+            "Este inicio de sesión caducó, ya se usó o se inició en otro navegador. Vuelva a la "
+            "aplicación y empiece de nuevo."
+        ),
     },
 }
 # what an app's scopes allow, in words (the scope itself is shown for anything else)
@@ -127,6 +164,7 @@ def login_page(
     scopes: list[str],
     hidden: dict[str, str],
     csrf: str,
+    external: str | None = None,
     username: str = "",
     error: str | None = None,
     status: int = 200,
@@ -139,11 +177,19 @@ def login_page(
     )
     described = ' aria-describedby="error" aria-invalid="true"' if error else ""
     alert = f'<div id="error" role="alert"><p>{escape(t[error])}</p></div>' if error else ""
+    token = f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+    elsewhere = (
+        '<form method="post" action="/authorize/external">'
+        f'{fields}{token}<button type="submit">{escape(t["external"].format(name=external))}'
+        f"</button></form><p>{escape(t['or'])}</p>"
+        if external
+        else ""
+    )
     body = (
         f"<h1>{escape(t['title'])}</h1>{alert}"
-        f"<p>{escape(t['asks'].format(app=app_name))}</p><ul>{items}</ul>"
+        f"<p>{escape(t['asks'].format(app=app_name))}</p><ul>{items}</ul>{elsewhere}"
         '<form method="post" action="/authorize">'
-        f'{fields}<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        f"{fields}{token}"
         f'<label for="username">{escape(t["username"])}</label>'
         '<input id="username" name="username" autocomplete="username" required '
         f'maxlength="200" value="{escape(username)}"{described}>'

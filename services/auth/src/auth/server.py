@@ -43,6 +43,7 @@ from joserfc.errors import JoseError
 from starlette.responses import JSONResponse, Response
 
 from auth import grants, jtis
+from auth.audit.decisions import AuthAudit, Who
 from auth.client_keys import JwksCache, KeyNotFound
 from auth.clients import AUTH_METHOD, PUBLIC_AUTH_METHOD, Client, get_client
 from auth.keys import ID_TOKEN_ALG, SigningKey, current_key
@@ -54,6 +55,7 @@ ASSERTION_ALGS = ["RS384", "ES384"]  # SMART's two; never none, HS*, or anything
 MAX_ASSERTION_AHEAD = 300  # seconds: an assertion's exp is at most 5 minutes away
 LEEWAY = 30  # seconds of clock skew allowed on an assertion's exp
 MAX_FORM_BYTES = 64 * 1024
+GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token")
 
 
 @dataclass
@@ -72,6 +74,12 @@ class Prepared:
     refresh: grants.StoredRefresh | None = None
     user: User | None = None
     new_refresh: grants.NewRefresh | None = None
+    # why the request is refused, when a check of ours knows (auth.audit.decisions.REASONS)
+    reason: str | None = None
+    claimed_client: str | None = None  # the client the request names, before it is verified
+
+    def refuse(self, reason: str) -> None:
+        self.reason = self.reason or reason
 
 
 class FormPayload(OAuth2Payload):
@@ -131,6 +139,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         assert self._request is not None
         error = self._request.prepared.key_error
         if error is not None or client.verification_key is None:
+            self._request.prepared.refuse("unknown_key")
             raise InvalidClientError(status_code=401, description=error or "no key")
         return client.verification_key
 
@@ -138,6 +147,12 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         try:
             token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGS)
         except JoseError as exc:
+            assert self._request is not None
+            try:
+                alg = jws.extract_compact(assertion.encode()).headers().get("alg")
+            except (JoseError, ValueError):
+                alg = None
+            self._request.prepared.refuse("bad_signature" if alg in ASSERTION_ALGS else "bad_alg")
             raise InvalidClientError(
                 status_code=401, description=f"assertion refused: {exc.description or exc.error}"
             ) from None
@@ -145,16 +160,31 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return token.claims
 
     def verify_claims(self, claims: Any) -> None:
+        assert self._request is not None
+        prepared = self._request.prepared
         try:
             super().verify_claims(claims)
         except InvalidClientError as exc:
             exc.status_code = 401
+            prepared.refuse(self._reason(claims))
             raise
         exp = claims["exp"]
         if not isinstance(exp, int | float) or exp > time.time() + MAX_ASSERTION_AHEAD + LEEWAY:
+            prepared.refuse("exp_too_far")
             raise InvalidClientError(
                 status_code=401, description="the assertion's exp is more than 5 minutes ahead"
             )
+
+    def _reason(self, claims: Any) -> str:
+        """Which claim Authlib refused, for the audit trail."""
+        aud = claims.get("aud")
+        if self.audience not in (aud if isinstance(aud, list) else [aud]):
+            return "wrong_aud"
+        exp = claims.get("exp")
+        if isinstance(exp, int | float) and exp + LEEWAY < time.time():
+            return "expired"
+        assert self._request is not None
+        return "replayed_jti" if self._request.prepared.replayed else "bad_claims"
 
     def validate_jti(self, claims: Any, jti: Any) -> bool:
         assert self._request is not None
@@ -176,9 +206,11 @@ class SystemClientCredentials(ClientCredentialsGrant):
     def validate_requested_scope(self) -> None:
         requested = self.request.payload.scope
         if not requested:
+            self.request.prepared.refuse("bad_scope")
             raise InvalidScopeError(description="scope is required (e.g. system/Task.rs)")
         _, refused = granted_scopes(requested, self.request.client.scopes, SYSTEM)
         if refused:
+            self.request.prepared.refuse("bad_scope")
             raise InvalidScopeError(
                 description=f"not registered for this client: {' '.join(refused)}"
             )
@@ -193,6 +225,13 @@ class S256Challenge(CodeChallenge):
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
     CODE_CHALLENGE_METHODS = {"S256": CodeChallenge.CODE_CHALLENGE_METHODS["S256"]}
 
+    def validate_code_verifier(self, grant: Any, result: Any = None) -> None:
+        try:
+            super().validate_code_verifier(grant, result)
+        except Exception:
+            grant.request.prepared.refuse("bad_pkce")
+            raise
+
 
 class PeopleAuthorizationCode(AuthorizationCodeGrant):
     """The code issued by ``/authorize`` (see ``auth.authorize``) exchanged for tokens."""
@@ -202,6 +241,7 @@ class PeopleAuthorizationCode(AuthorizationCodeGrant):
     def query_authorization_code(self, code: str, client: Client) -> Any:
         stored = self.request.prepared.code
         if stored is None or stored.client_id != client.client_id or stored.is_expired():
+            self.request.prepared.refuse("bad_code")
             return None
         return stored
 
@@ -211,6 +251,7 @@ class PeopleAuthorizationCode(AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code: Any) -> User | None:
         user = self.request.prepared.user
         if user is None or user.disabled or user.user_id != authorization_code.user_id:
+            self.request.prepared.refuse("user_disabled")
             raise InvalidGrantError(description="the user is not active")
         return user
 
@@ -224,12 +265,14 @@ class RotatingRefreshToken(RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> Any:
         stored = self.request.prepared.refresh
         if stored is None or stored.is_revoked() or stored.is_expired():
+            self.request.prepared.refuse("refresh_refused")
             return None
         return stored
 
     def authenticate_user(self, refresh_token: Any) -> User | None:
         user = self.request.prepared.user
         if user is None or user.disabled or user.user_id != refresh_token.user_id:
+            self.request.prepared.refuse("user_disabled")
             raise InvalidGrantError(description="the user is not active")
         return user
 
@@ -239,6 +282,7 @@ class RotatingRefreshToken(RefreshTokenGrant):
         if requested:
             _, refused = granted_scopes(requested, token.get_scope().split(), PERSON)
             if refused:
+                self.request.prepared.refuse("bad_scope")
                 raise InvalidScopeError(description=f"not granted before: {' '.join(refused)}")
 
     def revoke_old_credential(self, refresh_token: Any) -> None:
@@ -267,8 +311,10 @@ class SmartAuthorizationServer(AuthorizationServer):
         assert self._current is not None
         client = self._current.prepared.client
         if client is None or client.client_id != client_id:
+            self._current.prepared.refuse("unknown_client")
             return None
         if client.disabled:
+            self._current.prepared.refuse("disabled_client")
             raise InvalidClientError(status_code=401, description="the client is disabled")
         return client
 
@@ -427,9 +473,10 @@ def error_response(error: Any) -> Response:
 class TokenEndpoint:
     """``POST /token``: the async lookups around Authlib's synchronous validation."""
 
-    def __init__(self, settings: Settings, db: Any) -> None:
+    def __init__(self, settings: Settings, db: Any, audit: AuthAudit | None = None) -> None:
         self.settings = settings
         self.db = db
+        self.audit = audit
         self.server = SmartAuthorizationServer(settings)
         self.jwks = JwksCache(settings.jwks_cache_seconds, settings.jwks_timeout)
         self._key: SigningKey | None = None
@@ -465,6 +512,7 @@ class TokenEndpoint:
         assertion = request.form.get("client_assertion")
         if not assertion:
             client_id = request.form.get("client_id")  # a public client names itself
+            prepared.claimed_client = client_id[:200] if client_id else None
             if client_id:
                 prepared.client = await get_client(self.db, client_id[:200])
             return
@@ -476,6 +524,9 @@ class TokenEndpoint:
             return  # Authlib refuses it with invalid_client
         if not isinstance(unverified, dict) or not isinstance(unverified.get("sub"), str):
             return
+        prepared.claimed_client = unverified["sub"][:200]
+        if header.get("alg") not in ASSERTION_ALGS:
+            prepared.refuse("bad_alg")  # none, HS256 with the public key...: no key is looked at
         client = await get_client(self.db, unverified["sub"][:200])
         prepared.client = client
         if client is None or client.disabled:
@@ -498,12 +549,16 @@ class TokenEndpoint:
             stored = await grants.find_code(self.db, request.form["code"][:200])
             if stored is not None and stored.used_at is not None:
                 await grants.revoke_grant(self.db, stored.code_hash)
+                prepared.refuse("code_reused")
+                prepared.user = await get_user(self.db, stored.user_id)  # for the trail
                 return
             prepared.code = stored
         elif grant_type == "refresh_token" and request.form.get("refresh_token"):
             stored = await grants.find_refresh(self.db, request.form["refresh_token"][:200])
             if stored is not None and stored.is_revoked():
                 await grants.revoke_grant(self.db, stored.grant_id)
+                prepared.refuse("refresh_reused")
+                prepared.user = await get_user(self.db, stored.user_id)  # for the trail
                 return
             prepared.refresh = stored
         if stored is not None:
@@ -517,40 +572,96 @@ class TokenEndpoint:
         if request.auth_method == AUTH_METHOD and (
             not prepared.used or not await jtis.use(self.db, **prepared.used)
         ):
+            prepared.refuse("replayed_jti")
             return "JWT ID is used before."
         if prepared.code is not None and not await grants.use_code(
             self.db, prepared.code.code_hash
         ):
             await grants.revoke_grant(self.db, prepared.code.code_hash)
+            prepared.refuse("code_reused")
             return "the code was used before"
         if prepared.refresh is not None and not await grants.use_refresh(
             self.db, prepared.refresh.token_hash
         ):
             await grants.revoke_grant(self.db, prepared.refresh.grant_id)
+            prepared.refuse("refresh_reused")
             return "the refresh token was used before"
         if prepared.new_refresh is not None:
             await grants.store_refresh(self.db, prepared.new_refresh)
         return None
 
-    async def respond(self, uri: str, headers: dict[str, str], body: bytes) -> Response:
+    async def respond(
+        self, uri: str, headers: dict[str, str], body: bytes, request_id: str = "-"
+    ) -> Response:
+        """The token response; the decision goes on the audit trail."""
+        response, request = await self._respond(uri, headers, body)
+        if self.audit is not None:
+            await self.audit_decision(response, request, request_id)
+        return response
+
+    async def audit_decision(
+        self, response: Response, request: StarletteOAuth2Request | None, request_id: str
+    ) -> None:
+        """Who asked for which grant, and the outcome; for a refusal, the reason our checks
+        noted, else the RFC 6749 error code. Never the assertion, code or token itself."""
+        assert self.audit is not None
+        form = request.form if request is not None else {}
+        grant_type = form.get("grant_type", "")
+        subtype = grant_type if grant_type in GRANT_TYPES else "token"
+        prepared = request.prepared if request is not None else Prepared()
+        client = prepared.client
+        client_id = client.client_id if client else prepared.claimed_client
+        who = Who(
+            client_id,
+            client_id,
+            client.role if client else None,
+            client.organization if client else None,
+        )
+        entities: list[tuple[str, str]] = [("client", client_id)] if client_id else []
+        user = prepared.user
+        if user is not None:
+            who = Who(user.username, client_id, user.role, user.organization)
+            entities.append(("user", user.user_id))
+            if user.fhir_user:
+                fhir_type, _, fhir_id = user.fhir_user.partition("/")
+                entities.append((fhir_type, fhir_id))
+        reason = None
+        if response.status_code != 200:
+            reason = prepared.reason
+            if reason is None:
+                try:
+                    reason = str(json.loads(bytes(response.body)).get("error", "refused"))
+                except ValueError:
+                    reason = "refused"
+        await self.audit.record(
+            subtype,
+            who,
+            response.status_code,
+            reason=reason,
+            entities=entities,
+            request_id=request_id,
+        )
+
+    async def _respond(
+        self, uri: str, headers: dict[str, str], body: bytes
+    ) -> tuple[Response, StarletteOAuth2Request | None]:
         try:
             pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
         except UnicodeDecodeError:
-            return error_response(InvalidRequestError(description="the form is not UTF-8"))
+            return error_response(InvalidRequestError(description="the form is not UTF-8")), None
         names = [k for k, _ in pairs]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
-            return error_response(
-                InvalidRequestError(description=f"repeated parameters: {', '.join(duplicated)}")
-            )
+            error = InvalidRequestError(description=f"repeated parameters: {', '.join(duplicated)}")
+            return error_response(error), None
         request = StarletteOAuth2Request(uri, headers, pairs)
         await self.prepare(request)
         response = self.server.create_token_response(request)
         if response.status_code != 200:
-            return response
+            return response, request
         refused = await self.record(request)
         if refused is None:
-            return response
+            return response, request
         if request.auth_method == AUTH_METHOD and "JWT ID" in refused:
-            return error_response(InvalidClientError(status_code=401, description=refused))
-        return error_response(InvalidGrantError(description=refused))
+            return error_response(InvalidClientError(status_code=401, description=refused)), request
+        return error_response(InvalidGrantError(description=refused)), request

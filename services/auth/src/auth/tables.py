@@ -1,5 +1,6 @@
 """The auth database: registered clients, the server's signing keys, used assertion ids, and
-the people side: users, EHR launches, authorization codes and refresh tokens.
+the people side: users, EHR launches, authorization codes, refresh tokens and sign-ins in
+progress at an external issuer. The audit trail's tables are closedloop.audit's.
 
 Migrations spell out their own tables (``migrations/versions``): this module is the current
 shape the code reads and writes."""
@@ -72,6 +73,22 @@ users = Table(
     Column("fhir_user", Text, nullable=True),  # e.g. Practitioner/123 (the fhirUser claim)
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
+    # revision 0005: the subject (or e-mail) this user has at the trusted external OpenID
+    # Connect issuer (AUTH_EXTERNAL_OIDC_*), when they sign in there
+    Column("external_subject", String(255), nullable=True, unique=True),
+)
+
+# a sign-in sent to the external issuer, until it comes back (revision 0005): found by the
+# hash of its state, bound to the browser that started it, single-use, short-lived
+external_logins = Table(
+    "auth_external_logins",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("browser_hash", String(64), nullable=False),  # of the auth_external cookie
+    Column("nonce", String(128), nullable=False),
+    Column("code_verifier", String(128), nullable=False),  # PKCE, toward the issuer
+    Column("request", Text, nullable=False),  # JSON: the app's authorization parameters
+    Column("expires_at", Float, nullable=False, index=True),
 )
 
 # an EHR's launch: an opaque id the EHR hands the app, naming the context (the patient) the

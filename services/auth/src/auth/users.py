@@ -31,6 +31,7 @@ MAX_PASSWORD = 1024  # argon2 takes any length; a bound keeps a login form cheap
 
 _hasher = PasswordHasher()  # argon2id
 _DUMMY = _hasher.hash("an unknown user's password is checked against this")
+NO_PASSWORD = "!"  # not a PHC string: argon2 refuses every password against it
 
 
 class UserError(ValueError):
@@ -45,6 +46,7 @@ class User:
     role: str
     fhir_user: str | None
     disabled: bool
+    external_subject: str | None = None  # at the trusted external issuer (auth.external)
 
 
 def _row_to_user(row: Any) -> User:
@@ -55,6 +57,7 @@ def _row_to_user(row: Any) -> User:
         role=row.role,
         fhir_user=row.fhir_user,
         disabled=bool(row.disabled),
+        external_subject=row.external_subject,
     )
 
 
@@ -62,11 +65,14 @@ async def add_user(
     db: Database,
     *,
     username: str,
-    password: str,
+    password: str | None,
     organization: str,
     role: str,
     fhir_user: str | None = None,
+    external_subject: str | None = None,
 ) -> User:
+    """``password`` None: an account that signs in only at the external issuer, as
+    ``external_subject`` (its hash is one no password matches)."""
     if not _USERNAME.match(username):
         raise UserError("a username is 1-200 letters, digits or . _ @ + -")
     if role not in ROLES:
@@ -78,9 +84,15 @@ async def add_user(
         m = _REFERENCE.match(fhir_user)
         if not m or m.group(1) not in FHIR_USER_TYPES:
             raise UserError(f"fhirUser is a reference to one of {', '.join(FHIR_USER_TYPES)}")
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+    if external_subject is not None and not 0 < len(external_subject) <= 255:
+        raise UserError("an external subject is 1-255 characters")
+    if password is None and external_subject is None:
+        raise UserError("an account needs a password, or an external subject to sign in as")
+    if password is not None and not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise UserError(f"a password is {MIN_PASSWORD}-{MAX_PASSWORD} characters")
-    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    password_hash = (
+        await asyncio.to_thread(_hasher.hash, password) if password is not None else NO_PASSWORD
+    )
     user_id = uuid.uuid4().hex
     row = {
         "user_id": user_id,
@@ -91,18 +103,35 @@ async def add_user(
         "fhir_user": fhir_user,
         "disabled": False,
         "created_at": time.time(),
+        "external_subject": external_subject,
     }
     try:
         async with db.write() as conn:
             await conn.execute(insert(users).values(**row))
     except IntegrityError:
-        raise UserError(f"user {username!r} exists") from None
-    return User(user_id, username, organization, role, fhir_user, disabled=False)
+        raise UserError(f"user {username!r} (or that external subject) exists") from None
+    return User(user_id, username, organization, role, fhir_user, False, external_subject)
 
 
 async def get_user(db: Database, user_id: str) -> User | None:
     async with db.read() as conn:
         row = (await conn.execute(select(users).where(users.c.user_id == user_id))).first()
+    return _row_to_user(row) if row else None
+
+
+async def get_user_by_name(db: Database, username: str) -> User | None:
+    if len(username) > 200:
+        return None
+    async with db.read() as conn:
+        row = (await conn.execute(select(users).where(users.c.username == username))).first()
+    return _row_to_user(row) if row else None
+
+
+async def get_user_by_external_subject(db: Database, subject: str) -> User | None:
+    if not 0 < len(subject) <= 255:
+        return None
+    async with db.read() as conn:
+        row = (await conn.execute(select(users).where(users.c.external_subject == subject))).first()
     return _row_to_user(row) if row else None
 
 

@@ -6,6 +6,9 @@ Search parameters: ``date`` (``ge``/``gt``/``le``/``lt``/``eq`` prefixes, repeat
 ``agent`` (the token's subject or client id), ``entity`` (``Type/id``), ``entity-type``,
 ``action`` (C R U D E), ``subtype`` (the interaction), ``outcome`` (0 or 4), ``_count``; newest
 first, with a ``next`` link. Anything else is a 400 (a typo must not widen an audit query).
+
+``search_bundle`` and ``read_event`` are the same without the FHIR server around them, for a
+service that checks its callers itself (the authorization server's own trail).
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from fastapi.responses import Response
 from sqlalchemy import Select, select
 
 from closedloop import errors
+from closedloop.audit import security
 from closedloop.audit.tables import audit_entities, audit_events
 from closedloop.auth.roles import ADMIN
 from closedloop.context import RequestContext
+from closedloop.db.engine import Database
 from closedloop.fhir.instant import format_instant, parse_instant
 from closedloop.fhir.rest.negotiation import fhir_response, pretty
 from closedloop.fhir.rest.routes import context, server_of
@@ -57,6 +62,8 @@ def _require_admin(ctx: RequestContext) -> None:
 
 
 def render(row: Any, entities: list[tuple[str, str]]) -> dict[str, Any]:
+    reason = next((i for t, i in entities if t == security.REASON), None)
+    entities = [(t, i) for t, i in entities if t != security.REASON]
     agents: list[dict[str, Any]] = [
         {
             "type": {"text": row.agent_role or ("anonymous" if row.agent_subject is None else "")},
@@ -67,25 +74,31 @@ def render(row: Any, entities: list[tuple[str, str]]) -> dict[str, Any]:
     ]
     if row.agent_organization:
         agents.append({"who": {"reference": row.agent_organization}, "requestor": False})
+    is_security = security.is_security(row.subtype)
+    described = f"HTTP {row.status}" if row.status else None
+    if reason:
+        described = f"{reason} ({described})" if described else reason
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": row.id,
-        "type": EVENT_TYPE,
-        "subtype": [{"system": RESTFUL, "code": row.subtype}],
+        "type": security.SUBTYPES[row.subtype] if is_security else EVENT_TYPE,
+        "subtype": [
+            {"system": security.SUBTYPE_SYSTEM if is_security else RESTFUL, "code": row.subtype}
+        ],
         "action": row.action,
         "recorded": format_instant(row.recorded),
         "outcome": row.outcome,
-        "outcomeDesc": f"HTTP {row.status}",
+        **({"outcomeDesc": described} if described else {}),
         "agent": agents,
         "source": {"observer": {"display": row.source}},
     }
-    what = [{"what": {"reference": f"{t}/{i}"}} for t, i in entities]
+    what = [security.entity(t, i) for t, i in entities]
     if not what and row.resource_type:
         what = [{"what": {"display": row.resource_type}}]
+    if row.entity_count > len(entities):
+        what.append({"description": f"{row.entity_count - len(entities)} more"})
     if what:
         event["entity"] = what
-    if row.entity_count > len(entities):
-        event["entity"].append({"description": f"{row.entity_count - len(entities)} more"})
     return event
 
 
@@ -139,28 +152,25 @@ async def _entities(conn: Any, ids: list[str]) -> dict[str, list[tuple[str, str]
     return found
 
 
-@router.get("/fhir/AuditEvent", include_in_schema=False)
-async def search_audit(request: Request) -> Response:
-    ctx = await context(request, "search-type", "AuditEvent")
-    _require_admin(ctx)
-    pairs = list(request.query_params.multi_items())
+async def search_bundle(
+    db: Database, pairs: list[tuple[str, str]], base: str, self_url: str
+) -> dict[str, Any]:
+    """The searchset Bundle for ``pairs`` (the query); ``base`` is the AuditEvent URL."""
     count_text = next((v for k, v in pairs if k == "_count"), "50")
     if not count_text.isdigit() or not 0 < int(count_text) <= 1000:
         raise errors.invalid("_count must be a whole number from 1 to 1000", cl_code="CL-1452")
     count = int(count_text)
     e = audit_events.c
     stmt = _where(select(audit_events), pairs).order_by(e.seq.desc()).limit(count + 1)
-    db = server_of(request).db
     async with db.read() as conn:
         rows = list((await conn.execute(stmt)).all())
         more = len(rows) > count
         rows = rows[:count]
         entities = await _entities(conn, [r.id for r in rows])
-    base = f"{ctx.base_url}/AuditEvent"
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
-        "link": [{"relation": "self", "url": str(request.url)}],
+        "link": [{"relation": "self", "url": self_url}],
         "entry": [
             {
                 "fullUrl": f"{base}/{r.id}",
@@ -173,6 +183,27 @@ async def search_audit(request: Request) -> Response:
     if more:
         kept = [(k, v) for k, v in pairs if k != "_before"] + [("_before", str(rows[-1].seq))]
         bundle["link"].append({"relation": "next", "url": f"{base}?{urlencode(kept)}"})
+    return bundle
+
+
+async def read_event(db: Database, event_id: str) -> dict[str, Any]:
+    e = audit_events.c
+    async with db.read() as conn:
+        row = (await conn.execute(select(audit_events).where(e.id == event_id))).first()
+        entities = await _entities(conn, [event_id]) if row else {}
+    if row is None:
+        raise errors.not_found(f"AuditEvent/{event_id} is not known")
+    return render(row, entities.get(event_id, []))
+
+
+@router.get("/fhir/AuditEvent", include_in_schema=False)
+async def search_audit(request: Request) -> Response:
+    ctx = await context(request, "search-type", "AuditEvent")
+    _require_admin(ctx)
+    pairs = list(request.query_params.multi_items())
+    bundle = await search_bundle(
+        server_of(request).db, pairs, f"{ctx.base_url}/AuditEvent", str(request.url)
+    )
     return fhir_response(orjson.dumps(bundle), indent=pretty(request))
 
 
@@ -180,12 +211,5 @@ async def search_audit(request: Request) -> Response:
 async def read_audit(request: Request, event_id: str) -> Response:
     ctx = await context(request, "read", "AuditEvent", event_id)
     _require_admin(ctx)
-    e = audit_events.c
-    async with server_of(request).db.read() as conn:
-        row = (await conn.execute(select(audit_events).where(e.id == event_id))).first()
-        entities = await _entities(conn, [event_id]) if row else {}
-    if row is None:
-        raise errors.not_found(f"AuditEvent/{event_id} is not known")
-    return fhir_response(
-        orjson.dumps(render(row, entities.get(event_id, []))), indent=pretty(request)
-    )
+    event = await read_event(server_of(request).db, event_id)
+    return fhir_response(orjson.dumps(event), indent=pretty(request))

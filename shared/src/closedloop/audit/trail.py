@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from closedloop.audit.security import REASON
 from closedloop.audit.tables import audit_entities, audit_events
 from closedloop.context import SYSTEM, RequestContext
 from closedloop.db.direct import insert_rows
@@ -72,7 +73,10 @@ class AuditTrail:
         resource_type: str | None,
         entities: Sequence[tuple[str, str]] = (),
         request_id: str | None = None,
+        reason: str | None = None,
     ) -> None:
+        """``reason``: why a security decision went as it did (``closedloop.audit.security``),
+        a short code, never a secret or a token."""
         if ctx is SYSTEM:
             return  # the service's own work (a worker, a loop-closing write) is not a caller
         event_id = uuid.uuid4().hex
@@ -98,6 +102,10 @@ class AuditTrail:
             {"event_id": event_id, "entity_type": t, "entity_id": i}
             for t, i in entities[:MAX_ENTITIES]
         )
+        if reason:
+            self._entities.append(
+                {"event_id": event_id, "entity_type": REASON, "entity_id": reason[:64]}
+            )
         if len(self._events) >= self.max_pending:
             await self.flush()  # back-pressure: this request writes the backlog
         elif len(self._events) >= self.batch:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-from joserfc import jws, jwt
+from joserfc import jwk, jws, jwt
 from joserfc.errors import JoseError
 
 from closedloop import errors
@@ -64,15 +65,30 @@ def unauthorized(realm: str, description: str, *, missing: bool = False) -> erro
     )
 
 
+class KeySource(Protocol):
+    """Where the issuer's public keys come from: its JWKS URL (``JwksCache``), or, inside the
+    authorization server itself, its own key table. Raises ``KeysUnavailable`` when none."""
+
+    async def key(self, kid: str) -> jwk.Key | None: ...
+
+
 class TokenVerifier:
-    """The ``Authenticator`` of a resource server: ``await verifier(authorization_header)``."""
+    """The ``Authenticator`` of a resource server: ``await verifier(authorization_header)``.
+    ``audience``: what ``aud`` must contain (any one of them, when several are given)."""
 
     def __init__(
-        self, keys: JwksCache, *, issuer: str, audience: str, leeway: float = 30.0
+        self,
+        keys: KeySource | JwksCache,
+        *,
+        issuer: str,
+        audience: str | Sequence[str],
+        leeway: float = 30.0,
     ) -> None:
         self.keys = keys
         self.issuer = issuer.rstrip("/")
-        self.audience = audience.rstrip("/")
+        wanted = [audience] if isinstance(audience, str) else list(audience)
+        self.audiences = frozenset(a.rstrip("/") for a in wanted)
+        self.audience = wanted[0].rstrip("/")
         self.leeway = leeway
         self._verified: dict[str, tuple[Caller, float]] = {}
 
@@ -143,7 +159,7 @@ class TokenVerifier:
             raise unauthorized(self.realm, "the access token is from another issuer")
         aud = claims.get("aud")
         audiences = aud if isinstance(aud, list) else [aud]
-        if self.audience not in [a.rstrip("/") for a in audiences if isinstance(a, str)]:
+        if not self.audiences & {a.rstrip("/") for a in audiences if isinstance(a, str)}:
             raise unauthorized(self.realm, "the access token is not for this server (aud)")
         exp = claims.get("exp")
         if not isinstance(exp, int | float) or isinstance(exp, bool) or exp + self.leeway <= now:
