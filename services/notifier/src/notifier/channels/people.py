@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import unquote
 
 import httpx
-from closedloop import errors
+from closedloop import errors, links
 
 from notifier.channels.base import (
     ENDPOINT,
@@ -43,6 +43,8 @@ class PeopleChannel(Channel, Generic[Sender]):
         self.referral_auth = deps.referral_auth
         self.referral_url = deps.referral_url
         self.app_url = deps.app_url
+        self.link_secret = deps.link_secret
+        self.link_lifetime = deps.link_lifetime
 
     @staticmethod
     @abstractmethod
@@ -78,9 +80,7 @@ class PeopleChannel(Channel, Generic[Sender]):
         language = await self._language(task) if spec.audience == "patient" else "en"
         owner = ((task or {}).get("owner") or {}).get("display")
         task_id = (task or {}).get("id")
-        link = (
-            f"{self.app_url.rstrip('/')}/referrals/{task_id}" if self.app_url and task_id else None
-        )
+        link = self._link(str(task_id), spec.audience) if self.app_url and task_id else None
         context = MessageContext(
             program=owner, link=link, subscription_id=notification.subscription_id
         )
@@ -89,6 +89,14 @@ class PeopleChannel(Channel, Generic[Sender]):
             await self.deliver(notification, message)
         except ValueError as exc:  # the address or the text can never be sent
             raise ChannelUnusable(str(exc)) from None
+
+    def _link(self, task_id: str, audience: str) -> str:
+        """The web app's page for the Task: for the patient a signed, expiring link that opens
+        without a sign-in (when a secret is set); for staff the plain one, behind their login."""
+        assert self.app_url is not None
+        if audience == "patient" and self.link_secret:
+            return links.status_link(self.app_url, task_id, self.link_secret, self.link_lifetime)
+        return f"{self.app_url.rstrip('/')}/referrals/{task_id}"
 
     async def _language(self, task: dict[str, Any] | None) -> str:
         ref = ((task or {}).get("for") or {}).get("reference")
