@@ -26,7 +26,7 @@ from closedloop.testing import Receiver, free_port
 from .test_notifier_e2e import BACKPORT, FHIR, new_referral
 
 ROOT = Path(__file__).resolve().parents[1]
-PREFIXES = ("REFERRAL_API_", "DIRECTORY_API_", "NOTIFIER_", "AUTH_")
+PREFIXES = ("REFERRAL_API_", "DIRECTORY_API_", "NOTIFIER_", "AUTH_", "WEB_")
 
 
 def banner_token(text: str, env: dict[str, str]) -> str:
@@ -56,6 +56,7 @@ def run_all(tmp_path: Path) -> Iterator[tuple[dict[str, int], list[str], dict[st
         "directory-api": free_port(),
         "notifier": free_port(),
         "auth": free_port(),
+        "web": free_port(),
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith(PREFIXES)}
     env.update(
@@ -64,6 +65,7 @@ def run_all(tmp_path: Path) -> Iterator[tuple[dict[str, int], list[str], dict[st
             "DIRECTORY_API_PORT": str(ports["directory-api"]),
             "NOTIFIER_PORT": str(ports["notifier"]),
             "AUTH_PORT": str(ports["auth"]),
+            "WEB_PORT": str(ports["web"]),
             "DEMO_DIRECTORY": "0",
             "CLOSEDLOOP_DATA_DIR": str(tmp_path),
             "NOTIFIER_ALLOW_LOOPBACK_ENDPOINTS": "true",
@@ -106,12 +108,17 @@ async def test_run_all_follows_the_port_variables(
     ports, lines, env = run_all
     text = "".join(lines)
     urls = dict(re.findall(r"^\s+(\S+)\s+(http://127\.0\.0\.1:\d+/fhir)", text, re.MULTILINE))
-    fhir_ports = {name: port for name, port in ports.items() if name != "auth"}
+    fhir_ports = {name: port for name, port in ports.items() if name not in ("auth", "web")}
     assert urls == {name: f"http://127.0.0.1:{port}/fhir" for name, port in fhir_ports.items()}, (
         text
     )
     token_url = f"http://127.0.0.1:{ports['auth']}/token"
     assert re.search(rf"^\s+auth\s+{re.escape(token_url)}\s", text, re.MULTILINE), text
+    web = f"http://127.0.0.1:{ports['web']}"
+    assert re.search(rf"^\s+web\s+{re.escape(web)}\s", text, re.MULTILINE), text
+    async with httpx.AsyncClient(timeout=10) as browser:  # the web app answers, its own page
+        page = await browser.get(f"{web}/")
+        assert page.status_code == 200 and "<html lang=" in page.text
     token = banner_token(text, env)
     auth = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(timeout=10, headers=auth) as client, Receiver() as rx:

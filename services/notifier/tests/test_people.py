@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import email
+import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from email.message import Message as EmailMessage
@@ -15,6 +17,7 @@ import httpx
 import pytest
 import respx
 from aiosmtpd.controller import Controller
+from closedloop import links
 from closedloop.testing import app_client, free_port
 from notifier.app import create_app
 from notifier.channels.sms import phone
@@ -24,6 +27,7 @@ from notifier.settings import Settings
 from .test_subscriptions import EVENTS_AUTH, EVENTS_TOKEN, FHIR_JSON, subscription, task_event
 
 SMS_API = "https://sms.example.test"
+LINK_SECRET = "notifier-and-web-link-secret"
 
 
 class Inbox:
@@ -59,6 +63,7 @@ async def client(database_url: str, smtp: tuple[Inbox, int]) -> AsyncIterator[ht
         retry_initial_seconds=0.05,
         referral_url=f"http://127.0.0.1:{free_port()}/fhir",
         app_url="https://app.closedloop.test",
+        link_secret=LINK_SECRET,
         events_token=EVENTS_TOKEN,
     )
     async with app_client(create_app(settings), headers=EVENTS_AUTH) as c:
@@ -138,6 +143,13 @@ async def test_patient_sms(client: httpx.AsyncClient) -> None:
         form = dict(httpx.QueryParams(request.content.decode()))
         assert form["To"] == "+15551234567" and form["From"] == "+15550001111"
         assert "accepted" in form["Body"] and len(form["Body"]) <= 160
+        # the patient's link is signed as the web app checks it (closedloop.links)
+        found = re.search(
+            r"https://app\.closedloop\.test/referrals/(\S+)\?exp=(\d+)&sig=(\S+)", form["Body"]
+        )
+        assert found and found.group(1) == task_id, form["Body"]
+        assert links.check(task_id, found.group(2), found.group(3), LINK_SECRET) == "ok"
+        assert int(found.group(2)) > time.time() + 29 * 86400  # 30 days by default
         assert "Food" not in form["Body"] and "{" not in form["Body"]  # no detail, no Bundle
         assert request.headers["authorization"].startswith("Basic ")
 

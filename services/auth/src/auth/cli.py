@@ -119,6 +119,14 @@ def _configure_clients(parser: argparse.ArgumentParser) -> None:
         "--key-file", type=Path, help="default: AUTH_CLIENT_KEYS_DIR/<client id>.json"
     )
     ensure.add_argument("--alg", choices=["ES384", "RS384"], default="ES384")
+    ensure.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="an app's exact redirect URI (repeatable): people sign in to it too, the code "
+        "exchange signed with the same key (the web app)",
+    )
     sub.add_parser("list", help="list registered clients")
     disable = sub.add_parser("disable", help="refuse a client's assertions from now on")
     disable.add_argument("client_id")
@@ -163,6 +171,7 @@ def _ensure_client(args: argparse.Namespace, settings: Any) -> None:
                 jwks=jwks,
                 organization=args.organization,
                 role=args.role,
+                redirect_uris=args.redirect_uri,
             ),
         )
     except ClientError as exc:

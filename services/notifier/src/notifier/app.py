@@ -67,6 +67,8 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
             settings.referral_url.rstrip("/"),
             settings.app_url,
             credentials_from(settings),
+            settings.link_secret.get_secret_value() if settings.link_secret else None,
+            settings.link_lifetime_days * 86400,
         )
         channels = open_channels(settings, deps)
         app.state.delivery = None

@@ -14,6 +14,10 @@ class Settings(FhirServiceSettings):
     port: int = 8083
     referral_url: str = "http://127.0.0.1:8081/fhir"  # referral-api FHIR base (focus URLs)
     app_url: str | None = None  # the web app, for links in emails and texts
+    # signs the patient's links to the web app's status page (closedloop.links); must equal
+    # WEB_LINK_SECRET. Unset: patients get the plain link, which asks for a sign-in
+    link_secret: SecretStr | None = None
+    link_lifetime_days: float = Field(30.0, gt=0)  # how long a patient's link works
     # its token for reading a patient's language from referral-api
     client_scope: str = "system/Patient.r"
     # the shared secret referral-api sends with its events (Authorization: Bearer ...); unset:

@@ -67,6 +67,9 @@ class ChannelDeps:
     app_url: str | None
     # the notifier's own credentials, sent to referral-api only (never to a subscriber)
     referral_auth: httpx.Auth | None = None
+    # signs the patient's status links (closedloop.links), good for link_lifetime seconds
+    link_secret: str | None = None
+    link_lifetime: float = 30 * 86400.0
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import unquote
 
 import httpx
-from closedloop import errors
+from closedloop import errors, links
 
 from notifier.channels.base import (
     ENDPOINT,
@@ -54,6 +54,8 @@ class PeopleChannel(Channel, Generic[Sender]):
         self.referral_auth = deps.referral_auth
         self.referral_url = deps.referral_url
         self.app_url = deps.app_url
+        self.link_secret = deps.link_secret
+        self.link_lifetime = deps.link_lifetime
 
     @staticmethod
     @abstractmethod
@@ -89,13 +91,10 @@ class PeopleChannel(Channel, Generic[Sender]):
         language = await self._language(task) if spec.audience == "patient" else "en"
         owner = ((task or {}).get("owner") or {}).get("display")
         task_id = referral_id(kind, task)
-        app = self.app_url.rstrip("/") if self.app_url else None
-        link = f"{app}/referrals/{task_id}" if app and task_id else None
-        feedback = (
-            f"{app}/referrals/{task_id}/feedback"
-            if app and task_id and kind == "referral-completed"
-            else None
-        )
+        link = self._link(task_id, spec.audience) if self.app_url and task_id else None
+        # the status page (a signed link for the patient) asks the patient-voice questions
+        # once the referral is complete
+        feedback = link if kind == "referral-completed" else None
         context = MessageContext(
             program=owner,
             link=link,
@@ -107,6 +106,14 @@ class PeopleChannel(Channel, Generic[Sender]):
             await self.deliver(notification, message)
         except ValueError as exc:  # the address or the text can never be sent
             raise ChannelUnusable(str(exc)) from None
+
+    def _link(self, task_id: str, audience: str) -> str:
+        """The web app's page for the Task: for the patient a signed, expiring link that opens
+        without a sign-in (when a secret is set); for staff the plain one, behind their login."""
+        assert self.app_url is not None
+        if audience == "patient" and self.link_secret:
+            return links.status_link(self.app_url, task_id, self.link_secret, self.link_lifetime)
+        return f"{self.app_url.rstrip('/')}/referrals/{task_id}"
 
     async def _language(self, task: dict[str, Any] | None) -> str:
         ref = ((task or {}).get("for") or {}).get("reference")

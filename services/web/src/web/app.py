@@ -1,0 +1,159 @@
+"""The web app: FastAPI serving Jinja2 pages (htmx for small in-page updates, vendored under
+/static), a client of referral-api, directory-api and auth over HTTP only.
+
+Errors never show a stack trace: API refusals become a readable page (``web.api.ApiError``),
+a CSRF mismatch a 403 page, anything unexpected a 500 page with the request id (the log has
+the rest, without patient data)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from closedloop.http.credentials import ClientCredentials, load_private_key
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from web import home, i18n
+from web.api import Api, ApiError
+from web.pages import HERE, Site, new_secret, site_of
+from web.patient import status
+from web.referrals import Referrals
+from web.security.cookies import Sealer
+from web.security.csrf import CsrfError
+from web.settings import Settings
+
+log = logging.getLogger("web")
+
+SECURITY_HEADERS = {
+    # scripts and styles from this app only (htmx is vendored), no framing, no referrer
+    # leaking a signed link to another site
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self' {auth}; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def credentials_of(settings: Settings) -> httpx.Auth | None:
+    """The app's own token (client_credentials + private_key_jwt), when its key is set."""
+    if settings.client_key_file is None:
+        return None
+    key, alg = load_private_key(Path(settings.client_key_file))
+    return ClientCredentials(
+        f"{settings.auth_url.rstrip('/')}/token",
+        settings.client_id,
+        key,
+        alg,
+        settings.client_scope,
+        timeout=settings.timeout,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    secret = settings.session_secret.get_secret_value() if settings.session_secret else new_secret()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.timeout),
+            headers={"Accept": "application/fhir+json", "User-Agent": "closed-loop-web"},
+            follow_redirects=False,
+        )
+        api = Api(http)
+        app.state.site = Site(
+            settings=settings,
+            secret=secret,
+            sealer=Sealer(secret, settings.cookie_secure),
+            api=api,
+            referrals=Referrals(api, settings.referral_url, settings.directory_url),
+            templates=Jinja2Templates(directory=str(HERE / "templates")),
+            credentials=credentials_of(settings),
+        )
+        try:
+            yield
+        finally:
+            await http.aclose()
+
+    app = FastAPI(
+        title="Closed Loop web", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(home.router)
+    app.include_router(status.router)
+
+    csp = SECURITY_HEADERS["Content-Security-Policy"].format(auth=settings.auth_url.rstrip("/"))
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        request.state.request_id = uuid.uuid4().hex[:16]
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers["Content-Security-Policy"] = csp
+        response.headers["X-Request-Id"] = request.state.request_id
+        return response
+
+    def error_page(request: Request, title: str, text: str, code: int, **extra: str) -> Response:
+        site = site_of(request)
+        return site.render(
+            request,
+            "error.html",
+            {"title_key": title, "text_key": text, "extra": extra},
+            status=code,
+        )
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        if exc.status == 401 and request.url.path.startswith("/inbox"):
+            site = site_of(request)
+            response = site.render(
+                request,
+                "error.html",
+                {"title_key": "signed_out", "text_key": "signed_out", "extra": {}, "sign_in": True},
+                status=401,
+            )
+            return response
+        return error_page(request, "error_title", exc.key, exc.status, detail=exc.detail)
+
+    @app.exception_handler(CsrfError)
+    async def csrf_error(request: Request, _exc: CsrfError) -> Response:
+        return error_page(request, "csrf_title", "csrf", 403)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_page(request, "not_found_title", "not_found", 404)
+        return error_page(request, "error_title", "error_generic", exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        request_id = getattr(request.state, "request_id", "")
+        log.error("unexpected error", extra={"request_id": request_id, "error": type(exc).__name__})
+        try:
+            return error_page(request, "error_title", "error_generic", 500, request_id=request_id)
+        except Exception:  # the error page itself failed: plain words still
+            return JSONResponse({"error": "internal error", "request_id": request_id}, 500)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "service": "web"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        return JSONResponse({"status": "ready", "service": "web"})
+
+    app.state.languages = i18n.LANGUAGES
+    return app

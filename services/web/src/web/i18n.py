@@ -1,0 +1,249 @@
+"""English and Spanish: every word the pages show, and which language a request gets.
+
+The choice, first that applies: ``?lang=`` (the switch in the header; remembered in a cookie),
+the remembered choice, the page's own preference (the patient's language on the status page),
+then ``Accept-Language``; English otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.requests import Request
+
+LANGUAGES = ("en", "es")
+LANGUAGE_NAMES = {"en": "English", "es": "Español"}
+COOKIE = "web_lang"
+
+TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "app": "Closed Loop",
+        "skip": "Skip to main content",
+        "language": "Language",
+        "nav": "Main",
+        "home": "Home",
+        "inbox": "Inbox",
+        "sign_in": "Sign in",
+        "sign_out": "Sign out",
+        "signed_in_as": "Signed in: {role}",
+        "home_title": "Closed Loop",
+        "home_lead": (
+            "Closed-loop referrals to community organizations: food, housing, transport, "
+            "legal help."
+        ),
+        "home_staff": "Community organization staff: sign in to see your referrals.",
+        "home_patient": (
+            "Patients: open the link in the message you received to see your referral."
+        ),
+        # the patient status page
+        "status_title": "Your referral",
+        "status_lead": "This page shows where your referral stands. No sign-in is needed.",
+        "what": "What was requested",
+        "to_whom": "Sent to",
+        "address": "Address",
+        "phone": "Phone",
+        "hours": "Hours",
+        "website": "Website",
+        "current_status": "Current status",
+        "since": "Last update: {date}",
+        "reason": "Reason: {reason}",
+        "outcome": "Outcome: {outcome}",
+        "unknown": "Not given",
+        "link_expired_title": "This link has expired",
+        "link_expired": (
+            "For your privacy, links to a referral work for a limited time. Ask the clinic "
+            "that referred you for a new link."
+        ),
+        "link_invalid_title": "This link is not valid",
+        "link_invalid": (
+            "The link is incomplete or was changed. Copy the whole link from your message, or "
+            "ask the clinic that referred you for a new one."
+        ),
+        "survey_title": "Tell us how it went",
+        "survey_lead": "Three short questions. Your answers help improve the service.",
+        "q_received": "Did you receive the help you were referred for?",
+        "q_helpful": "How helpful was it?",
+        "q_comment": "Anything you would like to tell us? (optional)",
+        "yes": "Yes",
+        "partly": "Partly",
+        "no": "No",
+        "helpful_1": "Not helpful",
+        "helpful_2": "Somewhat helpful",
+        "helpful_3": "Very helpful",
+        "send": "Send",
+        "survey_thanks": "Thank you. Your answers were saved.",
+        "survey_done": "You already answered this survey. Thank you.",
+        "survey_missing": "Please answer the first two questions.",
+        # statuses of a referral Task, in words a patient understands
+        "st_draft": "Not sent yet",
+        "st_requested": "Sent, waiting for an answer",
+        "st_received": "Received",
+        "st_accepted": "Accepted: the organization will contact you",
+        "st_rejected": "Declined",
+        "st_cancelled": "Cancelled",
+        "st_on-hold": "On hold",
+        "st_in-progress": "In progress",
+        "st_completed": "Completed",
+        "st_failed": "Could not be completed",
+        "st_entered-in-error": "Withdrawn (sent by mistake)",
+        # errors
+        "error_title": "Something went wrong",
+        "error_generic": "The page could not be shown. Try again in a moment.",
+        "error_reference": "Reference: {request_id}",
+        "not_found_title": "Page not found",
+        "not_found": "There is nothing at this address.",
+        "api_unavailable": ("A service this page needs is not answering. Try again in a moment."),
+        "api_refused": "You are not allowed to do this.",
+        "api_not_found": "This referral was not found, or you may not see it.",
+        "api_conflict": (
+            "This referral changed in the meantime, or cannot move to that status. "
+            "Reload the page and try again."
+        ),
+        "api_invalid": "The request was refused: {detail}",
+        "csrf_title": "The form expired",
+        "csrf": (
+            "The form could not be checked (it may have expired). Go back, reload and try again."
+        ),
+        "signed_out": "Your sign-in expired. Sign in again.",
+        "login_failed": "The sign-in could not be completed. Try again.",
+        "back": "Back",
+    },
+    "es": {
+        "app": "Closed Loop",
+        "skip": "Saltar al contenido principal",
+        "language": "Idioma",
+        "nav": "Principal",
+        "home": "Inicio",
+        "inbox": "Bandeja de entrada",
+        "sign_in": "Iniciar sesión",
+        "sign_out": "Cerrar sesión",
+        "signed_in_as": "Sesión iniciada: {role}",
+        "home_title": "Closed Loop",
+        "home_lead": (
+            "Remisiones de ciclo cerrado a organizaciones comunitarias: alimentos, vivienda, "
+            "transporte, ayuda legal."
+        ),
+        "home_staff": (
+            "Personal de organizaciones comunitarias: inicie sesión para ver sus remisiones."
+        ),
+        "home_patient": ("Pacientes: abra el enlace del mensaje que recibió para ver su remisión."),
+        "status_title": "Su remisión",
+        "status_lead": (
+            "Esta página muestra el estado de su remisión. No necesita iniciar sesión."
+        ),
+        "what": "Qué se solicitó",
+        "to_whom": "Enviada a",
+        "address": "Dirección",
+        "phone": "Teléfono",
+        "hours": "Horario",
+        "website": "Sitio web",
+        "current_status": "Estado actual",
+        "since": "Última actualización: {date}",
+        "reason": "Motivo: {reason}",
+        "outcome": "Resultado: {outcome}",
+        "unknown": "No indicado",
+        "link_expired_title": "Este enlace ha caducado",
+        "link_expired": (
+            "Para proteger su privacidad, los enlaces a una remisión funcionan por un tiempo "
+            "limitado. Pida un nuevo enlace a la clínica que le remitió."
+        ),
+        "link_invalid_title": "Este enlace no es válido",
+        "link_invalid": (
+            "El enlace está incompleto o fue modificado. Copie el enlace completo de su "
+            "mensaje, o pida uno nuevo a la clínica que le remitió."
+        ),
+        "survey_title": "Cuéntenos cómo le fue",
+        "survey_lead": "Tres preguntas breves. Sus respuestas ayudan a mejorar el servicio.",
+        "q_received": "¿Recibió la ayuda para la que fue remitido?",
+        "q_helpful": "¿Qué tan útil fue?",
+        "q_comment": "¿Algo más que quiera decirnos? (opcional)",
+        "yes": "Sí",
+        "partly": "En parte",
+        "no": "No",
+        "helpful_1": "Nada útil",
+        "helpful_2": "Algo útil",
+        "helpful_3": "Muy útil",
+        "send": "Enviar",
+        "survey_thanks": "Gracias. Sus respuestas se guardaron.",
+        "survey_done": "Ya respondió esta encuesta. Gracias.",
+        "survey_missing": "Por favor responda las dos primeras preguntas.",
+        "st_draft": "Aún no enviada",
+        "st_requested": "Enviada, esperando respuesta",
+        "st_received": "Recibida",
+        "st_accepted": "Aceptada: la organización se pondrá en contacto con usted",
+        "st_rejected": "Rechazada",
+        "st_cancelled": "Cancelada",
+        "st_on-hold": "En espera",
+        "st_in-progress": "En curso",
+        "st_completed": "Completada",
+        "st_failed": "No se pudo completar",
+        "st_entered-in-error": "Retirada (enviada por error)",
+        "error_title": "Algo salió mal",
+        "error_generic": "No se pudo mostrar la página. Inténtelo de nuevo en un momento.",
+        "error_reference": "Referencia: {request_id}",
+        "not_found_title": "Página no encontrada",
+        "not_found": "No hay nada en esta dirección.",
+        "api_unavailable": (
+            "Un servicio que esta página necesita no responde. Inténtelo de nuevo en un momento."
+        ),
+        "api_refused": "No tiene permiso para hacer esto.",
+        "api_not_found": "No se encontró esta remisión, o no tiene permiso para verla.",
+        "api_conflict": (
+            "Esta remisión cambió mientras tanto, o no puede pasar a ese estado. "
+            "Vuelva a cargar la página e inténtelo de nuevo."
+        ),
+        "api_invalid": "La solicitud fue rechazada: {detail}",
+        "csrf_title": "El formulario caducó",
+        "csrf": (
+            "No se pudo verificar el formulario (puede haber caducado). Vuelva atrás, recargue "
+            "la página e inténtelo de nuevo."
+        ),
+        "signed_out": "Su sesión caducó. Inicie sesión de nuevo.",
+        "login_failed": "No se pudo completar el inicio de sesión. Inténtelo de nuevo.",
+        "back": "Volver",
+    },
+}
+
+
+def supported(code: str | None) -> str | None:
+    """``es-MX`` -> ``es``; None when the language is not one of ours."""
+    base = (code or "").strip().lower().replace("_", "-").split("-")[0]
+    return base if base in LANGUAGES else None
+
+
+def from_accept_language(header: str | None) -> str | None:
+    """The best of our languages in an ``Accept-Language`` header (q-values honoured)."""
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate((header or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        lang = supported(tag)
+        if lang and q > 0:
+            ranked.append((-q, i, lang))
+    return min(ranked)[2] if ranked else None
+
+
+def choose(request: Request, preferred: str | None = None) -> str:
+    """The language for this request (see the module's docstring for the order)."""
+    return (
+        supported(request.query_params.get("lang"))
+        or supported(request.cookies.get(COOKIE))
+        or supported(preferred)
+        or from_accept_language(request.headers.get("accept-language"))
+        or "en"
+    )
+
+
+def translator(lang: str) -> Callable[..., str]:
+    """``t("since", date=...)``: the text in ``lang``, English when a key has no translation."""
+    texts, fallback = TEXT.get(lang, TEXT["en"]), TEXT["en"]
+
+    def t(key: str, **values: object) -> str:
+        text = texts.get(key) or fallback.get(key) or key
+        return text.format(**values) if values else text
+
+    return t

@@ -1,0 +1,42 @@
+"""web settings, from WEB_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WEB_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # where this app is reached from browsers (its OAuth redirect URI is <url>/auth/callback)
+    public_url: str = "http://127.0.0.1:8080"
+    # the other services, over HTTP only
+    referral_url: str = "http://127.0.0.1:8081/fhir"
+    directory_url: str = "http://127.0.0.1:8082/fhir"
+    auth_url: str = "http://127.0.0.1:8084"
+    # this app as a client of auth: its service token (client_credentials, private_key_jwt) for
+    # the patient status page, and the same client's sign-in of people (authorization code +
+    # PKCE, the code exchange signed with the same key)
+    client_id: str = "web"
+    client_key_file: Path | None = None
+    client_scope: str = (
+        "system/Task.r system/ServiceRequest.r system/Patient.r system/Procedure.r "
+        "system/QuestionnaireResponse.crs system/HealthcareService.r system/Organization.r "
+        "system/Location.rs"
+    )
+    # what a person's sign-in asks for (their role and Organization narrow it in referral-api)
+    user_scope: str = "openid fhirUser online_access user/*.cruds"
+    # signs the session and CSRF cookies (any long random string); unset: a random one per
+    # process (sign-ins do not survive a restart)
+    session_secret: SecretStr | None = None
+    # checks the patient's status links (closedloop.links); must equal NOTIFIER_LINK_SECRET
+    link_secret: SecretStr | None = None
+    session_max_age: int = Field(8 * 3600, ge=60)  # seconds a sign-in lasts in this app
+    cookie_secure: bool = True  # false only for plain-http development (make run)
+    timeout: float = 5.0  # seconds per call to another service
+    log_level: str = "INFO"
