@@ -183,7 +183,8 @@ async def test_completion_asks_the_patient_how_it_went(
     [mail] = await _mail_to(smtp[0], address, 1)
     text = _text(mail)
     assert f"https://app.closedloop.test/referrals/{task_id}\r\n" in text
-    assert f"Tell us how it went: https://app.closedloop.test/referrals/{task_id}/feedback" in text
+    # the status page asks the patient-voice questions once the referral is complete
+    assert f"Tell us how it went: https://app.closedloop.test/referrals/{task_id}" in text
 
 
 def followup_event(task_id: str, referral: str, priority: str, previous: str | None) -> dict:
