@@ -182,9 +182,11 @@ async def test_completion_asks_the_patient_how_it_went(
     await client.post("/events", json=owned_event(task_id, "completed", 4, "in-progress"))
     [mail] = await _mail_to(smtp[0], address, 1)
     text = _text(mail)
-    assert f"https://app.closedloop.test/referrals/{task_id}\r\n" in text
-    # the status page asks the patient-voice questions once the referral is complete
-    assert f"Tell us how it went: https://app.closedloop.test/referrals/{task_id}" in text
+    # the (signed) status page asks the patient-voice questions once the referral is complete
+    found = re.search(r"Tell us how it went: (\S+)", text)
+    assert found, text
+    assert found.group(1).startswith(f"https://app.closedloop.test/referrals/{task_id}?exp=")
+    assert f"{found.group(1)}\r\n" in text.split("Tell us how it went")[0]  # the status link
 
 
 def followup_event(task_id: str, referral: str, priority: str, previous: str | None) -> dict:
