@@ -103,6 +103,29 @@ SMALL: dict[str, dict[str, Any]] = {
         ],
     },
     "Procedure": {"status": "completed", "subject": REF},
+    "Questionnaire": {
+        "url": "urn:closedloop:Questionnaire:patient-voice",
+        "status": "active",
+        "item": [
+            {
+                "linkId": "helpfulness",
+                "text": "How helpful was it?",
+                "_text": {
+                    "extension": [
+                        {
+                            "url": "http://hl7.org/fhir/StructureDefinition/translation",
+                            "extension": [
+                                {"url": "lang", "valueCode": "es"},
+                                {"url": "content", "valueString": "¿Qué tan útil fue?"},
+                            ],
+                        }
+                    ]
+                },
+                "type": "choice",
+                "answerOption": [{"valueCoding": {"system": "urn:x", "code": "very-helpful"}}],
+            }
+        ],
+    },
 }
 
 
