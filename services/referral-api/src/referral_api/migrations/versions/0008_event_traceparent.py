@@ -4,15 +4,15 @@ event's delivery (and the notifier's, after it) continues that trace.
 Revision 0002 creates the tables from the current definitions, so on a new database the
 column exists already: it is added only where it is missing.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
