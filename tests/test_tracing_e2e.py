@@ -214,25 +214,26 @@ async def test_one_trace_from_the_ehr_to_the_subscriber(postgres_admin_url: str)
             if notifier_ctx is not None:
                 await notifier_ctx.__aexit__(None, None, None)
 
-        # the spans: one tree from the EHR's span to the subscriber's POST
+        # the spans: one tree from the EHR's span to the subscriber's POST (each process
+        # exports in batches: wait until every link of the chain has arrived)
         receiver_span = headers["traceparent"].split("-")[2]
-        for _ in range(100):
-            if any(s["span_id"] == receiver_span for s in collector.spans):
-                break
-            await asyncio.sleep(0.1)
-        spans = [s for s in collector.spans if s["trace_id"] == TRACE_ID]
-        by_id = {s["span_id"]: s for s in spans}
 
-        def ancestry(span_id: str) -> list[str]:
-            names = []
+        def ancestry(by_id: dict[str, dict]) -> tuple[list[str], str]:
+            names, span_id = [], receiver_span
             while span_id in by_id:
                 span = by_id[span_id]
                 names.append(f"{span['service']}: {span['name']}")
                 span_id = span["parent"]
-            assert span_id in (EHR_SPAN, ""), "the chain ends at the EHR's span"
-            return names
+            return names, span_id
 
-        chain = ancestry(receiver_span)
+        for _ in range(300):
+            spans = [s for s in collector.spans if s["trace_id"] == TRACE_ID]
+            by_id = {s["span_id"]: s for s in spans}
+            chain, end = ancestry(by_id)
+            if chain and end in (EHR_SPAN, ""):
+                break
+            await asyncio.sleep(0.1)
+        assert end in (EHR_SPAN, ""), f"the chain ends at the EHR's span, not at {chain}"
         assert chain[0].startswith("notifier: POST")  # httpx's client span
         assert chain[1] == "notifier: notifier notification"
         assert chain[2] == "notifier: POST /events"  # the intake, before the restart

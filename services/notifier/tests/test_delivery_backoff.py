@@ -159,6 +159,10 @@ async def test_backoff_survives_a_restart(db_url: str) -> None:
                 await asyncio.sleep(0.02)
             retry_at = rows[0].next_attempt_at
             assert retry_at > now_us() + 10_000_000  # 15-30 s away
+            for _ in range(250):  # the worker has scheduled the subscription for the retry
+                if (await state_of(app, sub_id)).next_due_at == retry_at:
+                    break
+                await asyncio.sleep(0.02)
         async with notifier(cfg) as (app, client):  # a restart: the backoff is in the database
             with statements(app) as counted:
                 await asyncio.sleep(1.5)
