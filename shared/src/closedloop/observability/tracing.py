@@ -20,7 +20,12 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import (
     Link,
     NonRecordingSpan,
@@ -55,10 +60,6 @@ def setup_tracing(service: str) -> bool:
         return False
     if _state.get("configured"):
         return True
-    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-
     provider = trace.get_tracer_provider()
     recording = isinstance(provider, TracerProvider)
     if not recording:
@@ -71,7 +72,7 @@ def setup_tracing(service: str) -> bool:
             ),
             sampler=sampler,
         )
-        if export:
+        if export:  # imported only then: it brings protobuf and requests along
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -87,14 +88,10 @@ def setup_tracing(service: str) -> bool:
 def _instrument_clients(*, database: bool) -> None:
     """httpx always (it passes the trace on); asyncpg only when spans are recorded (a span per
     statement that nobody keeps is pure cost)."""
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-
     instrumentor = HTTPXClientInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(request_hook=_scrub_url, async_request_hook=_scrub_url_async)
     if database:
-        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-
         pg = AsyncPGInstrumentor()
         if not pg.is_instrumented_by_opentelemetry:
             pg.instrument()
