@@ -47,7 +47,7 @@ _ANY_ADDRESS = {"", "0.0.0.0", "::"}
 
 # FastAPI's own OpenTelemetry spans would record every query string (url.query: searches
 # carry names, birth dates, MRNs) and exception messages: the server span is
-# ``closedloop.observability.tracing.TraceRequests``'s instead (method, route template, status)
+# ``closedloop.observability.tracing.ServerSpans``' instead (method, route template, status)
 NO_FASTAPI_TELEMETRY: dict[str, Any] = {
     "tracing": False,
     "metrics": False,

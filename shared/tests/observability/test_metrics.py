@@ -74,9 +74,10 @@ async def test_requests_are_counted_by_route_template(database_url: str) -> None
     # no id, no client's invention, no search value in any label
     for leak in (pid, "no-such-one", "Invented", "nonsense", "Zyxwvut", "nowhere"):
         assert leak not in text
-    # the pool: its size and the connections in use (none between requests)
-    assert found[("closedloop_db_pool_size", ())] >= 1
-    assert found[("closedloop_db_pool_checked_out", ())] == 0
+    # the pool: its size and the connections in use (the audit trail's writer may hold one)
+    size = found[("closedloop_db_pool_size", ())]
+    assert size >= 1
+    assert 0 <= found[("closedloop_db_pool_checked_out", ())] <= 1
 
 
 async def test_metrics_can_be_turned_off(tmp_path: Path) -> None:

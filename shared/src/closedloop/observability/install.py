@@ -8,8 +8,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from closedloop.observability.metrics import RequestMetrics, ServiceMetrics, Templater
-from closedloop.observability.tracing import TraceRequests, name_span, setup_tracing
+from closedloop.observability.metrics import ServiceMetrics, Templater
+from closedloop.observability.requests import RequestObserver
+from closedloop.observability.tracing import ServerSpans, setup_tracing
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -31,13 +32,11 @@ def install(
     tracing = setup_tracing(service)
     if metrics_enabled or tracing:
         app.add_middleware(
-            RequestMetrics,
+            RequestObserver,
             metrics=metrics if metrics_enabled else None,
             templater=templater,
-            name_span=name_span if tracing else None,
+            spans=ServerSpans() if tracing else None,
         )
-    if tracing:
-        app.add_middleware(TraceRequests)
     if metrics_enabled:
         app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     return metrics

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
@@ -125,57 +124,17 @@ class ServiceMetrics:
 
 
 # methods a client may send are any token: only the standard ones become a label
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "(unmatched)"
 Templater = Callable[[dict[str, Any]], str | None]
 
 
-class RequestMetrics:
-    """Pure ASGI middleware: counts and times each request under its route template.
-
-    The template is the matched route's path; for what the router did not see (the FHIR fast
-    path, the catch-all FHIR route) ``templater`` names it from the path (``/fhir/Task/{id}``).
-    The same name goes on the request's trace span, when one is recording."""
-
-    def __init__(
-        self,
-        app: Any,
-        metrics: ServiceMetrics | None,
-        templater: Templater | None = None,
-        name_span: Callable[[str, str], None] | None = None,
-    ) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.templater = templater
-        self.name_span = name_span
-
-    def route_of(self, scope: dict[str, Any]) -> str:
-        if self.templater is not None:
-            named = self.templater(scope)
-            if named is not None:
-                return named
-        path = getattr(scope.get("route"), "path", None)
-        return path if isinstance(path, str) else UNMATCHED
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_status(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            route = self.route_of(scope)
-            if self.metrics is not None:
-                self.metrics.observe(method, route, status, time.perf_counter() - start)
-            if self.name_span is not None:
-                self.name_span(method, route)
+def route_of(scope: dict[str, Any], templater: Templater | None) -> str:
+    """The route template: ``templater``'s (the FHIR engine names what the router did not
+    see: its fast path, its catch-all route), else the matched route's path."""
+    if templater is not None:
+        named = templater(scope)
+        if named is not None:
+            return named
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else UNMATCHED

@@ -8,7 +8,7 @@ stored notification) by storing the ``traceparent`` with the work.
   passed on in every outgoing call (httpx), stored with queued work and written in the logs.
 - What a span may carry: a method, a route template, a status, SQL text without its
   parameters. Never a query string (searches carry names and birth dates), a body or an
-  exception message (``TraceRequests``; the httpx hook drops the query string).
+  exception message (``ServerSpans``; the httpx hook drops the query string).
 """
 
 from __future__ import annotations
@@ -20,13 +20,29 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _W3C = TraceContextTextMapPropagator()
 _EXPORT_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 _state: dict[str, bool] = {}
 tracer = trace.get_tracer("closedloop")
+_ids = RandomIdGenerator()
 
 
 def disabled() -> bool:
@@ -44,10 +60,6 @@ def setup_tracing(service: str) -> bool:
         return False
     if _state.get("configured"):
         return True
-    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-
     provider = trace.get_tracer_provider()
     recording = isinstance(provider, TracerProvider)
     if not recording:
@@ -60,7 +72,7 @@ def setup_tracing(service: str) -> bool:
             ),
             sampler=sampler,
         )
-        if export:
+        if export:  # imported only then: it brings protobuf and requests along
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -68,6 +80,7 @@ def setup_tracing(service: str) -> bool:
         trace.set_tracer_provider(sdk)
         recording = export or sampler is None
     _instrument_clients(database=recording)
+    _state["recording"] = recording
     _state["configured"] = True
     return True
 
@@ -75,14 +88,10 @@ def setup_tracing(service: str) -> bool:
 def _instrument_clients(*, database: bool) -> None:
     """httpx always (it passes the trace on); asyncpg only when spans are recorded (a span per
     statement that nobody keeps is pure cost)."""
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-
     instrumentor = HTTPXClientInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(request_hook=_scrub_url, async_request_hook=_scrub_url_async)
     if database:
-        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-
         pg = AsyncPGInstrumentor()
         if not pg.is_instrumented_by_opentelemetry:
             pg.instrument()
@@ -159,55 +168,61 @@ def span_from(
 
 # -- incoming requests -----------------------------------------------------------------------
 
-_NOT_TRACED = frozenset({"/healthz", "/readyz", "/metrics"})
+NOT_TRACED = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-class TraceRequests:
-    """Pure ASGI middleware: a server span per request, continuing the caller's W3C trace.
+class ServerSpans:
+    """The server span of each request, continuing the caller's W3C trace (``RequestObserver``
+    opens and closes it). It starts as the method alone and is named after the route template
+    when the request is answered, so a span never carries a path or a query.
 
-    It starts as the method alone; ``RequestMetrics`` names it after the route template once
-    the request is answered (``name_span``), so a span never carries a path or a query."""
+    Cheap on purpose (every request, the FHIR fast path's too): when nothing is recorded (no
+    exporter: the default), the span is a bare span context (the caller's trace id, a new
+    span id, the caller's sampled flag passed on), with no sampler and no SDK span."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self) -> None:
+        self._tracer: trace.Tracer | None = None
+        self._recording = False
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in _NOT_TRACED:
-            await self.app(scope, receive, send)
-            return
-        carrier: dict[str, str] = {}
+    def open(self, scope: dict[str, Any]) -> tuple[Span, object]:
+        if self._tracer is None:  # the provider is set by now (setup_tracing)
+            self._tracer = trace.get_tracer_provider().get_tracer("closedloop")
+            self._recording = _state.get("recording", True)
+        carrier: dict[str, str] | None = None
         for key, value in scope["headers"]:
             if key == b"traceparent" or key == b"tracestate":
+                carrier = carrier or {}
                 carrier[key.decode()] = value.decode("latin-1")
         parent = _W3C.extract(carrier) if carrier else None
-        status = 500
-        with tracer.start_as_current_span(
-            scope["method"],
-            context=parent,
-            kind=SpanKind.SERVER,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
+        if self._recording:
+            span = self._tracer.start_span(scope["method"], context=parent, kind=SpanKind.SERVER)
+        else:
+            caller = trace.get_current_span(parent).get_span_context() if parent else None
+            span = NonRecordingSpan(
+                SpanContext(
+                    trace_id=caller.trace_id
+                    if caller and caller.is_valid
+                    else _ids.generate_trace_id(),
+                    span_id=_ids.generate_span_id(),
+                    is_remote=False,
+                    trace_flags=caller.trace_flags if caller else TraceFlags(0),
+                    trace_state=caller.trace_state if caller else None,
+                )
+            )
+        return span, otel_context.attach(trace.set_span_in_context(span, parent))
 
-            async def send_status(message: dict[str, Any]) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                await send(message)
-
-            try:
-                await self.app(scope, receive, send_status)
-            finally:
-                if span.is_recording():
-                    span.set_attribute("http.response.status_code", status)
-                    if status >= 500:
-                        span.set_status(Status(StatusCode.ERROR))
-
-
-def name_span(method: str, route: str) -> None:
-    """Names the current server span after the route template (``RequestMetrics`` calls it)."""
-    span = trace.get_current_span()
-    if span.is_recording():
-        span.update_name(f"{method} {route}")
-        span.set_attribute("http.request.method", method)
-        span.set_attribute("http.route", route)
+    @staticmethod
+    def close(span: Span, token: object, method: str, route: str, status: int) -> None:
+        if span.is_recording():
+            span.update_name(f"{method} {route}")
+            span.set_attributes(
+                {
+                    "http.request.method": method,
+                    "http.route": route,
+                    "http.response.status_code": status,
+                }
+            )
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            span.end()
+        otel_context.detach(token)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
 """Delivering notifications: building the Backport notification Bundles and the worker that
-sends them, one subscription at a time, in order, with retries."""
+sends them, one subscription at a time, in order, with retries; its Prometheus series."""
 
-__all__ = ["bundles", "worker"]
+__all__ = ["bundles", "metrics", "worker"]

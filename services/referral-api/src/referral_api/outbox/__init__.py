@@ -1,5 +1,5 @@
 """The referral event outbox: every Task and ServiceRequest change writes an event row in the
 same transaction (``writer``); a dispatcher delivers the rows in order over HTTP
-(``dispatcher``)."""
+(``dispatcher``); its Prometheus series (``metrics``)."""
 
-__all__ = ["dispatcher", "tables", "writer"]
+__all__ = ["dispatcher", "metrics", "tables", "writer"]
