@@ -20,7 +20,7 @@ import hmac
 import json
 import time
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 from closedloop.auth.jwks import JwksCache, KeysUnavailable
@@ -53,7 +53,6 @@ class ExternalIssuer:
         self.client_secret = secret.get_secret_value() if secret else None
         self.scopes = settings.external_oidc_scopes
         self.timeout = settings.external_oidc_timeout
-        self.name = settings.external_oidc_name or urlsplit(self.issuer).netloc
         self.callback_url = f"{settings.issuer}/authorize/external/callback"
         self._transport = transport
         self._config: dict[str, Any] | None = None
