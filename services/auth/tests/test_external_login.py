@@ -151,6 +151,8 @@ async def test_a_person_signs_in_at_the_issuer_and_the_app_gets_our_tokens(env: 
         ("wrong_aud", "wrong_aud"),
         ("wrong_nonce", "bad_nonce"),
         ("expired", "expired"),
+        ("wrong_iss", "wrong_iss"),
+        ("alg_none", "bad_alg"),
     ],
 )
 async def test_an_id_token_that_fails_a_check_is_refused(env: Env, mode: str, reason: str) -> None:
