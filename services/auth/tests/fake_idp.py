@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import time
 from typing import Any
@@ -23,7 +24,7 @@ from starlette.routing import Route
 
 CLIENT_ID = "closed-loop"
 CLIENT_SECRET = "idp-client-secret-for-tests"
-MODES = ("ok", "bad_signature", "wrong_aud", "wrong_nonce", "expired")
+MODES = ("ok", "bad_signature", "wrong_aud", "wrong_nonce", "expired", "wrong_iss", "alg_none")
 
 
 class FakeIdP(LoopbackServer):
@@ -114,7 +115,7 @@ class FakeIdP(LoopbackServer):
     def id_token(self, nonce: str) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
-            "iss": self.url,
+            "iss": "https://impostor.example.org" if self.mode == "wrong_iss" else self.url,
             "sub": self.subject,
             "aud": "someone-else" if self.mode == "wrong_aud" else CLIENT_ID,
             "iat": now - 900 if self.mode == "expired" else now,
@@ -123,5 +124,9 @@ class FakeIdP(LoopbackServer):
         }
         if self.email:
             claims |= {"email": self.email, "email_verified": True}
+        if self.mode == "alg_none":
+            header = base64.urlsafe_b64encode(b'{"alg":"none","kid":"idp-1"}').rstrip(b"=")
+            body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+            return f"{header.decode()}.{body.decode()}."
         key = self.impostor if self.mode == "bad_signature" else self.key
         return jwt.encode({"alg": "RS256", "kid": "idp-1", "typ": "JWT"}, claims, key)

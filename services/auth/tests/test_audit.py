@@ -6,6 +6,7 @@ FHIR AuditEvents by an admin only; and never a secret, an assertion, a code or a
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,7 +160,7 @@ class TestTokenDecisions:
 class TestPeople:
     async def test_sign_ins_codes_and_refreshes_are_recorded(self, env: Env) -> None:
         # a wrong password names the account; a made-up username is not written down
-        verifier, challenge = P.pkce()
+        _, challenge = P.pkce()
         params = P.authorize_params(
             "app", challenge, scope="openid fhirUser offline_access user/Task.rs"
         )
@@ -195,7 +196,6 @@ class TestPeople:
             ("4", "code_reused"), ("0", "HTTP"), ("4", "bad_pkce"),
         ]  # fmt: skip
         assert {who(e) for e in found} == {"alice"}
-        del verifier
 
 
 class TestSearch:
@@ -250,7 +250,7 @@ class TestAdministration:
         monkeypatch.setenv("AUTH_DATABASE_URL", env.settings.database_url)
         monkeypatch.setenv("AUTH_ISSUER", A.ISSUER)
         jwks = tmp_path / "jwks.json"
-        jwks.write_text(__import__("json").dumps(A.public_jwks(A.client_key("ES384"))))
+        jwks.write_text(json.dumps(A.public_jwks(A.client_key("ES384"))))
         for argv in (
             ["clients", "add", "--client-id", "cli-made", "--name", "From the CLI",
              "--jwks", str(jwks), "--scopes", "system/Task.rs"],

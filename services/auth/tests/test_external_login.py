@@ -20,8 +20,10 @@ from auth.app import create_app
 from auth.cli import main as auth_cli
 from auth.clients import add_client
 from auth.settings import Settings
-from auth.users import User, add_user, disable_user
+from auth.users import User, add_user, disable_user, get_user_by_external_subject
+from closedloop.audit.tables import audit_events
 from closedloop.testing import app_client, load_script
+from sqlalchemy import select
 
 A = load_script(Path(__file__).parent / "assertions.py")
 P = load_script(Path(__file__).parent / "people.py")
@@ -72,14 +74,15 @@ async def env(database_url: str) -> AsyncIterator[Env]:
             yield Env(http, app, idp, maria, settings, admin_key)
 
 
-async def off_to_the_issuer(env: Env) -> tuple[P.Flow, str]:
+async def off_to_the_issuer(env: Env, http: httpx.AsyncClient | None = None) -> tuple[P.Flow, str]:
     """The app's authorization request, the sign-in page, its "Sign in with" button, and the
     issuer signing the person in: returns the app's PKCE and the callback URL it sent back."""
+    http = http or env.http
     verifier, challenge = P.pkce()
     params = P.authorize_params("app", challenge, scope=SCOPE, nonce="app-nonce")
-    page = await env.http.get("/authorize", params=params)
+    page = await http.get("/authorize", params=params)
     assert page.status_code == 200 and "Sign in with Fake IdP" in page.text
-    r = await env.http.post("/authorize/external", data=P.form_fields(page.text))
+    r = await http.post("/authorize/external", data=P.form_fields(page.text))
     assert r.status_code == 303, r.text
     to_issuer = r.headers["location"]
     assert to_issuer.startswith(f"{env.idp.url}/authorize?")
@@ -148,6 +151,8 @@ async def test_a_person_signs_in_at_the_issuer_and_the_app_gets_our_tokens(env: 
         ("wrong_aud", "wrong_aud"),
         ("wrong_nonce", "bad_nonce"),
         ("expired", "expired"),
+        ("wrong_iss", "wrong_iss"),
+        ("alg_none", "bad_alg"),
     ],
 )
 async def test_an_id_token_that_fails_a_check_is_refused(env: Env, mode: str, reason: str) -> None:
@@ -230,3 +235,33 @@ async def test_without_an_issuer_configured_there_is_no_button(database_url: str
         assert page.status_code == 200 and "/authorize/external" not in page.text
         r = await http.post("/authorize/external", data=P.form_fields(page.text))
         assert r.status_code == 404
+
+
+async def test_provisioning_when_configured_makes_the_account(env: Env) -> None:
+    settings = env.settings.model_copy(
+        update={
+            "external_oidc_provision_organization": "Organization/cbo-9",
+            "external_oidc_provision_role": "cbo-staff",
+        }
+    )
+    app = create_app(settings)
+    env.idp.subject = "newcomer@cbo9.example.org"
+    try:
+        async with app_client(app, base_url=A.ISSUER) as http:
+            flow, callback = await off_to_the_issuer(env, http)
+            parts = urlsplit(callback)
+            got = P.redirect_params(await http.get(f"{parts.path}?{parts.query}"))
+            r = await http.post("/token", data=P.code_form(flow._replace(code=got["code"]), "app"))
+            claims = A.verify(r.json()["access_token"], (await http.get("/jwks")).json()).claims
+            await app.state.audit.flush()
+    finally:
+        env.idp.subject = "idp-user-1"
+    assert claims["role"] == "cbo-staff" and claims["organization"] == "Organization/cbo-9"
+    user = await get_user_by_external_subject(env.app.state.db, "newcomer@cbo9.example.org")
+    assert user is not None and user.username == "newcomer@cbo9.example.org"
+    assert claims["sub"] == user.user_id
+    async with env.app.state.db.read() as conn:
+        made = (
+            await conn.execute(select(audit_events).where(audit_events.c.subtype == "user-add"))
+        ).all()
+    assert any(row.agent_subject == "external-provisioning" for row in made)

@@ -131,11 +131,7 @@ class AuthorizeEndpoint:
         self.per_address = Throttle(settings.login_max_failures_per_address, settings.login_window)
         self.audiences = {a.rstrip("/") for a in settings.audience_list}
         self.secure_cookie = settings.issuer.startswith("https://")
-        # the button for the trusted external issuer, when there is one
-        self.external_name: str | None = None
-        if settings.external_oidc_issuer:
-            host = urlsplit(settings.external_oidc_issuer).netloc
-            self.external_name = settings.external_oidc_name or host
+        self.external_name = settings.external_oidc_display_name  # its button, if any
 
     async def validate(self, p: dict[str, str]) -> AuthorizeRequest:
         client_id = p.get("client_id", "")

@@ -9,7 +9,10 @@ looked up first (``TokenEndpoint.prepare``), then Authlib validates and issues t
 only then are the assertion id recorded and the code or refresh token marked used; if another
 request got there meanwhile, the token is never sent.
 
-Every token comes out of ``generate_access_token``: one format, one signing path.
+Every token comes out of ``generate_access_token``: one format, one signing path. Every
+decision goes on the audit trail (``TokenEndpoint.audit_decision``): who asked, for which
+grant, the outcome, and for a refusal the reason one of the checks here noted
+(``Prepared.refuse``), never the assertion, code or token itself.
 """
 
 from __future__ import annotations
@@ -228,7 +231,7 @@ class S256Challenge(CodeChallenge):
     def validate_code_verifier(self, grant: Any, result: Any = None) -> None:
         try:
             super().validate_code_verifier(grant, result)
-        except Exception:
+        except (InvalidRequestError, InvalidGrantError):
             grant.request.prepared.refuse("bad_pkce")
             raise
 

@@ -113,6 +113,13 @@ class Settings(ServiceSettings):
         return bool(self.external_oidc_issuer)
 
     @property
+    def external_oidc_display_name(self) -> str | None:
+        """What the sign-in page's button names (None: no external issuer)."""
+        if not self.external_oidc_issuer:
+            return None
+        return self.external_oidc_name or urlsplit(self.external_oidc_issuer).netloc
+
+    @property
     def token_url(self) -> str:
         return f"{self.issuer.rstrip('/')}/token"
 

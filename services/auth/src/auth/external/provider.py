@@ -20,7 +20,7 @@ import hmac
 import json
 import time
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 from closedloop.auth.jwks import JwksCache, KeysUnavailable
@@ -53,10 +53,10 @@ class ExternalIssuer:
         self.client_secret = secret.get_secret_value() if secret else None
         self.scopes = settings.external_oidc_scopes
         self.timeout = settings.external_oidc_timeout
-        self.name = settings.external_oidc_name or urlsplit(self.issuer).netloc
         self.callback_url = f"{settings.issuer}/authorize/external/callback"
         self._transport = transport
         self._config: dict[str, Any] | None = None
+        self._iss = self.issuer
         self._config_at = float("-inf")
         self._keys: JwksCache | None = None
 
@@ -82,6 +82,7 @@ class ExternalIssuer:
             raise ExternalRefused("external_refused", "discovery: not an OpenID configuration")
         if found["issuer"].rstrip("/") != self.issuer:
             raise ExternalRefused("external_refused", "discovery names another issuer")
+        self._iss = found["issuer"]  # exactly as the issuer spells it, trailing slash and all
         if self._keys is None or self._keys.url != found["jwks_uri"]:
             self._keys = JwksCache(
                 found["jwks_uri"], timeout=self.timeout, transport=self._transport
@@ -173,7 +174,7 @@ class ExternalIssuer:
 
     def check_claims(self, claims: dict[str, Any], nonce: str) -> None:
         now = time.time()
-        if claims.get("iss") != self.issuer:
+        if claims.get("iss") != self._iss:
             raise ExternalRefused("wrong_iss", "the id_token is from another issuer")
         aud = claims.get("aud")
         audiences = aud if isinstance(aud, list) else [aud]
