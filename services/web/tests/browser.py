@@ -172,7 +172,9 @@ async def running_stack() -> AsyncIterator[Stack]:
                     },
                     port=ports["web"],
                 )
-                await asyncio.gather(start(auth), start(referral), start(web_app))
+                # one at a time: each gets the whole start-up allowance on a busy machine
+                for service in (auth, referral, web_app):
+                    await start(service)
 
             await asyncio.gather(directory, the_rest())
             key, alg = load_private_key(keys / "seed.json")
