@@ -36,8 +36,8 @@ LINK_SECRET = "browser-test-link-secret"
 FHIR = {"Content-Type": "application/fhir+json"}
 WEB_SCOPES = (
     "system/Task.r system/ServiceRequest.r system/Patient.r system/Procedure.r "
-    "system/QuestionnaireResponse.crs system/HealthcareService.r system/Organization.r "
-    "system/Location.rs openid fhirUser online_access user/*.cruds"
+    "system/QuestionnaireResponse.crs system/Questionnaire.r system/HealthcareService.r "
+    "system/Organization.r system/Location.rs openid fhirUser online_access user/*.cruds"
 )
 
 
