@@ -152,6 +152,9 @@ async def running_stack() -> AsyncIterator[Stack]:
                         "REFERRAL_API_EVENT_SINK_URL": "",
                         "REFERRAL_API_CLIENT_ID": "referral-api",
                         "REFERRAL_API_CLIENT_KEY_FILE": str(keys / "referral-api.json"),
+                        # small cells of the loop metrics: 1 and 2 hidden, so a test's few
+                        # referrals show both figures and hidden ones
+                        "REFERRAL_API_MEASURES_MIN_CELL": "3",
                     },
                     port=ports["referral"],
                 )

@@ -26,6 +26,7 @@ from starlette.responses import Response
 from web import home, i18n, signin
 from web.api import Api, ApiError
 from web.inbox import pages as inbox
+from web.measures import pages as measures
 from web.pages import HERE, Site, new_secret, site_of
 from web.patient import status
 from web.referrals import Referrals
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(status.router)
     app.include_router(signin.router)
     app.include_router(inbox.router)
+    app.include_router(measures.router)
 
     csp = SECURITY_HEADERS["Content-Security-Policy"].format(auth=settings.auth_url.rstrip("/"))
 
