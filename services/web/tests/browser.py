@@ -36,9 +36,10 @@ LINK_SECRET = "browser-test-link-secret"
 FHIR = {"Content-Type": "application/fhir+json"}
 WEB_SCOPES = (
     "system/Task.r system/ServiceRequest.r system/Patient.r system/Procedure.r "
-    "system/QuestionnaireResponse.crs system/Questionnaire.r system/HealthcareService.r "
-    "system/Organization.r system/Location.rs openid fhirUser online_access user/*.cruds"
+    "system/QuestionnaireResponse.crs system/HealthcareService.r system/Organization.r "
+    "system/Location.rs openid fhirUser online_access user/*.cruds"
 )
+WEB_SCOPES += " system/Questionnaire.r"  # the patient-voice questions of the status page
 
 
 def missing() -> str | None:

@@ -88,7 +88,7 @@ def _figure(page: Any, where: str, name: str) -> str:
 
 
 def test_loop_metrics_admin_sees_all_a_cbo_its_own(
-    stack: Stack, browser: Any, browser_context_args: dict[str, Any], shots: Path
+    stack: Stack, page: Any, browser_context_args: dict[str, Any], shots: Path
 ) -> None:
     in_thread(_seed(stack))
     add_user(stack.auth_env, ADMIN_USER, "admin", "Organization/clinic-1")
@@ -96,8 +96,6 @@ def test_loop_metrics_admin_sees_all_a_cbo_its_own(
     own_sent = in_thread(_sent(stack, f"Organization/{BANK_ID}"))
     assert all_sent == own_sent + 4  # every other test's referrals go to the first food bank
 
-    admin = browser.new_context(**browser_context_args)
-    page = admin.new_page()
     _sign_in(page, stack, ADMIN_USER)
     main = page.locator("main")
     assert _figure(page, "#totals", "sent") == str(all_sent)
@@ -137,10 +135,9 @@ def test_loop_metrics_admin_sees_all_a_cbo_its_own(
     page.get_by_role("button", name="Apply").click()
     expect(page).to_have_url(f"{stack.web}/measures?period={datetime.now(UTC).year}")
     assert _figure(page, row, "sent") == "4"
-    admin.close()
 
-    # the first food bank's staff: its own figures only
-    cbo = browser.new_context(**browser_context_args)
+    # the first food bank's staff, in a browser of their own: its own figures only
+    cbo = page.context.browser.new_context(**browser_context_args)
     page = cbo.new_page()
     _sign_in(page, stack, CBO_USER)
     main = page.locator("main")

@@ -96,9 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(home.router)
     app.include_router(status.router)
+    app.include_router(measures.router)
     app.include_router(signin.router)
     app.include_router(inbox.router)
-    app.include_router(measures.router)
 
     csp = SECURITY_HEADERS["Content-Security-Policy"].format(auth=settings.auth_url.rstrip("/"))
 
