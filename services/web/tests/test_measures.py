@@ -157,8 +157,18 @@ def test_loop_metrics_admin_sees_all_a_cbo_its_own(
     cbo.close()
 
 
-def test_loop_metrics_need_a_staff_sign_in(stack: Stack) -> None:
+def test_loop_metrics_need_a_staff_sign_in(stack: Stack, page: Any) -> None:
     with httpx.Client(base_url=stack.web) as http:
         for path in ("/measures", "/measures/loop-metrics.csv?period=2026"):
             r = http.get(path)
             assert r.status_code == 303 and r.headers["location"].startswith("/auth/login"), path
+    # a clinician is signed in, but the figures are for staff: a page that says so
+    add_user(stack.auth_env, "cleo", "clinician", "Organization/clinic-1")
+    page.goto(f"{stack.web}/measures")
+    page.get_by_label("Username").fill("cleo")
+    page.get_by_label("Password").fill(password_of("cleo"))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("main")).to_contain_text("You are not allowed to do this.")
+    response = page.request.get(f"{stack.web}/measures/loop-metrics.csv")
+    assert response.status == 403 and "text/csv" not in response.headers["content-type"]
+    assert page.get_by_role("link", name="Loop metrics").count() == 0
