@@ -136,3 +136,11 @@ async def patient_voice(request: Request, site: Site, auth: httpx.Auth | None) -
     if kept is None:
         kept = request.app.state.patient_voice = Kept()
     return await kept.get(site, auth)
+
+
+def forget(request: Request) -> None:
+    """Read the Questionnaire again next time (referral-api refused answers to this one: it
+    may have published another version)."""
+    kept: Kept | None = getattr(request.app.state, "patient_voice", None)
+    if kept is not None:
+        kept.resource = None

@@ -21,7 +21,7 @@ from web.api import ApiError
 from web.i18n import choose, supported, translator
 from web.pages import Site, site_of
 from web.patient import feedback
-from web.questionnaire import Form, localized, patient_voice
+from web.questionnaire import Form, forget, localized, patient_voice
 from web.security import csrf
 
 router = APIRouter()
@@ -158,6 +158,7 @@ async def save_feedback(request: Request, task_id: str) -> Response:
         if exc.status == 409:  # answered already (once per referral)
             return await _page(site, request, task_id, "survey_already", 409)
         if exc.status == 422:
+            forget(request)
             return await _page(site, request, task_id, "survey_refused", 422, answers, exc.detail)
         raise
     return await _page(site, request, task_id, notice="survey_thanks")
