@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for every Closed Loop service; the command names the service:
 #   docker build -t closed-loop .
-#   docker run closed-loop referral-api serve     (or directory-api, notifier, auth)
+#   docker run closed-loop referral-api serve     (or directory-api, notifier, auth, web)
 #   docker run closed-loop notifier migrate       (what the deployments run once per rollout)
 # The build stage installs the locked dependencies (uv.lock) and the workspace packages into
 # /app/.venv; the final stage gets only that environment: no uv, no compiler, no sources.
@@ -24,6 +24,7 @@ COPY services/referral-api/pyproject.toml services/referral-api/
 COPY services/directory-api/pyproject.toml services/directory-api/
 COPY services/notifier/pyproject.toml services/notifier/
 COPY services/auth/pyproject.toml services/auth/
+COPY services/web/pyproject.toml services/web/
 RUN uv sync --frozen --no-dev --no-install-workspace
 # Then the workspace itself, installed as packages (not editable links back to /src).
 COPY shared/ shared/
@@ -37,7 +38,8 @@ ENV PATH=/app/.venv/bin:$PATH \
     REFERRAL_API_HOST=0.0.0.0 \
     DIRECTORY_API_HOST=0.0.0.0 \
     NOTIFIER_HOST=0.0.0.0 \
-    AUTH_HOST=0.0.0.0
+    AUTH_HOST=0.0.0.0 \
+    WEB_HOST=0.0.0.0
 RUN groupadd --system --gid 10001 closedloop \
     && useradd --system --uid 10001 --gid closedloop --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin closedloop
@@ -45,7 +47,7 @@ COPY --from=build /app/.venv /app/.venv
 COPY deploy/docker/healthcheck.py /app/healthcheck.py
 WORKDIR /app
 USER 10001:10001
-EXPOSE 8081 8082 8083 8084
+EXPOSE 8080 8081 8082 8083 8084
 # The port of whichever service this container runs (see healthcheck.py); curl is not in the
 # slim image, Python's urllib is.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \

@@ -21,6 +21,7 @@ SERVICES = {
     "directory-api": ("DIRECTORY_API_", 8082),
     "notifier": ("NOTIFIER_", 8083),
     "auth": ("AUTH_", 8084),
+    "web": ("WEB_", 8080),
 }
 MODULES = {f"{name.replace('-', '_')}.cli": name for name in SERVICES}
 

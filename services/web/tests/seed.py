@@ -26,7 +26,10 @@ async def put(http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> dict[s
 
 
 async def food_bank(
-    http: httpx.AsyncClient, directory: str, org_id: str = "eastside-food-bank"
+    http: httpx.AsyncClient,
+    directory: str,
+    org_id: str = "eastside-food-bank",
+    name: str = "Eastside Food Bank",
 ) -> dict[str, str]:
     """An Organization, its Location (address, hours) and HealthcareService, with fixed ids
     (written again, nothing changes); their URLs."""
@@ -36,7 +39,7 @@ async def food_bank(
         {
             "resourceType": "Organization",
             "active": True,
-            "name": "Eastside Food Bank",
+            "name": name,
             "telecom": [{"system": "phone", "value": "312-555-0142"}],
         },
     )
@@ -73,7 +76,7 @@ async def food_bank(
             "name": "Food pantry",
             "providedBy": {
                 "reference": f"Organization/{org['id']}",
-                "display": "Eastside Food Bank",
+                "display": name,
             },
             "category": [{"coding": [{"system": SDOHCC, "code": "food-insecurity"}]}],
             "location": [{"reference": f"Location/{location['id']}"}],

@@ -1,8 +1,10 @@
 """The patient's status page in a real browser: a signed link (as the notifier writes it) opens
 without a sign-in, in the patient's language (Spanish here, though the browser asks for
 English), shows what was sent, to whom, the food bank's address, phone and hours, and the
-status; once the referral is completed, the survey is answered and stored in referral-api as a
-QuestionnaireResponse linked to the Task. An expired or tampered link shows no data."""
+status; once the referral is completed, referral-api's patient-voice questions are shown in
+Spanish, answered, and stored in referral-api as a QuestionnaireResponse to that Questionnaire,
+based on the Task; a second answer (another tab) is refused by referral-api and said so in words.
+An expired or tampered link shows no data."""
 
 from __future__ import annotations
 
@@ -34,8 +36,7 @@ async def _complete(stack: Stack, task: dict[str, Any]) -> None:
 async def _feedback(stack: Stack, task_id: str) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(auth=stack.admin) as http:
         r = await http.get(
-            f"{stack.referral}/QuestionnaireResponse",
-            params={"identifier": f"urn:closedloop:fhir:referral-feedback|{task_id}"},
+            f"{stack.referral}/QuestionnaireResponse", params={"based-on": f"Task/{task_id}"}
         )
     assert r.status_code == 200, r.text
     return [e["resource"] for e in r.json().get("entry", [])]
@@ -71,29 +72,55 @@ def test_patient_link_in_spanish_then_feedback(stack: Stack, page: Any, shots: P
 
     run(_complete(stack, task))
     page.goto(link)
-    assert "Completada" in page.locator("main").inner_text()
-    assert "two weeks of groceries" in page.locator("main").inner_text()
-    page.get_by_label("Sí").check()
-    page.get_by_label("Muy útil").check()
-    page.get_by_label("¿Algo más que quiera decirnos? (opcional)").fill("Muy amables")
+    main = page.locator("main")
+    assert "Completada" in main.inner_text()
+    assert "two weeks of groceries" in main.inner_text()
+    # the published patient-voice questions, in Spanish (from referral-api's Questionnaire)
+    late = page.context.new_page()  # the same link open in another tab, answered later
+    late.goto(link)
+
+    def group(p: Any, question: str) -> Any:
+        return p.get_by_role("group", name=question)
+
+    group(page, "¿Recibió la ayuda para la que fue remitido?").get_by_label("Sí").check()
+    group(page, "¿Qué tan útil fue?").get_by_label("Muy útil").check()
+    group(page, "¿El personal le trató con respeto?").get_by_label("Siempre").check()
+    group(page, "¿Pudo recibir ayuda en el idioma que prefiere?").get_by_label(
+        "No necesitaba otro idioma"
+    ).check()
     check_axe(page)
     page.screenshot(path=str(shots / "patient-survey-es.png"), full_page=True)
     page.get_by_role("button", name="Enviar").click()
-    assert "Gracias. Sus respuestas se guardaron." in page.locator("main").inner_text()
+    assert "Gracias. Sus respuestas se guardaron." in main.inner_text()
     saved = run(_feedback(stack, task["id"]))
     assert len(saved) == 1
     response = saved[0]
-    assert response["extension"][0]["valueReference"]["reference"] == f"Task/{task['id']}"
-    assert response["basedOn"] == [task["focus"]]
+    assert response["questionnaire"] == "urn:closedloop:Questionnaire:patient-voice|1"
+    assert response["status"] == "completed"
+    assert response["basedOn"] == [{"reference": f"Task/{task['id']}"}]
     assert response["subject"] == task["for"]
-    answers = {i["linkId"]: i["answer"][0] for i in response["item"]}
-    assert answers["received"]["valueCoding"]["code"] == "yes"
-    assert answers["helpful"]["valueInteger"] == 3
-    assert answers["comment"]["valueString"] == "Muy amables"
+    assert response["language"] == "es"
+    answers = {i["linkId"]: i["answer"] for i in response["item"]}
+    assert answers["help-received"] == [{"valueBoolean": True}]
+    codes = {k: v[0]["valueCoding"]["code"] for k, v in answers.items() if k != "help-received"}
+    assert codes == {
+        "helpfulness": "very-helpful",
+        "respect": "always",
+        "language-access": "not-needed",
+    }
+    system = {v[0]["valueCoding"]["system"] for k, v in answers.items() if k != "help-received"}
+    assert system == {"urn:closedloop:CodeSystem:patient-voice"}
     # opened again: answered already, no second form
     page.goto(link)
-    assert "Ya respondió esta encuesta" in page.locator("main").inner_text()
+    assert "Ya respondió esta encuesta" in main.inner_text()
     assert page.get_by_role("button", name="Enviar").count() == 0
+    # the other tab still shows the form: referral-api refuses a second response (409), in words
+    group(late, "¿Recibió la ayuda para la que fue remitido?").get_by_label("No").check()
+    late.get_by_role("button", name="Enviar").click()
+    assert "Ya respondió esta encuesta. Gracias." in late.locator("main").inner_text()
+    assert "Traceback" not in late.content()
+    assert len(run(_feedback(stack, task["id"]))) == 1
+    late.close()
 
 
 def test_expired_and_tampered_links_show_nothing(stack: Stack, page: Any, shots: Path) -> None:
@@ -128,7 +155,7 @@ def test_feedback_needs_the_csrf_token_and_a_valid_link(stack: Stack) -> None:
     feedback = path.replace("?", "/feedback?", 1)
     with httpx.Client(base_url=stack.web) as http:
         http.get(path)  # sets the CSRF cookie
-        r = http.post(feedback, data={"received": "yes", "helpful": "3"})
+        r = http.post(feedback, data={"help-received": "true"})
         assert r.status_code == 403 and "The form expired" in r.text
         assert "Traceback" not in r.text
         r = http.get("/referrals/nope?exp=1&sig=x")

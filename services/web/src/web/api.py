@@ -82,6 +82,21 @@ class Api:
         except ValueError:
             raise ApiError("api_unavailable", 503) from None
 
+    async def text(
+        self, url: str, params: dict[str, str], auth: httpx.Auth | None, limit: int = 2_000_000
+    ) -> tuple[str, str]:
+        """A body that is not FHIR JSON (CSV, SVG) and its media type; a body over ``limit``
+        characters is refused as if the service failed."""
+        try:
+            response = await self.http.get(url, params=params, auth=auth)
+        except httpx.HTTPError:
+            raise ApiError("api_unavailable", 503) from None
+        raise_for(response)
+        if len(response.content) > limit:
+            raise ApiError("api_unavailable", 503)
+        media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        return response.text, media
+
     async def read(self, url: str, auth: httpx.Auth | None) -> dict[str, Any]:
         return dict(await self._send("GET", url, auth))
 

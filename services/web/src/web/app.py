@@ -12,18 +12,21 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 from closedloop.http.credentials import ClientCredentials, load_private_key
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from web import home, i18n
+from web import home, i18n, signin
 from web.api import Api, ApiError
+from web.inbox import pages as inbox
+from web.measures import pages as measures
 from web.pages import HERE, Site, new_secret, site_of
 from web.patient import status
 from web.referrals import Referrals
@@ -93,6 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(home.router)
     app.include_router(status.router)
+    app.include_router(measures.router)
+    app.include_router(signin.router)
+    app.include_router(inbox.router)
 
     csp = SECURITY_HEADERS["Content-Security-Policy"].format(auth=settings.auth_url.rstrip("/"))
 
@@ -100,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def headers(request: Request, call_next):  # type: ignore[no-untyped-def]
         request.state.request_id = uuid.uuid4().hex[:16]
         response: Response = await call_next(request)
+        signin.remember(request, response)  # a sign-in refreshed while serving the page
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         response.headers["Content-Security-Policy"] = csp
@@ -118,14 +125,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
         if exc.status == 401 and request.url.path.startswith("/inbox"):
-            site = site_of(request)
-            response = site.render(
+            if request.method == "GET":  # to the sign-in, then back here
+                here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"/auth/login?{urlencode({'next': here})}", status_code=303)
+            return site_of(request).render(
                 request,
                 "error.html",
                 {"title_key": "signed_out", "text_key": "signed_out", "extra": {}, "sign_in": True},
                 status=401,
             )
-            return response
         return error_page(request, "error_title", exc.key, exc.status, detail=exc.detail)
 
     @app.exception_handler(CsrfError)

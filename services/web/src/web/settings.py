@@ -26,8 +26,8 @@ class Settings(BaseSettings):
     client_key_file: Path | None = None
     client_scope: str = (
         "system/Task.r system/ServiceRequest.r system/Patient.r system/Procedure.r "
-        "system/QuestionnaireResponse.crs system/HealthcareService.r system/Organization.r "
-        "system/Location.rs"
+        "system/QuestionnaireResponse.crs system/Questionnaire.r system/HealthcareService.r "
+        "system/Organization.r system/Location.rs"
     )
     # what a person's sign-in asks for (their role and Organization narrow it in referral-api)
     user_scope: str = "openid fhirUser online_access user/*.cruds"

@@ -1,64 +1,67 @@
-"""The three-question survey at a referral's closure, stored in referral-api as a
-QuestionnaireResponse: ``subject`` the patient, ``basedOn`` the ServiceRequest, the Task in an
-extension, and an identifier per Task, so the survey is answered once (a conditional create:
-a second post finds the first answers)."""
+"""The patient's answers to the published patient-voice Questionnaire (``web.questionnaire``),
+as the QuestionnaireResponse referral-api accepts: ``questionnaire`` its canonical and version,
+``basedOn`` the referral Task, ``subject`` the patient, one answer of the item's type per
+question answered (``valueBoolean``, or a ``valueCoding`` among its options). referral-api
+checks it again, and keeps one response per referral (a second is 409)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-QUESTIONNAIRE = "urn:closedloop:fhir:Questionnaire/referral-feedback"
-IDENTIFIER = "urn:closedloop:fhir:referral-feedback"
-TASK_EXTENSION = "urn:closedloop:fhir:referral-task"
-RECEIVED = ("yes", "partly", "no")
-HELPFUL = ("1", "2", "3")
-COMMENT_MAX = 1000
+from web.questionnaire import Form
 
 
-def identifier_query(task_id: str) -> str:
-    return f"identifier={IDENTIFIER}|{task_id}"
+def chosen(form: Form, data: Mapping[str, Any]) -> dict[str, str]:
+    """The posted answers that are options of their question (anything else is dropped)."""
+    out = {}
+    for question in form.questions:
+        value = str(data.get(question.link_id) or "")
+        if question.option(value) is not None:
+            out[question.link_id] = value
+    return out
+
+
+def missing(form: Form, answers: Mapping[str, str]) -> list[str]:
+    """The required questions left unanswered."""
+    return [q.link_id for q in form.questions if q.required and q.link_id not in answers]
+
+
+def answer_of(form: Form, link_id: str, code: str) -> dict[str, Any]:
+    question = form.question(link_id)
+    option = question.option(code) if question else None
+    assert question is not None and option is not None  # from ``chosen``
+    if question.kind == "boolean":
+        return {"valueBoolean": code == "true"}
+    coding = {"system": option.system, "code": option.code, "display": option.label}
+    return {"valueCoding": {k: v for k, v in coding.items() if v}}
 
 
 def response_for(
-    task: dict[str, Any], received: str, helpful: str, comment: str, lang: str
+    task: dict[str, Any], form: Form, answers: Mapping[str, str], lang: str, authored: str
 ) -> dict[str, Any]:
-    """The QuestionnaireResponse for these answers (already checked against the choices)."""
-    items: list[dict[str, Any]] = [
+    """The QuestionnaireResponse for these answers (already ``chosen``), in the order of the
+    questions, each with the text the patient read."""
+    items = [
         {
-            "linkId": "received",
-            "text": "Did you receive the help you were referred for?",
-            "answer": [{"valueCoding": {"system": f"{QUESTIONNAIRE}#received", "code": received}}],
-        },
-        {
-            "linkId": "helpful",
-            "text": "How helpful was it? (1-3)",
-            "answer": [{"valueInteger": int(helpful)}],
-        },
+            "linkId": q.link_id,
+            "text": q.text,
+            "answer": [answer_of(form, q.link_id, answers[q.link_id])],
+        }
+        for q in form.questions
+        if q.link_id in answers
     ]
-    if comment:
-        items.append(
-            {
-                "linkId": "comment",
-                "text": "Anything you would like to tell us?",
-                "answer": [{"valueString": comment[:COMMENT_MAX]}],
-            }
-        )
     response: dict[str, Any] = {
         "resourceType": "QuestionnaireResponse",
-        "identifier": {"system": IDENTIFIER, "value": str(task.get("id"))},
-        "questionnaire": QUESTIONNAIRE,
+        "questionnaire": form.canonical,
         "status": "completed",
         "language": lang,
-        "extension": [
-            {"url": TASK_EXTENSION, "valueReference": {"reference": f"Task/{task.get('id')}"}}
-        ],
+        "basedOn": [{"reference": f"Task/{task.get('id')}"}],
+        "authored": authored,
         "item": items,
     }
     subject = (task.get("for") or {}).get("reference")
     if subject:
         response["subject"] = {"reference": subject}
         response["source"] = {"reference": subject}
-    focus = (task.get("focus") or {}).get("reference")
-    if focus:
-        response["basedOn"] = [{"reference": focus}]
     return response

@@ -18,9 +18,10 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from web.api import ApiError
-from web.i18n import choose, supported
+from web.i18n import choose, supported, translator
 from web.pages import Site, site_of
 from web.patient import feedback
+from web.questionnaire import Form, forget, localized, patient_voice
 from web.security import csrf
 
 router = APIRouter()
@@ -65,14 +66,31 @@ async def _patient_language(site: Site, task: dict[str, Any]) -> str | None:
 async def _answered(site: Site, task_id: str) -> bool:
     bundle = await site.api.search(
         f"{site.settings.referral_url.rstrip('/')}/QuestionnaireResponse",
-        {"identifier": f"{feedback.IDENTIFIER}|{task_id}", "_summary": "count"},
+        {"based-on": f"Task/{task_id}", "_summary": "count"},
         site.credentials,
     )
     return int(bundle.get("total") or 0) > 0
 
 
+async def _form(site: Site, request: Request, lang: str) -> Form | None:
+    """The questions in ``lang``; None when referral-api cannot give them (the page still
+    shows the referral, and says the questions cannot be shown now)."""
+    t = translator(lang)
+    try:
+        resource = await patient_voice(request, site, site.credentials)
+    except ApiError:
+        return None
+    return localized(resource, lang, t("yes"), t("no"))
+
+
 async def _page(
-    site: Site, request: Request, task_id: str, notice: str = "", status: int = 200
+    site: Site,
+    request: Request,
+    task_id: str,
+    notice: str = "",
+    status: int = 200,
+    given: dict[str, str] | None = None,
+    detail: str = "",
 ) -> Response:
     state = _link_state(site, task_id, request)
     if state != "ok":
@@ -86,6 +104,8 @@ async def _page(
     referral = await site.referrals.load(task_id, lang, site.credentials)
     survey = referral.status in CLOSED
     answered = survey and not notice and await _answered(site, task_id)
+    asking = survey and not answered and notice not in ("survey_thanks", "survey_already")
+    form = await _form(site, request, lang) if asking else None
     return site.render(
         request,
         "status.html",
@@ -94,6 +114,9 @@ async def _page(
             "survey": survey,
             "answered": answered,
             "notice": notice,
+            "detail": detail,
+            "form": form,
+            "given": given or {},
             "action": f"/referrals/{task_id}/feedback?{request.url.query}",
         },
         preferred_lang=preferred,
@@ -115,22 +138,27 @@ async def save_feedback(request: Request, task_id: str) -> Response:
     state = _link_state(site, task_id, request)
     if state != "ok":
         return _refused(site, request, state)
-    form = await csrf.checked_form(request, site.secret)
-    received = str(form.get("received") or "")
-    helpful = str(form.get("helpful") or "")
-    comment = str(form.get("comment") or "").strip()
-    if received not in feedback.RECEIVED or helpful not in feedback.HELPFUL:
-        return await _page(site, request, task_id, notice="survey_missing", status=422)
+    data = await csrf.checked_form(request, site.secret)
     referral_url = site.settings.referral_url.rstrip("/")
     task = await site.api.read(f"{referral_url}/Task/{task_id}", site.credentials)
     if task.get("status") not in CLOSED:
         return await _page(site, request, task_id, status=409)
-    response = feedback.response_for(task, received, helpful, comment, choose(request))
-    response["authored"] = datetime.now(UTC).isoformat(timespec="seconds")
-    await site.api.create(
-        f"{referral_url}/QuestionnaireResponse",
-        response,
-        site.credentials,
-        if_none_exist=feedback.identifier_query(task_id),
-    )
+    lang = choose(request, await _patient_language(site, task))
+    form = await _form(site, request, lang)
+    if form is None:
+        return await _page(site, request, task_id, "survey_unavailable", 503)
+    answers = feedback.chosen(form, data)
+    if feedback.missing(form, answers):
+        return await _page(site, request, task_id, "survey_missing", 422, answers)
+    authored = datetime.now(UTC).isoformat(timespec="seconds")
+    response = feedback.response_for(task, form, answers, lang, authored)
+    try:
+        await site.api.create(f"{referral_url}/QuestionnaireResponse", response, site.credentials)
+    except ApiError as exc:  # referral-api's own checks, in words
+        if exc.status == 409:  # answered already (once per referral)
+            return await _page(site, request, task_id, "survey_already", 409)
+        if exc.status == 422:
+            forget(request)
+            return await _page(site, request, task_id, "survey_refused", 422, answers, exc.detail)
+        raise
     return await _page(site, request, task_id, notice="survey_thanks")

@@ -1,0 +1,1 @@
+"""The CBO inbox: a signed-in organization's incoming referrals, and moving them along."""
