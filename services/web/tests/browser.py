@@ -37,7 +37,7 @@ FHIR = {"Content-Type": "application/fhir+json"}
 WEB_SCOPES = (
     "system/Task.r system/ServiceRequest.r system/Patient.r system/Procedure.r "
     "system/QuestionnaireResponse.crs system/HealthcareService.r system/Organization.r "
-    "system/Location.rs openid fhirUser online_access user/*.cruds"
+    "system/Location.rs openid fhirUser online_access user/*.cruds launch launch/patient"
 )
 
 
@@ -65,6 +65,8 @@ def auth_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
 
 BANK_ID = "eastside-food-bank"  # the test food bank's Organization id in directory-api
 CBO_USER = "rosa"  # staff of the food bank (cbo-staff)
+CLINICIAN = "maria"  # a clinician of the clinic
+CLINIC = "Organization/clinic-1"
 
 
 def password_of(username: str) -> str:
@@ -86,6 +88,7 @@ class Stack:
     web: str
     auth_env: dict[str, str]
     admin: httpx.Auth
+    ehr: httpx.Auth  # the EHR simulator's token (system/launch)
 
 
 @asynccontextmanager
@@ -123,7 +126,12 @@ async def running_stack() -> AsyncIterator[Stack]:
                 auth_env, *ensure, "--client-id", "seed", "--name", "Test seeder",
                 "--role", "admin", "--scopes", "system/*.cruds",
             )  # fmt: skip
+            auth_cli(
+                auth_env, *ensure, "--client-id", "ehr", "--name", "EHR simulator",
+                "--role", "service", "--scopes", "system/launch",
+            )  # fmt: skip
             add_user(auth_env, CBO_USER, "cbo-staff", f"Organization/{BANK_ID}")
+            add_user(auth_env, CLINICIAN, "clinician", CLINIC)
 
         async with AsyncExitStack() as processes:
             start = processes.enter_async_context
@@ -179,7 +187,9 @@ async def running_stack() -> AsyncIterator[Stack]:
             await asyncio.gather(directory, the_rest())
             key, alg = load_private_key(keys / "seed.json")
             admin = ClientCredentials(f"{issuer}/token", "seed", key, alg, "system/*.cruds")
-            yield Stack(issuer, referral_base, directory_base, web, auth_env, admin)
+            key, alg = load_private_key(keys / "ehr.json")
+            ehr = ClientCredentials(f"{issuer}/token", "ehr", key, alg, "system/launch")
+            yield Stack(issuer, referral_base, directory_base, web, auth_env, admin, ehr)
 
 
 def in_thread(coro: Any) -> Any:

@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from web import home, i18n, signin
 from web.api import Api, ApiError
+from web.clinician import pages as clinician
 from web.inbox import pages as inbox
 from web.pages import HERE, Site, new_secret, site_of
 from web.patient import status
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(status.router)
     app.include_router(signin.router)
     app.include_router(inbox.router)
+    app.include_router(clinician.router)
 
     csp = SECURITY_HEADERS["Content-Security-Policy"].format(auth=settings.auth_url.rstrip("/"))
 
@@ -122,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
-        if exc.status == 401 and request.url.path.startswith("/inbox"):
+        if exc.status == 401 and request.url.path.startswith(("/inbox", "/clinician")):
             if request.method == "GET":  # to the sign-in, then back here
                 here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/auth/login?{urlencode({'next': here})}", status_code=303)

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     referral_url: str = "http://127.0.0.1:8081/fhir"
     directory_url: str = "http://127.0.0.1:8082/fhir"
     auth_url: str = "http://127.0.0.1:8084"
+    # the EHR FHIR bases a SMART EHR launch may name as iss (comma-separated); empty: only
+    # referral-api's (WEB_REFERRAL_URL)
+    ehr_issuers: str = ""
     # this app as a client of auth: its service token (client_credentials, private_key_jwt) for
     # the patient status page, and the same client's sign-in of people (authorization code +
     # PKCE, the code exchange signed with the same key)
