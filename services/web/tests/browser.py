@@ -66,6 +66,7 @@ def auth_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
 BANK_ID = "eastside-food-bank"  # the test food bank's Organization id in directory-api
 CBO_USER = "rosa"  # staff of the food bank (cbo-staff)
 CLINICIAN = "maria"  # a clinician of the clinic
+CASE_MANAGER = "sam"  # a case manager of the clinic
 CLINIC = "Organization/clinic-1"
 
 
@@ -132,6 +133,7 @@ async def running_stack() -> AsyncIterator[Stack]:
             )  # fmt: skip
             add_user(auth_env, CBO_USER, "cbo-staff", f"Organization/{BANK_ID}")
             add_user(auth_env, CLINICIAN, "clinician", CLINIC)
+            add_user(auth_env, CASE_MANAGER, "case-manager", CLINIC)
 
         async with AsyncExitStack() as processes:
             start = processes.enter_async_context

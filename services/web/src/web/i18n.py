@@ -165,6 +165,15 @@ TEXT: dict[str, dict[str, str]] = {
         "cat_financial-insecurity": "Money",
         "cat_utility-insecurity": "Utilities",
         "cat_social-connection": "Social connection",
+        # the case manager's worklist
+        "worklist": "Worklist",
+        "worklist_title": "Referrals sent",
+        "col_sent": "Sent",
+        "col_to": "To",
+        "stalled": "No answer for {days} days",
+        "stalled_count": "{n} referrals have had no answer for a while: they are listed first.",
+        "home_managers": "Case managers and clinicians: see the referrals your organization sent.",
+        "timeline": "Timeline",
         # statuses of a referral Task, in words a patient understands
         "st_draft": "Not sent yet",
         "st_requested": "Sent, waiting for an answer",
@@ -352,6 +361,16 @@ TEXT: dict[str, dict[str, str]] = {
         "cat_financial-insecurity": "Dinero",
         "cat_utility-insecurity": "Servicios públicos",
         "cat_social-connection": "Conexión social",
+        "worklist": "Lista de trabajo",
+        "worklist_title": "Remisiones enviadas",
+        "col_sent": "Enviada",
+        "col_to": "A",
+        "stalled": "Sin respuesta desde hace {days} días",
+        "stalled_count": ("{n} remisiones llevan tiempo sin respuesta: aparecen primero."),
+        "home_managers": (
+            "Gestores de casos y clínicos: vean las remisiones que envió su organización."
+        ),
+        "timeline": "Cronología",
         "st_draft": "Aún no enviada",
         "st_requested": "Enviada, esperando respuesta",
         "st_received": "Recibida",

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = None
     # checks the patient's status links (closedloop.links); must equal NOTIFIER_LINK_SECRET
     link_secret: SecretStr | None = None
+    # a case manager's worklist puts referrals sent this many days ago with no answer on top
+    stall_days: int = Field(7, ge=1)
     session_max_age: int = Field(8 * 3600, ge=60)  # seconds a sign-in lasts in this app
     cookie_secure: bool = True  # false only for plain-http development (make run)
     timeout: float = 5.0  # seconds per call to another service
