@@ -7,13 +7,18 @@ import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import Response
-from web import i18n
+from web import home, i18n, signin, worklist
 from web.api import ApiError, raise_for
+from web.app import create_app
+from web.clinician import pages as clinician
 from web.clinician.referral import timeline, transaction
+from web.inbox import pages as inbox
 from web.inbox.moves import BY_ACTION, moved, moves_for
+from web.patient import status
 from web.patient.feedback import response_for
 from web.security import csrf
 from web.security.cookies import Sealer
+from web.settings import Settings
 
 
 def request(query: str = "", headers: dict[str, str] | None = None) -> Request:
@@ -136,3 +141,35 @@ def test_timeline_has_one_step_per_status_change() -> None:
     )
     assert [s["status"] for s in steps] == ["requested", "accepted", "on-hold"]
     assert steps[2]["reason"] == "docs" and steps[0]["when"] == "2026-12-01 10:00"
+
+
+async def test_every_form_post_is_refused_without_its_csrf_token() -> None:
+    """Each POST route of the app, sent what another site could make a browser send (the
+    cookies, no token): 403, before any service is called (none runs here)."""
+    settings = Settings(
+        referral_url="http://127.0.0.1:9/fhir",
+        directory_url="http://127.0.0.1:9/fhir",
+        auth_url="http://127.0.0.1:9",
+        session_secret="s",
+        link_secret="l",
+        cookie_secure=False,
+    )
+    app = create_app(settings)
+    modules = (home, status, signin, inbox, clinician, worklist)
+    posts = [
+        str(getattr(r, "path", ""))
+        for m in modules
+        for r in m.router.routes
+        if "POST" in (getattr(r, "methods", None) or set())
+    ]
+    assert len(posts) >= 5
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            await http.get("/")  # the CSRF cookie
+            assert http.cookies.get("web_csrf")
+            for path in posts:
+                url = path.replace("{task_id}", "t1").replace("{service_id}", "s1")
+                r = await http.post(url, data={"action": "accept", "consent": "yes"})
+                assert r.status_code == 403, (url, r.status_code)
+                assert "Traceback" not in r.text
