@@ -26,6 +26,7 @@ from starlette.responses import Response
 from web import home, i18n, signin, worklist
 from web.api import Api, ApiError
 from web.clinician import pages as clinician
+from web.inbox import capacity
 from web.inbox import pages as inbox
 from web.pages import HERE, Site, new_secret, site_of
 from web.patient import status
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(status.router)
     app.include_router(signin.router)
     app.include_router(inbox.router)
+    app.include_router(capacity.router)
     app.include_router(clinician.router)
     app.include_router(worklist.router)
 

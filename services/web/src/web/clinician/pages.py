@@ -25,6 +25,7 @@ from starlette.responses import Response
 from web.api import ApiError, Bearer, entries
 from web.clinician.referral import CATEGORIES, timeline, transaction
 from web.i18n import choose
+from web.inbox.capacity import capacity_of
 from web.inbox.pages import patient_summary
 from web.pages import Site, site_of
 from web.referrals import concept_text, telecom
@@ -151,6 +152,7 @@ def _result(site: Site, service: dict[str, Any], entry: dict[str, Any]) -> dict[
         "phone": telecom(service.get("telecom"), "phone"),
         "reason": reason,
         "distance": distance,
+        "capacity": capacity_of(service),
     }
 
 
