@@ -110,6 +110,9 @@ async def running_stack() -> AsyncIterator[Stack]:
             "AUTH_KEY_REFRESH_SECONDS": "0",
             "AUTH_CLIENT_KEYS_DIR": str(keys),
             "AUTH_FHIR_USER_BASE": referral_base,
+            # people's access tokens run out within the app's refresh margin: every page a
+            # signed-in person opens goes through the refresh grant (and its rotation)
+            "AUTH_TOKEN_LIFETIME": "20",
         }
         ensure = ("clients", "ensure")
 
