@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: install run test lint format bench bench-search bench-directory bench-referral bench-notifier bench-notifier-idle bench-replicas bench-auth bench-measures clean
+.PHONY: install run test lint format bench bench-search bench-directory bench-referral bench-notifier bench-notifier-idle bench-replicas bench-auth bench-measures bench-web clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -54,6 +54,9 @@ bench-auth: install
 
 bench-measures: install
 	@$(UV) run --frozen python bench/measures.py
+
+bench-web: install
+	@$(UV) run --frozen python bench/web.py
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

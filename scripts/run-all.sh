@@ -83,7 +83,7 @@ ensure --client-id "$REFERRAL_API_CLIENT_ID" --name referral-api --role service 
 ensure --client-id "$NOTIFIER_CLIENT_ID" --name notifier --role service \
   --scopes "system/Patient.r" --key-file "$NOTIFIER_CLIENT_KEY_FILE"
 ensure --client-id "$WEB_CLIENT_ID" --name "Closed Loop web" --role service \
-  --scopes "system/Task.r system/ServiceRequest.r system/Patient.r system/Procedure.r system/QuestionnaireResponse.crs system/Questionnaire.r system/HealthcareService.r system/Organization.r system/Location.rs openid fhirUser online_access user/*.cruds" \
+  --scopes "system/Task.r system/ServiceRequest.r system/Patient.r system/Procedure.r system/QuestionnaireResponse.crs system/Questionnaire.r system/HealthcareService.r system/Organization.r system/Location.rs openid fhirUser online_access user/*.cruds launch launch/patient" \
   --redirect-uri "$WEB_PUBLIC_URL/auth/callback" --key-file "$WEB_CLIENT_KEY_FILE"
 ensure --client-id dev --name "Local developer" --role admin --scopes "system/*.cruds"
 

@@ -36,10 +36,10 @@ LINK_SECRET = "browser-test-link-secret"
 FHIR = {"Content-Type": "application/fhir+json"}
 WEB_SCOPES = (
     "system/Task.r system/ServiceRequest.r system/Patient.r system/Procedure.r "
-    "system/QuestionnaireResponse.crs system/HealthcareService.r system/Organization.r "
-    "system/Location.rs openid fhirUser online_access user/*.cruds"
+    "system/QuestionnaireResponse.crs system/Questionnaire.r system/HealthcareService.r "
+    "system/Organization.r system/Location.rs openid fhirUser online_access user/*.cruds "
+    "launch launch/patient"
 )
-WEB_SCOPES += " system/Questionnaire.r"  # the patient-voice questions of the status page
 
 
 def missing() -> str | None:
@@ -66,6 +66,9 @@ def auth_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
 
 BANK_ID = "eastside-food-bank"  # the test food bank's Organization id in directory-api
 CBO_USER = "rosa"  # staff of the food bank (cbo-staff)
+CLINICIAN = "maria"  # a clinician of the clinic
+CASE_MANAGER = "sam"  # a case manager of the clinic
+CLINIC = "Organization/clinic-1"
 
 
 def password_of(username: str) -> str:
@@ -87,6 +90,7 @@ class Stack:
     web: str
     auth_env: dict[str, str]
     admin: httpx.Auth
+    ehr: httpx.Auth  # the EHR simulator's token (system/launch)
 
 
 @asynccontextmanager
@@ -107,6 +111,9 @@ async def running_stack() -> AsyncIterator[Stack]:
             "AUTH_KEY_REFRESH_SECONDS": "0",
             "AUTH_CLIENT_KEYS_DIR": str(keys),
             "AUTH_FHIR_USER_BASE": referral_base,
+            # people's access tokens run out within the app's refresh margin: every page a
+            # signed-in person opens goes through the refresh grant (and its rotation)
+            "AUTH_TOKEN_LIFETIME": "20",
         }
         ensure = ("clients", "ensure")
 
@@ -124,7 +131,13 @@ async def running_stack() -> AsyncIterator[Stack]:
                 auth_env, *ensure, "--client-id", "seed", "--name", "Test seeder",
                 "--role", "admin", "--scopes", "system/*.cruds",
             )  # fmt: skip
+            auth_cli(
+                auth_env, *ensure, "--client-id", "ehr", "--name", "EHR simulator",
+                "--role", "service", "--scopes", "system/launch",
+            )  # fmt: skip
             add_user(auth_env, CBO_USER, "cbo-staff", f"Organization/{BANK_ID}")
+            add_user(auth_env, CLINICIAN, "clinician", CLINIC)
+            add_user(auth_env, CASE_MANAGER, "case-manager", CLINIC)
 
         async with AsyncExitStack() as processes:
             start = processes.enter_async_context
@@ -183,7 +196,9 @@ async def running_stack() -> AsyncIterator[Stack]:
             await asyncio.gather(directory, the_rest())
             key, alg = load_private_key(keys / "seed.json")
             admin = ClientCredentials(f"{issuer}/token", "seed", key, alg, "system/*.cruds")
-            yield Stack(issuer, referral_base, directory_base, web, auth_env, admin)
+            key, alg = load_private_key(keys / "ehr.json")
+            ehr = ClientCredentials(f"{issuer}/token", "ehr", key, alg, "system/launch")
+            yield Stack(issuer, referral_base, directory_base, web, auth_env, admin, ehr)
 
 
 def in_thread(coro: Any) -> Any:

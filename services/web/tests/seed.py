@@ -98,7 +98,12 @@ async def food_bank(
 
 
 async def referral(
-    http: httpx.AsyncClient, base: str, bank: dict[str, str], language: str = "es"
+    http: httpx.AsyncClient,
+    base: str,
+    bank: dict[str, str],
+    language: str = "es",
+    authored: str = "2026-11-22T10:00:00Z",
+    family: str = "Rivera",
 ) -> dict[str, Any]:
     """A referral Task sent to the food bank (``requested``), with the patient's consent."""
     patient = await post(
@@ -107,7 +112,7 @@ async def referral(
         {
             "resourceType": "Patient",
             "identifier": [{"system": "urn:mrn", "value": uuid.uuid4().hex[:10]}],
-            "name": [{"family": "Rivera", "given": ["Ana"]}],
+            "name": [{"family": family, "given": ["Ana"]}],
             "birthDate": "1990-05-17",
             "address": [{"postalCode": "60614", "city": "Chicago", "state": "IL"}],
             "telecom": [{"system": "phone", "value": "312-555-0199"}],
@@ -154,6 +159,7 @@ async def referral(
                 ]
             },
             "subject": {"reference": f"Patient/{patient['id']}"},
+            "requester": {"reference": "Organization/clinic-1"},
             "performer": [{"reference": bank["service"]}],
             "supportingInfo": [{"reference": f"Consent/{consent['id']}"}],
         },
@@ -168,7 +174,7 @@ async def referral(
             "code": TASK_CODE,
             "focus": {"reference": f"ServiceRequest/{service_request['id']}"},
             "for": {"reference": f"Patient/{patient['id']}"},
-            "authoredOn": "2026-11-22T10:00:00Z",
+            "authoredOn": authored,
             "requester": {"reference": "Organization/clinic-1"},
             "owner": {"reference": bank["organization"], "display": "Eastside Food Bank"},
         },

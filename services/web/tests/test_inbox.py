@@ -7,6 +7,7 @@ reason, a third cancelled. Forms without the CSRF token do nothing."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,32 @@ def test_inbox_forms_need_csrf_and_a_sign_in(stack: Stack) -> None:
         r = http.get("/auth/callback?code=x&state=y")  # no login in flight
         assert r.status_code == 400 and "Traceback" not in r.text
     assert in_thread(_read(stack, f"Task/{task['id']}"))["status"] == "requested"
+
+
+async def _search_capacity(stack: Stack, status: str) -> list[str]:
+    async with httpx.AsyncClient(auth=stack.admin) as http:
+        r = await http.get(
+            f"{stack.directory}/HealthcareService", params={"capacity-status": status}
+        )
+    assert r.status_code == 200, r.text
+    return [e["resource"]["id"] for e in r.json().get("entry", [])]
+
+
+def test_cbo_sets_its_capacity_and_directory_search_shows_it(
+    stack: Stack, page: Any, shots: Path
+) -> None:
+    in_thread(_seed(stack, 0))  # the food bank's listing
+    sign_in(page, stack)
+    page.get_by_role("link", name="Capacity").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Taking referrals?")
+    page.get_by_label("Capacity of Food pantry").select_option("waitlist")
+    page.get_by_role("button", name=re.compile("^Save.*Food pantry")).click()
+    expect(page.get_by_role("status")).to_contain_text("Saved.")
+    expect(page.get_by_label("Capacity of Food pantry")).to_have_value("waitlist")
+    check_axe(page)
+    page.screenshot(path=str(shots / "cbo-capacity.png"), full_page=True)
+    assert "eastside-food-bank-pantry" in in_thread(_search_capacity(stack, "waitlist"))
+    page.get_by_label("Capacity of Food pantry").select_option("capacity")
+    page.get_by_role("button", name=re.compile("^Save.*Food pantry")).click()
+    expect(page.get_by_role("status")).to_contain_text("Saved.")
+    assert "eastside-food-bank-pantry" in in_thread(_search_capacity(stack, "capacity"))

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 from closedloop import links
+from playwright.sync_api import expect
 
 from .browser import LINK_SECRET, Stack, check_axe, in_thread
 from .seed import complete, food_bank, referral
@@ -161,3 +162,28 @@ def test_feedback_needs_the_csrf_token_and_a_valid_link(stack: Stack) -> None:
         r = http.get("/referrals/nope?exp=1&sig=x")
         assert r.status_code == 403
     assert run(_feedback(stack, task["id"])) == []
+
+
+def test_other_pages_are_accessible_too(stack: Stack, page: Any, shots: Path) -> None:
+    """The front page, a 404, the sign-in page the app sends people to, and the status page
+    on a phone-sized screen."""
+    page.goto(stack.web)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Closed Loop")
+    check_axe(page)
+    page.get_by_role("link", name="Español").click()
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    check_axe(page)
+    response = page.goto(f"{stack.web}/nowhere")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Página no encontrada")
+    check_axe(page)
+    page.goto(f"{stack.web}/inbox")  # the auth service's sign-in page, in Spanish
+    expect(page.get_by_label("Nombre de usuario")).to_be_visible()
+    check_axe(page)
+
+    task, _ = run(_seed(stack))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(links.status_link(stack.web, task["id"], LINK_SECRET, 3600))
+    expect(page.locator("main")).to_contain_text("Eastside Food Bank")
+    check_axe(page)
+    page.screenshot(path=str(shots / "patient-status-phone-es.png"), full_page=True)

@@ -23,8 +23,10 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from web import home, i18n, signin
+from web import home, i18n, signin, worklist
 from web.api import Api, ApiError
+from web.clinician import pages as clinician
+from web.inbox import capacity
 from web.inbox import pages as inbox
 from web.measures import pages as measures
 from web.pages import HERE, Site, new_secret, site_of
@@ -99,6 +101,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(measures.router)
     app.include_router(signin.router)
     app.include_router(inbox.router)
+    app.include_router(capacity.router)
+    app.include_router(clinician.router)
+    app.include_router(worklist.router)
 
     csp = SECURITY_HEADERS["Content-Security-Policy"].format(auth=settings.auth_url.rstrip("/"))
 
@@ -124,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
-        if exc.status == 401 and request.url.path.startswith("/inbox"):
+        if exc.status == 401 and request.url.path.startswith(("/inbox", "/clinician", "/worklist")):
             if request.method == "GET":  # to the sign-in, then back here
                 here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/auth/login?{urlencode({'next': here})}", status_code=303)

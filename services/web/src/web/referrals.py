@@ -220,7 +220,11 @@ class Referrals:
         focus = str((task.get("focus") or {}).get("reference") or "")
         service_request: dict[str, Any] = {}
         if focus.startswith("ServiceRequest/"):
-            service_request = await self.api.read(f"{self.referral_url}/{focus}", auth)
+            try:
+                service_request = await self.api.read(f"{self.referral_url}/{focus}", auth)
+            except ApiError as exc:
+                if exc.status not in (403, 404):
+                    raise  # one the reader may not see: the Task alone still says a lot
         what = concept_text(service_request.get("code")) or ", ".join(
             concept_text(c) for c in service_request.get("category") or []
         )

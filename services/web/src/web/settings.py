@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     referral_url: str = "http://127.0.0.1:8081/fhir"
     directory_url: str = "http://127.0.0.1:8082/fhir"
     auth_url: str = "http://127.0.0.1:8084"
+    # the EHR FHIR bases a SMART EHR launch may name as iss (comma-separated); empty: only
+    # referral-api's (WEB_REFERRAL_URL)
+    ehr_issuers: str = ""
     # this app as a client of auth: its service token (client_credentials, private_key_jwt) for
     # the patient status page, and the same client's sign-in of people (authorization code +
     # PKCE, the code exchange signed with the same key)
@@ -36,6 +39,8 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = None
     # checks the patient's status links (closedloop.links); must equal NOTIFIER_LINK_SECRET
     link_secret: SecretStr | None = None
+    # a case manager's worklist puts referrals sent this many days ago with no answer on top
+    stall_days: int = Field(7, ge=1)
     session_max_age: int = Field(8 * 3600, ge=60)  # seconds a sign-in lasts in this app
     cookie_secure: bool = True  # false only for plain-http development (make run)
     timeout: float = 5.0  # seconds per call to another service

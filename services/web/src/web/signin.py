@@ -103,11 +103,21 @@ def _session(tokens: dict[str, Any]) -> dict[str, Any]:
         "organization": claims.get("organization"),
         "fhir_user": claims.get("fhirUser"),
         "sub": claims.get("sub"),
+        "patient": tokens.get("patient") or claims.get("patient"),
     }
 
 
-@router.get("/auth/login")
-async def login(request: Request) -> Response:
+def start_login(
+    request: Request,
+    *,
+    next_path: str,
+    authorize_url: str | None = None,
+    scope: str | None = None,
+    aud: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> Response:
+    """Send the browser to the authorization endpoint, the login in flight sealed in a cookie
+    (what the callback checks the answer against)."""
     site = site_of(request)
     settings = site.settings
     verifier = secrets.token_urlsafe(48)
@@ -119,23 +129,24 @@ async def login(request: Request) -> Response:
         "response_type": "code",
         "client_id": settings.client_id,
         "redirect_uri": f"{settings.public_url.rstrip('/')}/auth/callback",
-        "scope": settings.user_scope,
+        "scope": scope or settings.user_scope,
         "state": state,
-        "aud": settings.referral_url,
+        "aud": aud or settings.referral_url,
         "code_challenge": challenge,
         "code_challenge_method": "S256",
         "ui_locales": choose(request),
+        **(extra or {}),
     }
-    response = RedirectResponse(
-        f"{settings.auth_url.rstrip('/')}/authorize?{urlencode(params)}", status_code=303
-    )
-    waiting = {
-        "state": state,
-        "verifier": verifier,
-        "next": _safe_next(request.query_params.get("next")),
-    }
+    endpoint = authorize_url or f"{settings.auth_url.rstrip('/')}/authorize"
+    response = RedirectResponse(f"{endpoint}?{urlencode(params)}", status_code=303)
+    waiting = {"state": state, "verifier": verifier, "next": _safe_next(next_path)}
     site.sealer.write(response, LOGIN, waiting, LOGIN_MAX_AGE, samesite="lax")
     return response
+
+
+@router.get("/auth/login")
+async def login(request: Request) -> Response:
+    return start_login(request, next_path=request.query_params.get("next") or "/inbox")
 
 
 @router.get("/auth/callback")
