@@ -8,9 +8,10 @@ with ``kubectl apply --validate=strict``), CloudNativePG kinds against the JSON 
 committed in deploy/kubernetes/schemas/, any other kind is an error. Then the rules a schema
 cannot say: probes on /readyz and /healthz, requests and limits, non-root, Services, HPAs and
 PDBs that point at a Deployment, no committed Secret, no secret value in plain text,
-enough PostgreSQL connections for every replica the HPAs may start, Prometheus's scrape
-annotations on every Deployment (/metrics on its http port), and no Ingress routing ``/``
-(that would make /metrics public).
+enough PostgreSQL connections for every replica with a database the HPAs may start,
+Prometheus's scrape annotations on every Deployment (/metrics on its http port), and no
+Ingress routing ``/`` as a prefix (that would make /metrics public; an Exact ``/`` is the web
+app's home page).
 
 Compose: every long-running service has a healthcheck, the application services wait for the
 one-shot ``migrate``, secrets come only from required ``${VAR:?message}`` interpolations, and
@@ -234,6 +235,18 @@ def scrape_errors(deployment: dict[str, Any]) -> list[str]:
     return errors
 
 
+def uses_database(deployment: dict[str, Any] | None) -> bool:
+    """Whether a Deployment's pods open database connections (a ``*DATABASE_URL`` setting);
+    an unknown one counts as using it."""
+    if deployment is None:
+        return True
+    return any(
+        var["name"].endswith("DATABASE_URL")
+        for c in containers(deployment)
+        for var in c.get("env", [])
+    )
+
+
 def rule_errors(docs: list[dict[str, Any]]) -> list[str]:
     errors: list[str] = []
     by_kind: dict[str, list[dict[str, Any]]] = {}
@@ -272,7 +285,9 @@ def rule_errors(docs: list[dict[str, Any]]) -> list[str]:
     for ingress in by_kind.get("Ingress", []):
         for rule in ingress["spec"].get("rules", []):
             for path in rule.get("http", {}).get("paths", []):
-                if path.get("path", "/") in ("", "/"):
+                # an Exact "/" is one page (the web app's home); a Prefix "/" is everything
+                exact = path.get("pathType") == "Exact"
+                if path.get("path", "/") in ("", "/") and not exact:
                     errors.append(
                         f"Ingress/{ingress['metadata']['name']}: routes / of "
                         f"{rule.get('host', '*')}: /metrics would be public (route the "
@@ -314,7 +329,12 @@ def rule_errors(docs: list[dict[str, Any]]) -> list[str]:
     clusters = by_kind.get("Cluster", [])
     if not clusters:
         errors.append("no CloudNativePG Cluster")
-    peak = sum(h["spec"]["maxReplicas"] for h in by_kind.get("HorizontalPodAutoscaler", []))
+    # only the replicas that hold a database pool (the web app has no database)
+    peak = sum(
+        h["spec"]["maxReplicas"]
+        for h in by_kind.get("HorizontalPodAutoscaler", [])
+        if uses_database(deployments.get(h["spec"]["scaleTargetRef"].get("name")))
+    )
     needed = peak * POOL_PER_REPLICA + POSTGRES_HEADROOM
     for cluster in clusters:
         parameters = cluster["spec"].get("postgresql", {}).get("parameters", {})

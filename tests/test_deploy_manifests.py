@@ -294,3 +294,119 @@ class TestObservability:
         edit_docs(production / "ingress.yaml", change)
         _count, errors = C.check_kustomization(production, root / "deploy/kubernetes/schemas")
         assert any("/metrics would be public" in e for e in errors)
+
+
+def selected(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A label selector (matchLabels, matchExpressions with In) against a pod's labels."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def pod_labels(docs: list[dict[str, Any]], name: str) -> dict[str, str]:
+    labels: dict[str, str] = find(docs, "Deployment", name)["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    return labels
+
+
+class TestWebApp:
+    def test_compose_runs_it_with_its_secrets_and_the_notifier_links_to_it(self) -> None:
+        services = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text())["services"]
+        web, notifier = services["web"], services["notifier"]
+        assert web["command"] == ["web", "serve"]
+        assert web["ports"] == ["127.0.0.1:8080:8080"]
+        env = web["environment"]
+        assert env["WEB_REFERRAL_URL"] == "http://referral-api:8081/fhir"
+        assert env["WEB_DIRECTORY_URL"] == "http://directory-api:8082/fhir"
+        assert env["WEB_AUTH_URL"] == services["auth"]["environment"]["AUTH_ISSUER"]
+        assert env["WEB_COOKIE_SECURE"] == "false"  # plain http on this machine
+        for key in ("WEB_SESSION_SECRET", "WEB_LINK_SECRET"):
+            assert C.REQUIRED_VAR.match(env[key]), key
+        # the notifier signs the status links the web app checks, and links to it
+        assert notifier["environment"]["NOTIFIER_LINK_SECRET"] == env["WEB_LINK_SECRET"]
+        assert notifier["environment"]["NOTIFIER_APP_URL"] == env["WEB_PUBLIC_URL"]
+        example = (ROOT / "deploy/.env.example").read_text()
+        assert "\nLINK_SECRET=" in example and "\nWEB_SESSION_SECRET=" in example
+        assert C.check_compose(ROOT / "deploy/compose.yaml") == []
+
+    def test_the_image_has_its_templates_and_static_files(self) -> None:
+        """The wheel the Dockerfile installs (--no-editable) packs all of src/web."""
+        dockerfile = (ROOT / "Dockerfile").read_text()
+        assert "COPY services/web/pyproject.toml services/web/" in dockerfile
+        assert "COPY services/ services/" in dockerfile
+        project = (ROOT / "services/web/pyproject.toml").read_text()
+        assert 'packages = ["src/web"]' in project
+        assert 'web = "web.cli:main"' in project
+        web = ROOT / "services/web/src/web"
+        assert (web / "templates/base.html").is_file() and (web / "static/app.css").is_file()
+
+    def test_kubernetes_runs_it_scaled_probed_and_scraped(self) -> None:
+        docs = C.render(ROOT / BASE)
+        web = container(docs, "web")
+        assert web["args"] == ["web", "serve"]
+        assert web["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert web["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert find(docs, "Service", "web")["spec"]["ports"][0]["port"] == 8080
+        assert find(docs, "HorizontalPodAutoscaler", "web")["spec"]["minReplicas"] == 2
+        assert find(docs, "PodDisruptionBudget", "web")
+        env = {e["name"]: e for e in web["env"]}
+        assert env["WEB_REFERRAL_URL"]["value"] == "http://referral-api:8081/fhir"
+        assert env["WEB_DIRECTORY_URL"]["value"] == "http://directory-api:8082/fhir"
+        secret = env["WEB_LINK_SECRET"]["valueFrom"]["secretKeyRef"]
+        notifier = {e["name"]: e for e in container(docs, "notifier")["env"]}
+        assert notifier["NOTIFIER_LINK_SECRET"]["valueFrom"]["secretKeyRef"] == secret
+        assert env["WEB_SESSION_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == secret["name"]
+        assert notifier["NOTIFIER_APP_URL"]["value"] == env["WEB_PUBLIC_URL"]["value"]
+
+    def test_network_policies_open_it_and_let_it_reach_the_services(self) -> None:
+        docs = C.render(ROOT / BASE)
+        policies = {p["metadata"]["name"]: p["spec"] for p in docs if p["kind"] == "NetworkPolicy"}
+        web = pod_labels(docs, "web")
+        # reachable from outside (any source, on its http port) and by Prometheus
+        public = policies["public-http"]
+        assert selected(public["podSelector"], web) and "from" not in public["ingress"][0]
+        assert selected(policies["metrics-scrape"]["podSelector"], web)
+        # the services it calls take its traffic
+        between = policies["between-services"]
+        for name in ("referral-api", "directory-api", "auth"):
+            assert selected(between["podSelector"], pod_labels(docs, name)), name
+            assert any(
+                selected(source["podSelector"], web) for source in between["ingress"][0]["from"]
+            )
+        # and it has no database: PostgreSQL's connection budget leaves it out
+        assert not C.uses_database(find(docs, "Deployment", "web"))
+        assert C.uses_database(find(docs, "Deployment", "notifier"))
+
+    def test_production_routes_its_public_paths_only(self) -> None:
+        docs = C.render(ROOT / "deploy/kubernetes/overlays/production")
+        ingress = find(docs, "Ingress")
+        rule = next(r for r in ingress["spec"]["rules"] if r["host"] == "app.example.org")
+        paths = {p["path"]: p for p in rule["http"]["paths"]}
+        assert {p["backend"]["service"]["name"] for p in paths.values()} == {"web"}
+        assert paths["/"]["pathType"] == "Exact"  # the home page, not everything under it
+        assert {"/referrals", "/inbox", "/auth", "/static"} <= set(paths)
+        assert not {"/metrics", "/healthz", "/readyz"} & set(paths)
+        assert "app.example.org" in ingress["spec"]["tls"][0]["hosts"]
+        env = {e["name"]: e.get("value") for e in container(docs, "web")["env"]}
+        assert env["WEB_PUBLIC_URL"] == "https://app.example.org"
+        assert env["WEB_AUTH_URL"] == "https://auth.example.org"
+        notifier = {e["name"]: e.get("value") for e in container(docs, "notifier")["env"]}
+        assert notifier["NOTIFIER_APP_URL"] == env["WEB_PUBLIC_URL"]
+        dev = C.render(ROOT / "deploy/kubernetes/overlays/dev")
+        assert find(dev, "HorizontalPodAutoscaler", "web")["spec"]["maxReplicas"] == 2
+
+    def test_an_exact_home_page_is_no_prefix_of_everything(self, root: Path) -> None:
+        production = root / "deploy/kubernetes/overlays/production"
+
+        def change(docs: list[dict[str, Any]]) -> None:
+            rule = next(r for r in docs[0]["spec"]["rules"] if r["host"] == "app.example.org")
+            rule["http"]["paths"][0]["pathType"] = "Prefix"
+
+        edit_docs(production / "ingress.yaml", change)
+        _count, errors = C.check_kustomization(production, root / "deploy/kubernetes/schemas")
+        assert any("app.example.org: /metrics would be public" in e for e in errors)

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import httpx
 from closedloop.http.credentials import ClientCredentials, load_private_key
+from closedloop.observability import install as install_observability
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -159,6 +160,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return error_page(request, "error_title", "error_generic", 500, request_id=request_id)
         except Exception:  # the error page itself failed: plain words still
             return JSONResponse({"error": "internal error", "request_id": request_id}, 500)
+
+    # GET /metrics (request rate and latency by route template, never a task id or a link) and
+    # a trace span per request, like the other services; the ingress does not route /metrics
+    install_observability(app, "web", metrics_enabled=settings.metrics_enabled)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

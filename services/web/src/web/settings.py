@@ -45,3 +45,5 @@ class Settings(BaseSettings):
     cookie_secure: bool = True  # false only for plain-http development (make run)
     timeout: float = 5.0  # seconds per call to another service
     log_level: str = "INFO"
+    # GET /metrics (Prometheus, no token): for the cluster's scraper only, never routed publicly
+    metrics_enabled: bool = True
