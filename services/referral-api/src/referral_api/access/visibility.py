@@ -21,7 +21,7 @@ from typing import Any
 
 from closedloop.context import RequestContext
 from closedloop.fhir.storage.tables import resources, sp_reference
-from sqlalchemy import and_, exists, false, or_, select
+from sqlalchemy import exists, false, or_
 
 from referral_api.access.parties import CBO, REQUESTER, UNRESTRICTED, party_of
 
@@ -138,25 +138,20 @@ def cbo_conditions(org: str, resource_type: str) -> list[Any]:
 
 def requested(org: str, source: str, pk: Any) -> Any:
     """The ``source`` resource ``pk`` names the Organization, or one of its PractitionerRoles,
-    as requester. One EXISTS on the resource's own reference rows (found by ``res_pk``); the
-    Organization's roles are an uncorrelated subquery the database answers once per statement
-    (two correlated EXISTS joined by OR cost more to plan than the search takes to run)."""
-    role = resources.alias()
-    roles = select(role.c.id).where(
-        role.c.resource_type == "PractitionerRole",
-        role.c.deleted.is_(False),
-        points("PractitionerRole", "organization", "Organization", pk=role.c.pk, to=org),
-    )
-    ref = sp_reference.alias()
-    c = ref.c
-    return exists().where(
-        c.res_pk == pk,
-        c.resource_type == source,
-        c.param == "requester",
-        or_(
-            and_(c.target_type == "Organization", c.target_id == org),
-            and_(c.target_type == "PractitionerRole", c.target_id.in_(roles.scalar_subquery())),
-        ),
+    as requester."""
+
+    def role_of_org(c: Any) -> Any:
+        return resource_with_id(
+            "PractitionerRole",
+            c.target_id,
+            lambda role_pk: points(
+                "PractitionerRole", "organization", "Organization", pk=role_pk, to=org
+            ),
+        )
+
+    return or_(
+        points(source, "requester", "Organization", pk=pk, to=org),
+        points(source, "requester", "PractitionerRole", pk=pk, also=role_of_org),
     )
 
 

@@ -235,10 +235,8 @@ class ShapeCache:
             for i in range(len(cursor_key)):  # predicates of ordering.after, in its order
                 values += cursor_key[: i + 1]
         values.append(limit)
-        # a narrowing's plan does not hinge on its values the way two criteria's may (its
-        # EXISTS checks each candidate row through an index), and planning it costs more than
-        # running it (2 ms against 1 ms): it keeps the driver's generic plan
-        return Prepared(tuple(key), values, custom_plans=len(q.criteria) >= 2)
+        conditions = len(q.criteria) + (narrowed is not None)
+        return Prepared(tuple(key), values, custom_plans=conditions >= 2)
 
     # -- plans -------------------------------------------------------------------------------
 
