@@ -27,9 +27,13 @@ def party_of(ctx: RequestContext) -> Party:
     return Party(ctx.subject, ctx.role, ctx.organization)
 
 
+def sees_all(ctx: RequestContext) -> bool:
+    return ctx is SYSTEM or unrestricted(party_of(ctx))
+
+
 def owned_by(ctx: RequestContext) -> Any | None:
     """The condition on ``subscription_state`` for the caller's own subscriptions (None: all)."""
-    if ctx is SYSTEM or unrestricted(party_of(ctx)):
+    if sees_all(ctx):
         return None
     if not ctx.organization:
         return false()
@@ -37,7 +41,7 @@ def owned_by(ctx: RequestContext) -> Any | None:
 
 
 def narrower(ctx: RequestContext, resource_type: str) -> list[Any] | None:
-    if resource_type != "Subscription" or ctx is SYSTEM or unrestricted(party_of(ctx)):
+    if resource_type != "Subscription" or sees_all(ctx):
         return None
     return list(_owned_subscriptions(ctx.organization or None))
 

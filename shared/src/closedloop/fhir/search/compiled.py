@@ -139,12 +139,9 @@ class ShapeCache:
         ids = tuple(id(c) for c in conds)
         known = self._narrowings.get(ids)
         if known is None:
-            described: tuple[str, list[Any]] | None = None
             compiled = and_(*conds).compile(dialect=self.dialect)
-            names = compiled.positiontup
-            if names is not None and "POSTCOMPILE" not in compiled.string:
-                params = compiled.construct_params()
-                described = (compiled.string, [params[n] for n in names])
+            bound = _positional_binds(compiled)
+            described = None if bound is None else (compiled.string, bound)
             if len(self._narrowings) >= _MAX_SHAPES:
                 self._narrowings.clear()
             known = self._narrowings[ids] = (tuple(conds), described)
@@ -250,9 +247,8 @@ class ShapeCache:
         plan: Plan | None = None
         compiled = stmt.compile(dialect=self.dialect)
         names = compiled.positiontup
-        if names is not None and "POSTCOMPILE" not in compiled.string:
-            params = compiled.construct_params()
-            bound = [params[n] for n in names]
+        bound = _positional_binds(compiled)
+        if names is not None and bound is not None:
             tail: tuple[Any, ...] = ()
             if len(bound) == len(prepared.values) + 1 and compiled.string.endswith(" OFFSET ?"):
                 tail, bound = (bound[-1],), bound[:-1]  # SQLite's LIMIT ? OFFSET ? (0)
@@ -275,6 +271,16 @@ class ShapeCache:
             self._plans.clear()
         self._plans[prepared.key] = plan
         return plan
+
+
+def _positional_binds(compiled: Any) -> list[Any] | None:
+    """A compiled statement's bound values in SQL order; None when its text is not fixed (an
+    expanding IN list is rendered per execution) or its binds are not positional."""
+    names = compiled.positiontup
+    if names is None or "POSTCOMPILE" in compiled.string:
+        return None
+    params = compiled.construct_params()
+    return [params[n] for n in names]
 
 
 UNKNOWN = _UNKNOWN
