@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from closedloop.context import RequestContext
+from closedloop.fhir.search.index.reference import parse_reference
 from closedloop.fhir.storage.tables import KEY, resources, sp_reference
 from closedloop.hooks import Change, UnitOfWork
 from sqlalchemy import (
@@ -140,9 +141,10 @@ def _requester(body: dict[str, Any] | None) -> str | None:
 async def _lock_role(conn: AsyncConnection, reference: str | None) -> None:
     if conn.dialect.name != "postgresql" or reference is None:
         return
-    kind, _, role_id = reference.rpartition("/")
-    if not kind.endswith("PractitionerRole") or not role_id:
+    parsed = parse_reference(reference)
+    if parsed is None or parsed[0] != "PractitionerRole":
         return
+    role_id = parsed[1]
     await conn.execute(
         select(literal(1))
         .where(resources.c.resource_type == "PractitionerRole", resources.c.id == role_id)
