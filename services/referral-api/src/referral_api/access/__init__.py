@@ -6,7 +6,9 @@
   single resources: one the caller may not see is 404 on every instance interaction, and
   history across resources is for unrestricted callers only;
 - ``writes``: what a CBO or a requester may create and change;
-- ``consent``: a referral reaches a CBO only with the patient's Consent.
+- ``consent``: a referral reaches a CBO only with the patient's Consent;
+- ``requesters``: which Organization requested each referral, kept at write time so the
+  requester's narrowing is one equality.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from closedloop.fhir.server import FhirServer
 from closedloop.hooks import HookPoint
 
 from referral_api.access.consent import require_consent as require_consent_hook
+from referral_api.access.requesters import keep_requesting_organizations
 from referral_api.access.visibility import narrower
 from referral_api.access.writes import WriteLimits
 
@@ -28,8 +31,9 @@ def install(server: FhirServer, *, require_consent: bool = True) -> None:
     server.hooks.register(HookPoint.BEFORE_CREATE, limits.on_create)
     server.hooks.register(HookPoint.BEFORE_UPDATE, limits.on_update)
     server.hooks.register(HookPoint.BEFORE_DELETE, limits.on_delete)
+    server.hooks.register(HookPoint.BEFORE_COMMIT, keep_requesting_organizations)
     if require_consent:
         server.hooks.register(HookPoint.BEFORE_COMMIT, require_consent_hook)
 
 
-__all__ = ["consent", "install", "parties", "visibility", "writes"]
+__all__ = ["consent", "install", "parties", "requesters", "visibility", "writes"]

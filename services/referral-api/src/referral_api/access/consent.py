@@ -18,6 +18,7 @@ import orjson
 from closedloop import errors
 from closedloop.context import SYSTEM, RequestContext
 from closedloop.errors import Issue
+from closedloop.fhir.search.index.reference import parse_reference
 from closedloop.fhir.storage.repository import UnitOfWork
 from closedloop.fhir.storage.tables import resources
 from sqlalchemy import select
@@ -29,9 +30,9 @@ RECIPIENTS = frozenset({"Organization", "HealthcareService"})
 
 
 def _key(reference: str | None) -> str:
-    """``Type/id`` of a relative or absolute reference."""
-    parts = (reference or "").split("/_history")[0].rstrip("/").split("/")
-    return "/".join(parts[-2:]) if len(parts) >= 2 else ""
+    """``Type/id`` of a relative or absolute reference, ``""`` for anything else."""
+    parsed = parse_reference(reference or "")
+    return f"{parsed[0]}/{parsed[1]}" if parsed and parsed[0] else ""
 
 
 def _sent(change_resource: dict[str, Any], previous: dict[str, Any] | None) -> bool:

@@ -8,8 +8,9 @@ it with the search itself:
   (``supportingInfo``) and the Conditions they give as reasons (``reasonReference``), and the
   Procedures it delivered (``Task.output``, or ``Procedure.basedOn`` one of those requests);
 - a **requester** sees the Tasks and ServiceRequests its Organization requested (the requester
-  is the Organization or one of its PractitionerRoles), the Patients of those, the Patients it
-  manages (``Patient.managingOrganization``), and its Patients' other records;
+  is the Organization or one of its PractitionerRoles: ``requesters`` keeps which), the
+  Patients of those, the Patients it manages (``Patient.managingOrganization``), and its
+  Patients' other records;
 - both see the directory-like types (Organization, Practitioner, PractitionerRole); nothing
   else. ``None`` means no limit.
 """
@@ -24,6 +25,7 @@ from closedloop.fhir.storage.tables import resources, sp_reference
 from sqlalchemy import exists, false, or_
 
 from referral_api.access.parties import CBO, REQUESTER, UNRESTRICTED, party_of
+from referral_api.access.requesters import requested_by
 
 # Measure, Questionnaire: the loop metrics' and the patient voice's definitions (their
 # $evaluate-measure and $aggregate narrow by role themselves)
@@ -136,25 +138,6 @@ def cbo_conditions(org: str, resource_type: str) -> list[Any]:
 # -- a requester: what its Organization requested, and its patients -------------------------
 
 
-def requested(org: str, source: str, pk: Any) -> Any:
-    """The ``source`` resource ``pk`` names the Organization, or one of its PractitionerRoles,
-    as requester."""
-
-    def role_of_org(c: Any) -> Any:
-        return resource_with_id(
-            "PractitionerRole",
-            c.target_id,
-            lambda role_pk: points(
-                "PractitionerRole", "organization", "Organization", pk=role_pk, to=org
-            ),
-        )
-
-    return or_(
-        points(source, "requester", "Organization", pk=pk, to=org),
-        points(source, "requester", "PractitionerRole", pk=pk, also=role_of_org),
-    )
-
-
 def requester_patient(org: str, patient_id: Any) -> Any:
     return or_(
         points(
@@ -162,14 +145,14 @@ def requester_patient(org: str, patient_id: Any) -> Any:
             "patient",
             "Patient",
             to=patient_id,
-            also=lambda c: requested(org, "Task", c.res_pk),
+            also=lambda c: requested_by(org, c.res_pk),
         ),
         points(
             "ServiceRequest",
             "patient",
             "Patient",
             to=patient_id,
-            also=lambda c: requested(org, "ServiceRequest", c.res_pk),
+            also=lambda c: requested_by(org, c.res_pk),
         ),
         resource_with_id(
             "Patient",
@@ -181,7 +164,7 @@ def requester_patient(org: str, patient_id: Any) -> Any:
 
 def requester_conditions(org: str, resource_type: str) -> list[Any]:
     if resource_type in ("Task", "ServiceRequest"):
-        return [requested(org, resource_type, r.pk)]
+        return [requested_by(org, r.pk)]
     if resource_type == "Patient":
         return [requester_patient(org, r.id)]
     if resource_type in PATIENT_RECORDS:

@@ -91,7 +91,11 @@ class CustomPlans:
     one: ``owner=X&status=requested&_lastUpdated=gt...`` then walks every requested Task (25 ms
     instead of 0.3 ms). A statement prepared here is therefore used for five executions (all
     planned for their values: PostgreSQL's first five plans are custom) and then prepared
-    anew, one parse per five searches. Single-criterion searches keep asyncpg's own cache.
+    anew, one parse per five searches. Single-criterion searches keep asyncpg's own cache,
+    and so do narrowed ones: a party's narrowing is an equality checked on each candidate row
+    (the services' access layers), which a generic plan does as well as a custom one, and
+    planning it for every search cost more than running it (``bench/auth.py``); PostgreSQL's
+    own choice still plans for the values when its generic plan looks worse.
     """
 
     EXECUTIONS = 5
@@ -232,8 +236,7 @@ class ShapeCache:
             for i in range(len(cursor_key)):  # predicates of ordering.after, in its order
                 values += cursor_key[: i + 1]
         values.append(limit)
-        conditions = len(q.criteria) + (narrowed is not None)
-        return Prepared(tuple(key), values, custom_plans=conditions >= 2)
+        return Prepared(tuple(key), values, custom_plans=len(q.criteria) >= 2)
 
     # -- plans -------------------------------------------------------------------------------
 
