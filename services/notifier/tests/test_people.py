@@ -186,7 +186,7 @@ async def test_completion_asks_the_patient_how_it_went(
     found = re.search(r"Tell us how it went: (\S+)", text)
     assert found, text
     assert found.group(1).startswith(f"https://app.closedloop.test/referrals/{task_id}?exp=")
-    assert f"{found.group(1)}\r\n" in text.split("Tell us how it went")[0]  # the status link
+    assert text.count(found.group(1)) == 1  # the status page asks: its link, once
 
 
 def followup_event(task_id: str, referral: str, priority: str, previous: str | None) -> dict:
@@ -242,6 +242,17 @@ def test_feedback_link_in_both_languages() -> None:
     # only the patient is asked, only after completion
     assert "x.test/f" not in render("referral-completed", "clinician", "en", ctx).text
     assert "x.test/f" not in render("referral-accepted", "patient", "en", ctx).text
+
+
+def test_the_status_page_that_asks_is_linked_once() -> None:
+    """The patient's status page shows the referral and asks the questions: the completion
+    email gives its link once, in the line that asks."""
+    link = "https://x.test/p/signed"
+    ctx = MessageContext(program="Banco", link=link, subscription_id="s1", feedback=link)
+    for lang, asks in (("en", "Tell us how it went: "), ("es", "Cuéntenos cómo le fue: ")):
+        text = render("referral-completed", "patient", lang, ctx).text
+        assert text.count(link) == 1 and text.endswith(asks + link)
+        assert "Banco" in text
 
 
 def test_spanish_and_fallback() -> None:

@@ -90,6 +90,8 @@ def render(kind: str, audience: str, language: str | None, ctx: MessageContext) 
     body = text.format(program=program, link=link).strip()
     if ctx.feedback and kind == "referral-completed" and audience == "patient":
         line, feedback_sms = FEEDBACK.get(lang) or FEEDBACK["en"]
+        if ctx.feedback == ctx.link:  # one page shows the referral and asks: one link
+            body = text.format(program=program, link="").strip()
         body += "\n" + line.format(feedback=ctx.feedback)
         asked = feedback_sms.format(feedback=ctx.feedback)
         if len(asked) <= SMS_MAX:  # the questionnaire's page shows the referral too
