@@ -119,6 +119,21 @@ async def test_ensure_is_idempotent_and_keeps_its_key(database_url: str, tmp_pat
     listed = await asyncio.to_thread(auth, env, "clients", "list")
     rows = [line for line in listed.stdout.splitlines() if line.startswith("svc\t")]
     assert rows == ["svc\tactive\tA service\t-\tservice\tinline JWKS\tsystem/Patient.r"], rows
+    # an upgrade grants more and adds a redirect URI: the next ensure brings them, same key
+    upgraded = [*ensure[:-1], "system/Patient.r system/Task.rs"]
+    upgraded += ["--redirect-uri", "http://127.0.0.1:8080/auth/callback"]
+    newer = await asyncio.to_thread(auth, env, *upgraded)
+    assert newer.returncode == 0 and "svc updated" in newer.stdout, newer.stderr
+    assert key_file.read_text() == kept
+    listed = await asyncio.to_thread(auth, env, "clients", "list")
+    rows = [line for line in listed.stdout.splitlines() if line.startswith("svc\t")]
+    assert rows[0].endswith(
+        "\tsystem/Patient.r system/Task.rs\thttp://127.0.0.1:8080/auth/callback"
+    ), rows
+    same = await asyncio.to_thread(auth, env, *upgraded)
+    assert "already registered" in same.stdout, same.stderr
+    wrong = await asyncio.to_thread(auth, env, *ensure[:-1], "system/Nonsense.zz")
+    assert wrong.returncode != 0 and wrong.stderr.strip(), wrong.stdout
     key_file.unlink()
     lost = await asyncio.to_thread(auth, env, *ensure)
     assert lost.returncode != 0 and "registered with other keys" in lost.stderr

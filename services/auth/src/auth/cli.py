@@ -29,7 +29,14 @@ from pydantic import ValidationError
 from auth import grants, keys
 from auth.app import MIGRATIONS, create_app
 from auth.audit.decisions import AuthAudit
-from auth.clients import ClientError, add_client, disable_client, get_client, list_clients
+from auth.clients import (
+    ClientError,
+    add_client,
+    disable_client,
+    get_client,
+    list_clients,
+    update_terms,
+)
 from auth.launches import check_context
 from auth.settings import Settings
 from auth.users import ROLES, UserError, add_user, disable_user, list_users
@@ -139,10 +146,21 @@ def _write_private_key(path: Path, key: Any, alg: str) -> None:
         json.dump({**key.as_dict(private=True), "alg": alg}, out)
 
 
+def _terms(client: Any) -> tuple[Any, ...]:
+    return (
+        client.name,
+        client.scopes,
+        client.organization,
+        client.redirect_uris,
+        client.role,
+    )
+
+
 def _ensure_client(args: argparse.Namespace, settings: Any) -> None:
-    """Idempotent registration for ``make run``: the key file is made once, the client is
-    registered once with its public half; a client registered with another key is an error
-    (remove the client's database or key file to start over)."""
+    """Idempotent registration (``make run``, the deployments' provisioning): the key file is
+    made once, the client is registered once with its public half, and later runs bring its
+    name, scopes, organization, role and redirect URIs up to date; a client registered with
+    another key is an error (remove the client's database or key file to start over)."""
     key_file = args.key_file or settings.client_keys_dir / f"{args.client_id}.json"
     if not key_file.exists():
         _write_private_key(key_file, keys.new_key(args.alg), args.alg)
@@ -157,7 +175,27 @@ def _ensure_client(args: argparse.Namespace, settings: Any) -> None:
         kids = {k.get("kid") for k in (existing.jwks or {}).get("keys", [])}
         if key.kid not in kids:
             sys.exit(f"{args.client_id} is registered with other keys than {key_file}")
-        print(f"{args.client_id} already registered (key {key_file})")
+        terms = (args.name, args.scopes, args.organization, args.redirect_uri, args.role)
+        try:
+            updated = _with_db(
+                settings,
+                lambda db: update_terms(
+                    db,
+                    args.client_id,
+                    name=terms[0],
+                    scopes=terms[1],
+                    organization=terms[2],
+                    redirect_uris=terms[3],
+                    role=terms[4],
+                ),
+            )
+        except ClientError as exc:
+            sys.exit(str(exc))
+        if updated is not None and _terms(updated) != _terms(existing):
+            _record_change(settings, "client-update", [("client", args.client_id)], "U")
+            print(f"{args.client_id} updated: {' '.join(updated.scopes)} (key {key_file})")
+        else:
+            print(f"{args.client_id} already registered (key {key_file})")
         return
     jwks = {"keys": [{**key.as_dict(private=False), "alg": alg}]}
     try:

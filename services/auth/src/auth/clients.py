@@ -221,3 +221,44 @@ async def disable_client(db: Database, client_id: str) -> bool:
             update(clients).where(clients.c.client_id == client_id).values(disabled=True)
         )
     return bool(result.rowcount)
+
+
+async def update_terms(
+    db: Database,
+    client_id: str,
+    *,
+    name: str,
+    scopes: str,
+    organization: str | None = None,
+    redirect_uris: list[str] | None = None,
+    role: str | None = None,
+) -> Client | None:
+    """Bring a client's name, scopes, organization, role and redirect URIs to these (its keys
+    stay): ``clients ensure`` after an upgrade that grants the app more. Checked as in
+    ``add_client``; None if there is no such client."""
+    existing = await get_client(db, client_id)
+    if existing is None:
+        return None
+    redirect_uris = [check_redirect_uri(u) for u in dict.fromkeys(redirect_uris or [])]
+    if existing.public and not redirect_uris:
+        raise ClientError("a public client needs at least one redirect URI")
+    try:
+        granted = parse_scopes(scopes, people=bool(redirect_uris))
+    except ValueError as exc:
+        raise ClientError(str(exc)) from None
+    if not granted:
+        raise ClientError("register at least one scope")
+    if existing.public and any(s.startswith("system/") for s in granted):
+        raise ClientError("a public client cannot hold system/ scopes")
+    if organization is not None and not organization.startswith("Organization/"):
+        raise ClientError("the organization is a reference like Organization/123")
+    values = {
+        "name": name,
+        "scopes": " ".join(granted),
+        "organization": organization,
+        "redirect_uris": json.dumps(redirect_uris) if redirect_uris else None,
+        "role": _client_role(role, organization),
+    }
+    async with db.write() as conn:
+        await conn.execute(update(clients).where(clients.c.client_id == client_id).values(**values))
+    return await get_client(db, client_id)
