@@ -45,6 +45,9 @@ RUN groupadd --system --gid 10001 closedloop \
        --home-dir /nonexistent --shell /usr/sbin/nologin closedloop
 COPY --from=build /app/.venv /app/.venv
 COPY deploy/docker/healthcheck.py /app/healthcheck.py
+# /keys: where Compose's provisioning writes the apps' client keys (a named volume takes the
+# owner of the image's folder, so the non-root user can write there)
+RUN mkdir /keys && chown 10001:10001 /keys && chmod 0700 /keys
 WORKDIR /app
 USER 10001:10001
 EXPOSE 8080 8081 8082 8083 8084

@@ -384,16 +384,36 @@ def check_compose(path: Path) -> list[str]:
         for port in svc.get("ports", []):
             if not str(port).startswith("127.0.0.1:"):
                 errors.append(f"{name}: port {port} must be published on 127.0.0.1 only")
-        if name == "migrate":
+        if svc.get("restart") == "no":  # a one-shot step (migrate, provision)
             continue
         check = svc.get("healthcheck", {})
         if not check.get("test") or check.get("disable"):
             errors.append(f"{name}: no healthcheck")
-        if "build" in svc:
-            condition = svc.get("depends_on", {}).get("migrate", {}).get("condition")
-            if condition != "service_completed_successfully":
-                errors.append(f"{name}: must depend on migrate completing successfully")
+        if "build" in svc and not _after_migrate(services, name):
+            errors.append(f"{name}: must depend on migrate completing successfully")
+    web = services.get("web", {}).get("environment", {})
+    if web and web.get("WEB_AUTH_URL") == web.get("WEB_AUTH_PUBLIC_URL", web.get("WEB_AUTH_URL")):
+        errors.append("web: WEB_AUTH_PUBLIC_URL must give browsers auth's address on the host")
+    if web and not _after(services, "web", "provision"):
+        errors.append("web: must start after provision registered its client")
     return errors
+
+
+def _after(services: dict[str, Any], name: str, step: str) -> bool:
+    """``name`` starts only once the one-shot ``step`` completed, directly or through another
+    one-shot step that does."""
+    for other, how in (services.get(name, {}).get("depends_on") or {}).items():
+        if (how or {}).get("condition") != "service_completed_successfully":
+            continue
+        if other == step or (
+            services.get(other, {}).get("restart") == "no" and _after(services, other, step)
+        ):
+            return True
+    return False
+
+
+def _after_migrate(services: dict[str, Any], name: str) -> bool:
+    return _after(services, name, "migrate")
 
 
 def check_dockerfile(path: Path) -> list[str]:

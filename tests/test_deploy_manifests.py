@@ -323,7 +323,21 @@ class TestWebApp:
         env = web["environment"]
         assert env["WEB_REFERRAL_URL"] == "http://referral-api:8081/fhir"
         assert env["WEB_DIRECTORY_URL"] == "http://directory-api:8082/fhir"
-        assert env["WEB_AUTH_URL"] == services["auth"]["environment"]["AUTH_ISSUER"]
+        # auth inside the network for the app, its issuer address for browsers and tokens
+        auth_env = services["auth"]["environment"]
+        assert env["WEB_AUTH_URL"] == "http://auth:8084"
+        assert env["WEB_AUTH_PUBLIC_URL"] == auth_env["AUTH_ISSUER"]
+        assert env["WEB_REFERRAL_AUDIENCE"] in auth_env["AUTH_AUDIENCES"].split(",")
+        # its client is registered by the one-shot provision step, with the key it reads
+        provision = services["provision"]
+        assert provision["command"][:3] == ["auth", "clients", "ensure"]
+        assert "--client-id=web" in provision["command"]
+        assert f"--key-file={env['WEB_CLIENT_KEY_FILE']}" in provision["command"]
+        assert f"--redirect-uri={env['WEB_PUBLIC_URL']}/auth/callback" in provision["command"]
+        assert web["depends_on"]["provision"]["condition"] == "service_completed_successfully"
+        assert "client-keys:/keys:ro" in web["volumes"] and "client-keys:/keys" in (
+            provision["volumes"]
+        )
         assert env["WEB_COOKIE_SECURE"] == "false"  # plain http on this machine
         for key in ("WEB_SESSION_SECRET", "WEB_LINK_SECRET"):
             assert C.REQUIRED_VAR.match(env[key]), key
@@ -394,7 +408,18 @@ class TestWebApp:
         assert "app.example.org" in ingress["spec"]["tls"][0]["hosts"]
         env = {e["name"]: e.get("value") for e in container(docs, "web")["env"]}
         assert env["WEB_PUBLIC_URL"] == "https://app.example.org"
-        assert env["WEB_AUTH_URL"] == "https://auth.example.org"
+        assert env["WEB_AUTH_URL"] == "http://auth:8084"  # inside the cluster
+        assert env["WEB_AUTH_PUBLIC_URL"] == "https://auth.example.org"
+        auth = {e["name"]: e.get("value") for e in container(docs, "auth")["env"]}
+        assert env["WEB_AUTH_PUBLIC_URL"] == auth["AUTH_ISSUER"]
+        assert env["WEB_REFERRAL_AUDIENCE"] in auth["AUTH_AUDIENCES"].split(",")
+        # the migration Job registers the web client with the production redirect URI
+        migrate = find(docs, "Job", "closed-loop-migrate")["spec"]["template"]["spec"]
+        job = {e["name"]: e.get("value") for e in migrate["containers"][0]["env"]}
+        assert job["WEB_REDIRECT_URI"] == f"{env['WEB_PUBLIC_URL']}/auth/callback"
+        script = " ".join(migrate["containers"][0]["args"])
+        assert "auth clients ensure --client-id web" in script
+        assert env["WEB_CLIENT_KEY_FILE"] in script
         notifier = {e["name"]: e.get("value") for e in container(docs, "notifier")["env"]}
         assert notifier["NOTIFIER_APP_URL"] == env["WEB_PUBLIC_URL"]
         dev = C.render(ROOT / "deploy/kubernetes/overlays/dev")

@@ -99,7 +99,11 @@ async def running_stack() -> AsyncIterator[Stack]:
     the FHIR services' two databases are covered elsewhere on both backends)."""
     with tempfile.TemporaryDirectory(prefix="closedloop-web-") as tmp:
         ports = {name: free_port() for name in ("auth", "referral", "directory", "web")}
-        issuer = f"http://127.0.0.1:{ports['auth']}"
+        # auth as browsers reach it (its issuer) and as the web app calls it are two names,
+        # as in Compose and Kubernetes (http://auth:8084 inside, a public host outside): the
+        # sign-in redirects must use the first, the code exchange works through the second
+        issuer = f"http://localhost:{ports['auth']}"
+        auth_inside = f"http://127.0.0.1:{ports['auth']}"
         referral_base = f"http://127.0.0.1:{ports['referral']}/fhir"
         directory_base = f"http://127.0.0.1:{ports['directory']}/fhir"
         web = f"http://127.0.0.1:{ports['web']}"
@@ -180,7 +184,8 @@ async def running_stack() -> AsyncIterator[Stack]:
                         "WEB_PUBLIC_URL": web,
                         "WEB_REFERRAL_URL": referral_base,
                         "WEB_DIRECTORY_URL": directory_base,
-                        "WEB_AUTH_URL": issuer,
+                        "WEB_AUTH_URL": auth_inside,
+                        "WEB_AUTH_PUBLIC_URL": issuer,
                         "WEB_CLIENT_ID": "web",
                         "WEB_CLIENT_KEY_FILE": str(keys / "web.json"),
                         "WEB_SESSION_SECRET": "browser-test-session-secret",

@@ -64,6 +64,7 @@ def credentials_of(settings: Settings) -> httpx.Auth | None:
         alg,
         settings.client_scope,
         timeout=settings.timeout,
+        audience=f"{settings.browser_auth_url}/token",
     )
 
 
@@ -106,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(clinician.router)
     app.include_router(worklist.router)
 
-    csp = SECURITY_HEADERS["Content-Security-Policy"].format(auth=settings.auth_url.rstrip("/"))
+    csp = SECURITY_HEADERS["Content-Security-Policy"].format(auth=settings.browser_auth_url)
 
     @app.middleware("http")
     async def headers(request: Request, call_next):  # type: ignore[no-untyped-def]

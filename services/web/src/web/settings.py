@@ -19,6 +19,12 @@ class Settings(BaseSettings):
     referral_url: str = "http://127.0.0.1:8081/fhir"
     directory_url: str = "http://127.0.0.1:8082/fhir"
     auth_url: str = "http://127.0.0.1:8084"
+    # where browsers reach auth, when that is not WEB_AUTH_URL (Compose, Kubernetes: this app
+    # calls http://auth:8084 while browsers sign in at auth's public address, its issuer)
+    auth_public_url: str = ""
+    # the audience people's sign-ins ask for: referral-api's FHIR base as auth's
+    # AUTH_AUDIENCES names it (its public URL), when that is not WEB_REFERRAL_URL
+    referral_audience: str = ""
     # the EHR FHIR bases a SMART EHR launch may name as iss (comma-separated); empty: only
     # referral-api's (WEB_REFERRAL_URL)
     ehr_issuers: str = ""
@@ -47,3 +53,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # GET /metrics (Prometheus, no token): for the cluster's scraper only, never routed publicly
     metrics_enabled: bool = True
+
+    @property
+    def browser_auth_url(self) -> str:
+        """auth's address as browsers reach it (sign-in redirects, the CSP's form-action)."""
+        return (self.auth_public_url or self.auth_url).rstrip("/")
+
+    @property
+    def audience(self) -> str:
+        """The ``aud`` a person's sign-in asks for."""
+        return self.referral_audience or self.referral_url

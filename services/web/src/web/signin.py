@@ -53,7 +53,7 @@ def _claims(access_token: str) -> dict[str, Any]:
         return {}
 
 
-def _assertion(site: Site, token_url: str) -> dict[str, str]:
+def _assertion(site: Site, audience: str) -> dict[str, str]:
     """The client authentication of a token request (RFC 7523 ``private_key_jwt``)."""
     settings = site.settings
     if settings.client_key_file is None:
@@ -63,7 +63,7 @@ def _assertion(site: Site, token_url: str) -> dict[str, str]:
     claims = {
         "iss": settings.client_id,
         "sub": settings.client_id,
-        "aud": token_url,
+        "aud": audience,
         "iat": now,
         "exp": now + 240,
         "jti": uuid.uuid4().hex,
@@ -83,7 +83,8 @@ async def _token(site: Site, form: dict[str, str]) -> dict[str, Any]:
     try:
         r = await site.api.http.post(
             token_url,
-            data={**form, **_assertion(site, token_url)},
+            # auth names its token endpoint by its issuer: the public address
+            data={**form, **_assertion(site, f"{site.settings.browser_auth_url}/token")},
             headers={"Accept": "application/json"},
         )
     except httpx.HTTPError:
@@ -131,13 +132,13 @@ def start_login(
         "redirect_uri": f"{settings.public_url.rstrip('/')}/auth/callback",
         "scope": scope or settings.user_scope,
         "state": state,
-        "aud": aud or settings.referral_url,
+        "aud": aud or settings.audience,
         "code_challenge": challenge,
         "code_challenge_method": "S256",
         "ui_locales": choose(request),
         **(extra or {}),
     }
-    endpoint = authorize_url or f"{settings.auth_url.rstrip('/')}/authorize"
+    endpoint = authorize_url or f"{settings.browser_auth_url}/authorize"
     response = RedirectResponse(f"{endpoint}?{urlencode(params)}", status_code=303)
     waiting = {"state": state, "verifier": verifier, "next": _safe_next(next_path)}
     site.sealer.write(response, LOGIN, waiting, LOGIN_MAX_AGE, samesite="lax")

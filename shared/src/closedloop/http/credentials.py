@@ -55,8 +55,12 @@ class ClientCredentials(httpx.Auth):
         *,
         timeout: float = 5.0,
         refresh_margin: float = 30.0,
+        audience: str | None = None,
     ) -> None:
         self.token_url = token_url
+        # the assertion's ``aud``: auth's token endpoint as it names itself ({issuer}/token),
+        # which differs from ``token_url`` where a service calls auth by an internal address
+        self.audience = audience or token_url
         self.client_id = client_id
         self.scope = scope
         self._key = key
@@ -73,7 +77,7 @@ class ClientCredentials(httpx.Auth):
         claims = {
             "iss": self.client_id,
             "sub": self.client_id,
-            "aud": self.token_url,
+            "aud": self.audience,
             "iat": now,
             "exp": now + 240,
             "jti": uuid.uuid4().hex,
@@ -143,4 +147,5 @@ def credentials_from(settings: Any) -> ClientCredentials | None:
         key,
         alg,
         settings.client_scope,
+        audience=f"{issuer}/token",
     )

@@ -45,12 +45,13 @@ def _issuers(site: Site) -> set[str]:
 
 async def _discover(site: Site, iss: str) -> str:
     """The authorization endpoint from SMART discovery on the EHR's FHIR base."""
-    auth_base = site.settings.auth_url.rstrip("/")
+    auth_base = site.settings.browser_auth_url  # what auth's documents name (its issuer)
+    internal = site.settings.auth_url.rstrip("/")  # where this app reaches it
     try:
         doc = (await site.api.http.get(f"{iss}/.well-known/smart-configuration")).json()
         endpoint = doc.get("authorization_endpoint")
         if not endpoint and str(doc.get("issuer") or "").rstrip("/") == auth_base:
-            doc = (await site.api.http.get(f"{auth_base}/.well-known/smart-configuration")).json()
+            doc = (await site.api.http.get(f"{internal}/.well-known/smart-configuration")).json()
             endpoint = doc.get("authorization_endpoint")
     except (httpx.HTTPError, ValueError, AttributeError):
         raise ApiError("api_unavailable", 503) from None
