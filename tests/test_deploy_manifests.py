@@ -335,8 +335,9 @@ class TestWebApp:
         assert f"--key-file={env['WEB_CLIENT_KEY_FILE']}" in provision["command"]
         assert f"--redirect-uri={env['WEB_PUBLIC_URL']}/auth/callback" in provision["command"]
         assert web["depends_on"]["provision"]["condition"] == "service_completed_successfully"
-        assert "client-keys:/keys:ro" in web["volumes"] and "client-keys:/keys" in (
-            provision["volumes"]
+        assert (
+            "client-keys:/keys:ro" in web["volumes"]
+            and "client-keys:/keys" in (provision["volumes"])
         )
         assert env["WEB_COOKIE_SECURE"] == "false"  # plain http on this machine
         for key in ("WEB_SESSION_SECRET", "WEB_LINK_SECRET"):

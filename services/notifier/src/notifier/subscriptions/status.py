@@ -10,7 +10,8 @@ import orjson
 from closedloop.errors import FhirError
 from closedloop.fhir.server import FhirServer
 from closedloop.fhir.storage.repository import UnitOfWork
-from sqlalchemy import update
+from closedloop.fhir.storage.tables import resources
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from notifier.subscriptions.tables import subscription_state
@@ -43,6 +44,14 @@ async def record_status(
     """Set ``status`` and ``error`` (plus any other ``state`` columns) in the state row and in
     the Subscription resource, in the caller's transaction (a system write: not re-checked)."""
     reason = error[:MAX_REASON] if error else None
+    if server.db.postgres:
+        # the Subscription's row first, then its state row: the order of a client's update or
+        # delete (the resource, then ``lifecycle.write_state``), or the two deadlock
+        await uow.conn.execute(
+            select(resources.c.pk)
+            .where(resources.c.resource_type == "Subscription", resources.c.id == subscription_id)
+            .with_for_update()
+        )
     await uow.conn.execute(
         update(subscription_state)
         .where(subscription_state.c.subscription_id == subscription_id)
