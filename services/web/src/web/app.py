@@ -27,7 +27,7 @@ from starlette.responses import Response
 from web import home, i18n, signin, worklist
 from web.api import Api, ApiError
 from web.clinician import pages as clinician
-from web.inbox import capacity
+from web.inbox import capacity, listing
 from web.inbox import pages as inbox
 from web.measures import pages as measures
 from web.pages import HERE, Site, new_secret, site_of
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(signin.router)
     app.include_router(inbox.router)
     app.include_router(capacity.router)
+    app.include_router(listing.router)
     app.include_router(clinician.router)
     app.include_router(worklist.router)
 
