@@ -153,7 +153,26 @@ def _result(site: Site, service: dict[str, Any], entry: dict[str, Any]) -> dict[
         "reason": reason,
         "distance": distance,
         "capacity": capacity_of(service),
+        "eligibility": eligibility_text(service),
     }
+
+
+def eligibility_text(service: dict[str, Any]) -> str:
+    """Who the service is for, as the listing says it (``eligibility``: its text, else its
+    code's text)."""
+    for item in service.get("eligibility") or []:
+        if not isinstance(item, dict):
+            continue
+        code = item.get("code") or {}
+        codings = [c for c in code.get("coding") or [] if isinstance(c, dict)]
+        text = (
+            item.get("comment")
+            or code.get("text")
+            or next((c.get("display") or c.get("code") for c in codings), "")
+        )
+        if text:
+            return str(text)[:300]
+    return ""
 
 
 @router.get("/clinician/find")
@@ -164,7 +183,10 @@ async def find(request: Request) -> Response:
     zip_code = (q.get("zip") or patient_summary(patient)["zip"] or "").strip()
     language = q.get("language") or ""
     open_now = q.get("open") == "now"
+    age = (q.get("age") or "").strip()
     problems = []
+    if age and not (age.isdigit() and int(age) <= 120):
+        problems.append("bad_age")
     if category not in CATEGORIES:
         problems.append("bad_category")
     if not ZIP.match(zip_code):
@@ -180,6 +202,8 @@ async def find(request: Request) -> Response:
             params["communication"] = language
         if open_now:
             params["open"] = "now"
+        if age:
+            params["age"] = age  # the services whose age range admits the person
         bundle = await site.api.search(
             f"{site.settings.directory_url.rstrip('/')}/HealthcareService", params, auth
         )
@@ -197,6 +221,7 @@ async def find(request: Request) -> Response:
             "zip": zip_code,
             "language": language,
             "open_now": open_now,
+            "age": age,
             "results": results,
             "problems": problems,
         },
