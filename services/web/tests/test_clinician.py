@@ -179,3 +179,26 @@ def _find_by_age(stack: Stack, page: Any, launch: str) -> None:
     expect(results).to_contain_text("Youth pantry")
     page.goto(f"{stack.web}/clinician/find?category=food-insecurity&zip=60614&age=abc")
     expect(page.get_by_role("alert")).to_contain_text("whole number of years")
+
+
+def test_find_help_map_without_tiles(stack: Stack, page: Any, shots: Path) -> None:
+    """The results' sites as markers on a plain background: no request leaves 127.0.0.1."""
+    _, launch = in_thread(_ehr_launch(stack))
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(f"{stack.web}/launch?iss={stack.referral}&launch={launch}")
+    page.get_by_label("Username").fill(CLINICIAN)
+    page.get_by_label("Password").fill(password_of(CLINICIAN))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Social care referrals")
+    page.get_by_role("button", name="Search").click()
+    results_map = page.get_by_role("img", name=re.compile("^Map of the results"))
+    expect(results_map).to_be_visible()
+    expect(results_map.locator("path")).to_have_count(1)  # the food bank
+    expect(results_map.locator("img.leaflet-tile")).to_have_count(0)
+    expect(page.locator("main ul.results")).to_contain_text("Food pantry")  # the list stays
+    check_axe(page)
+    page.screenshot(path=str(shots / "clinician-find-map.png"), full_page=True)
+    away = [u for u in requests if not u.startswith(("http://127.0.0.1", "data:", "blob:"))]
+    assert not away, away
+    assert any("/static/leaflet/leaflet.js" in u for u in requests)

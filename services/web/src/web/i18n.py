@@ -175,6 +175,7 @@ TEXT: dict[str, dict[str, str]] = {
         "eligible_age_hint": "Only services that accept this age",
         "bad_age": "The age must be a whole number of years from 0 to 120.",
         "eligibility_is": "Who it is for: {text}",
+        "map_label": "Map of the results (the list below says the same)",
         "search": "Search",
         "results": "Services found",
         "no_results": "No service matches. Try another need or ZIP code, or leave out a filter.",
@@ -453,6 +454,7 @@ TEXT: dict[str, dict[str, str]] = {
         "eligible_age_hint": "Solo servicios que aceptan esta edad",
         "bad_age": "La edad debe ser un número entero de años entre 0 y 120.",
         "eligibility_is": "Para quién es: {text}",
+        "map_label": "Mapa de los resultados (la lista de abajo dice lo mismo)",
         "search": "Buscar",
         "results": "Servicios encontrados",
         "no_results": (

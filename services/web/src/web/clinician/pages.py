@@ -154,7 +154,38 @@ def _result(site: Site, service: dict[str, Any], entry: dict[str, Any]) -> dict[
         "distance": distance,
         "capacity": capacity_of(service),
         "eligibility": eligibility_text(service),
+        "locations": [
+            str((ref or {}).get("reference") or "").rsplit("/", 1)[-1]
+            for ref in service.get("location") or []
+            if isinstance(ref, dict) and "Location/" in str(ref.get("reference") or "")
+        ],
     }
+
+
+async def _map_points(site: Site, auth: Bearer, results: list[dict[str, Any]]) -> list[Any]:
+    """Each result's sites with a position (one Location search for all), for the map."""
+    ids = sorted({i for r in results for i in r["locations"] if re.match(ID, i)})
+    if not ids:
+        return []
+    bundle = await site.api.search(
+        f"{site.settings.directory_url.rstrip('/')}/Location",
+        {"_id": ",".join(ids), "_count": str(len(ids))},
+        auth,
+    )
+    where = {}
+    for loc in bundle.get("entry") or []:
+        resource = (loc or {}).get("resource") or {}
+        pos = resource.get("position") or {}
+        if isinstance(pos.get("latitude"), int | float) and isinstance(
+            pos.get("longitude"), int | float
+        ):
+            where[resource.get("id")] = (float(pos["latitude"]), float(pos["longitude"]))
+    return [
+        {"name": r["name"], "lat": where[i][0], "lon": where[i][1]}
+        for r in results
+        for i in r["locations"]
+        if i in where
+    ]
 
 
 def eligibility_text(service: dict[str, Any]) -> str:
@@ -211,6 +242,7 @@ async def find(request: Request) -> Response:
             resource = (entry or {}).get("resource") or {}
             if resource.get("resourceType") == "HealthcareService":
                 results.append(_result(site, resource, entry))
+    points = await _map_points(site, auth, results) if request.app.state.map_available else []
     return site.render(
         request,
         "find.html",
@@ -223,9 +255,15 @@ async def find(request: Request) -> Response:
             "open_now": open_now,
             "age": age,
             "results": results,
+            "points": points,
+            "tile_url": site.settings.map_tile_url,
+            "tile_attribution": site.settings.map_tile_attribution,
             "problems": problems,
         },
     )
+
+
+ID = r"^[A-Za-z0-9\-.]{1,64}$"
 
 
 async def _service(site: Site, auth: Bearer, service_id: str) -> dict[str, Any]:
