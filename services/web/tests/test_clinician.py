@@ -17,7 +17,7 @@ import httpx
 from playwright.sync_api import expect
 
 from .browser import CLINIC, CLINICIAN, Stack, check_axe, in_thread, password_of
-from .seed import FHIR, food_bank
+from .seed import FHIR, SDOHCC, food_bank
 from .test_inbox import act, sign_in
 
 
@@ -113,3 +113,92 @@ def test_a_launch_from_an_unknown_ehr_is_refused(stack: Stack) -> None:
         assert "This launch cannot be completed" in r.text and "Traceback" not in r.text
         r = http.get("/clinician")  # nobody signed in: to the sign-in
         assert r.status_code == 303 and r.headers["location"].startswith("/auth/login")
+
+
+async def _youth_pantry(stack: Stack) -> None:
+    """A second food listing near 60614, for ages 12 to 24 only."""
+    async with httpx.AsyncClient(auth=stack.admin) as http:
+        bank = await food_bank(http, stack.directory)
+        service = {
+            "resourceType": "HealthcareService",
+            "id": "youth-pantry",
+            "active": True,
+            "name": "Youth pantry",
+            "providedBy": {"reference": f"Organization/{bank['organization_id']}"},
+            "category": [{"coding": [{"system": SDOHCC, "code": "food-insecurity"}]}],
+            "location": [{"reference": f"Location/{bank['organization_id']}-site"}],
+            "eligibility": [{"comment": "Young people aged 12 to 24"}],
+            "extension": [
+                {
+                    "url": "urn:closedloop:fhir:age-range",
+                    "valueRange": {
+                        "low": {"value": 12, "unit": "a"},
+                        "high": {"value": 24, "unit": "a"},
+                    },
+                }
+            ],
+        }
+        r = await http.put(f"{stack.directory}/HealthcareService/youth-pantry", json=service)
+        assert r.status_code in (200, 201), r.text
+
+
+async def _remove_youth_pantry(stack: Stack) -> None:
+    async with httpx.AsyncClient(auth=stack.admin) as http:
+        r = await http.delete(f"{stack.directory}/HealthcareService/youth-pantry")
+        assert r.status_code in (200, 204), r.text
+
+
+def test_find_help_by_age(stack: Stack, page: Any) -> None:
+    _, launch = in_thread(_ehr_launch(stack))
+    in_thread(_youth_pantry(stack))
+    try:
+        _find_by_age(stack, page, launch)
+    finally:
+        in_thread(_remove_youth_pantry(stack))
+
+
+def _find_by_age(stack: Stack, page: Any, launch: str) -> None:
+    page.goto(f"{stack.web}/launch?iss={stack.referral}&launch={launch}")
+    page.get_by_label("Username").fill(CLINICIAN)
+    page.get_by_label("Password").fill(password_of(CLINICIAN))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Social care referrals")
+    main = page.locator("main")
+    page.get_by_role("button", name="Search").click()
+    results = main.locator("ul.results")
+    expect(results).to_contain_text("Youth pantry")  # no age given: every listing
+    expect(results).to_contain_text("Who it is for: Young people aged 12 to 24")
+    page.get_by_label("Patient's age (years)").fill("48")
+    page.get_by_role("button", name="Search").click()
+    expect(results).to_contain_text("Food pantry")
+    expect(results).not_to_contain_text("Youth pantry")  # narrowed by directory-api's age
+    expect(page.get_by_label("Patient's age (years)")).to_have_value("48")
+    check_axe(page)
+    page.get_by_label("Patient's age (years)").fill("16")
+    page.get_by_role("button", name="Search").click()
+    expect(results).to_contain_text("Youth pantry")
+    page.goto(f"{stack.web}/clinician/find?category=food-insecurity&zip=60614&age=abc")
+    expect(page.get_by_role("alert")).to_contain_text("whole number of years")
+
+
+def test_find_help_map_without_tiles(stack: Stack, page: Any, shots: Path) -> None:
+    """The results' sites as markers on a plain background: no request leaves 127.0.0.1."""
+    _, launch = in_thread(_ehr_launch(stack))
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(f"{stack.web}/launch?iss={stack.referral}&launch={launch}")
+    page.get_by_label("Username").fill(CLINICIAN)
+    page.get_by_label("Password").fill(password_of(CLINICIAN))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Social care referrals")
+    page.get_by_role("button", name="Search").click()
+    results_map = page.get_by_role("img", name=re.compile("^Map of the results"))
+    expect(results_map).to_be_visible()
+    expect(results_map.locator("path")).to_have_count(1)  # the food bank
+    expect(results_map.locator("img.leaflet-tile")).to_have_count(0)
+    expect(page.locator("main ul.results")).to_contain_text("Food pantry")  # the list stays
+    check_axe(page)
+    page.screenshot(path=str(shots / "clinician-find-map.png"), full_page=True)
+    away = [u for u in requests if not u.startswith(("http://127.0.0.1", "data:", "blob:"))]
+    assert not away, away
+    assert any("/static/leaflet/leaflet.js" in u for u in requests)

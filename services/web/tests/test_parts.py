@@ -163,3 +163,14 @@ async def test_every_form_post_is_refused_without_its_csrf_token() -> None:
                 r = await http.post(url, data={"action": "accept", "consent": "yes"})
                 assert r.status_code == 403, (url, r.status_code)
                 assert "Traceback" not in r.text
+
+
+def test_map_tile_origin_for_the_csp() -> None:
+    from web.app import tile_origin
+
+    assert tile_origin("") == ""
+    assert (
+        tile_origin("https://{s}.tile.example.org/{z}/{x}/{y}.png") == "https://*.tile.example.org"
+    )
+    assert tile_origin("http://127.0.0.1:9000/{z}/{x}/{y}.png") == "http://127.0.0.1:9000"
+    assert tile_origin("javascript:alert(1)") == ""

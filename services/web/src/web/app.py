@@ -8,11 +8,12 @@ the rest, without patient data)."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from closedloop.http.credentials import ClientCredentials, load_private_key
@@ -27,7 +28,7 @@ from starlette.responses import Response
 from web import home, i18n, signin, worklist
 from web.api import Api, ApiError
 from web.clinician import pages as clinician
-from web.inbox import capacity
+from web.inbox import capacity, listing
 from web.inbox import pages as inbox
 from web.measures import pages as measures
 from web.pages import HERE, Site, new_secret, site_of
@@ -38,6 +39,17 @@ from web.security.csrf import CsrfError
 from web.settings import Settings
 
 log = logging.getLogger("web")
+
+
+def tile_origin(template: str) -> str:
+    """The origin of a tile URL template (``https://{s}.tile.example.org/{z}/{x}/{y}.png`` ->
+    ``https://*.tile.example.org``), for the CSP; empty when no tiles are set."""
+    parts = urlsplit(template.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    host = re.sub(r"\{[^}]*\}", "*", parts.netloc)
+    return f"{parts.scheme}://{host}"
+
 
 SECURITY_HEADERS = {
     # scripts and styles from this app only (htmx is vendored), no framing, no referrer
@@ -97,6 +109,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Closed Loop web", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
+    # Leaflet for find help's map, from the npm package (services/web/node_modules): served by
+    # the app itself; without it the results are the list alone
+    leaflet = HERE.parent.parent / "node_modules" / "leaflet" / "dist"
+    app.state.map_available = leaflet.is_dir()
+    if app.state.map_available:
+        app.mount("/static/leaflet", StaticFiles(directory=str(leaflet)), name="leaflet")
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(home.router)
     app.include_router(status.router)
@@ -104,10 +122,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(signin.router)
     app.include_router(inbox.router)
     app.include_router(capacity.router)
+    app.include_router(listing.router)
     app.include_router(clinician.router)
     app.include_router(worklist.router)
 
     csp = SECURITY_HEADERS["Content-Security-Policy"].format(auth=settings.browser_auth_url)
+    tiles = tile_origin(settings.map_tile_url)
+    if tiles:  # the configured map tiles are images from that origin
+        csp = csp.replace("img-src 'self' data:", f"img-src 'self' data: {tiles}")
 
     @app.middleware("http")
     async def headers(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     cookie_secure: bool = True  # false only for plain-http development (make run)
     timeout: float = 5.0  # seconds per call to another service
     log_level: str = "INFO"
+    # find help's map: tiles off by default (markers on a plain background, nothing fetched from
+    # elsewhere); a URL template such as https://tile.example.org/{z}/{x}/{y}.png turns them on
+    map_tile_url: str = ""
+    map_tile_attribution: str = ""
     # GET /metrics (Prometheus, no token): for the cluster's scraper only, never routed publicly
     metrics_enabled: bool = True
 

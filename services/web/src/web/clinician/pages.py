@@ -154,7 +154,57 @@ def _result(site: Site, service: dict[str, Any], entry: dict[str, Any]) -> dict[
         "reason": reason,
         "distance": distance,
         "capacity": capacity_of(service),
+        "eligibility": eligibility_text(service),
+        "locations": [
+            str((ref or {}).get("reference") or "").rsplit("/", 1)[-1]
+            for ref in service.get("location") or []
+            if isinstance(ref, dict) and "Location/" in str(ref.get("reference") or "")
+        ],
     }
+
+
+async def _map_points(site: Site, auth: Bearer, results: list[dict[str, Any]]) -> list[Any]:
+    """Each result's sites with a position (one Location search for all), for the map."""
+    ids = sorted({i for r in results for i in r["locations"] if re.match(ID, i)})
+    if not ids:
+        return []
+    bundle = await site.api.search(
+        f"{site.settings.directory_url.rstrip('/')}/Location",
+        {"_id": ",".join(ids), "_count": str(len(ids))},
+        auth,
+    )
+    where = {}
+    for loc in bundle.get("entry") or []:
+        resource = (loc or {}).get("resource") or {}
+        pos = resource.get("position") or {}
+        if isinstance(pos.get("latitude"), int | float) and isinstance(
+            pos.get("longitude"), int | float
+        ):
+            where[resource.get("id")] = (float(pos["latitude"]), float(pos["longitude"]))
+    return [
+        {"name": r["name"], "lat": where[i][0], "lon": where[i][1]}
+        for r in results
+        for i in r["locations"]
+        if i in where
+    ]
+
+
+def eligibility_text(service: dict[str, Any]) -> str:
+    """Who the service is for, as the listing says it (``eligibility``: its text, else its
+    code's text)."""
+    for item in service.get("eligibility") or []:
+        if not isinstance(item, dict):
+            continue
+        code = item.get("code") or {}
+        codings = [c for c in code.get("coding") or [] if isinstance(c, dict)]
+        text = (
+            item.get("comment")
+            or code.get("text")
+            or next((c.get("display") or c.get("code") for c in codings), "")
+        )
+        if text:
+            return str(text)[:300]
+    return ""
 
 
 @router.get("/clinician/find")
@@ -165,7 +215,10 @@ async def find(request: Request) -> Response:
     zip_code = (q.get("zip") or patient_summary(patient)["zip"] or "").strip()
     language = q.get("language") or ""
     open_now = q.get("open") == "now"
+    age = (q.get("age") or "").strip()
     problems = []
+    if age and not (age.isdigit() and int(age) <= 120):
+        problems.append("bad_age")
     if category not in CATEGORIES:
         problems.append("bad_category")
     if not ZIP.match(zip_code):
@@ -181,6 +234,8 @@ async def find(request: Request) -> Response:
             params["communication"] = language
         if open_now:
             params["open"] = "now"
+        if age:
+            params["age"] = age  # the services whose age range admits the person
         bundle = await site.api.search(
             f"{site.settings.directory_url.rstrip('/')}/HealthcareService", params, auth
         )
@@ -188,6 +243,7 @@ async def find(request: Request) -> Response:
             resource = (entry or {}).get("resource") or {}
             if resource.get("resourceType") == "HealthcareService":
                 results.append(_result(site, resource, entry))
+    points = await _map_points(site, auth, results) if request.app.state.map_available else []
     return site.render(
         request,
         "find.html",
@@ -198,10 +254,17 @@ async def find(request: Request) -> Response:
             "zip": zip_code,
             "language": language,
             "open_now": open_now,
+            "age": age,
             "results": results,
+            "points": points,
+            "tile_url": site.settings.map_tile_url,
+            "tile_attribution": site.settings.map_tile_attribution,
             "problems": problems,
         },
     )
+
+
+ID = r"^[A-Za-z0-9\-.]{1,64}$"
 
 
 async def _service(site: Site, auth: Bearer, service_id: str) -> dict[str, Any]:
