@@ -45,7 +45,10 @@ class Pipeline:
         return self.notifiers[index]
 
     async def stop_notifier(self, index: int = 0) -> None:
-        await self._running.pop(index).__aexit__(None, None, None)
+        """Stop the replica (if it is running)."""
+        ctx = self._running.pop(index, None)
+        if ctx is not None:
+            await ctx.__aexit__(None, None, None)
 
 
 @asynccontextmanager
