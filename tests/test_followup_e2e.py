@@ -14,8 +14,9 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from closedloop.testing import Receiver, admin_auth, free_port, postgres_database, running_service
+from closedloop.testing import Receiver, admin_auth
 
+from ._services import referral_pipeline
 from .test_notifier_e2e import BACKPORT, FHIR, TASK_CODE, consent_for, numbers
 
 EVENTS_TOKEN = secrets.token_urlsafe(32)
@@ -75,42 +76,26 @@ async def test_the_requesting_organization_is_notified_of_its_follow_ups(
     postgres_admin_url: str,
 ) -> None:
     async with AsyncExitStack() as stack:
-        dbs = [
-            await stack.enter_async_context(postgres_database(postgres_admin_url)) for _ in range(2)
-        ]
-        notifier_port = free_port()
-        referral = await stack.enter_async_context(
-            running_service(
-                "referral_api",
-                "REFERRAL_API_",
-                dbs[0],
-                {
-                    "REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{notifier_port}/events",
-                    "REFERRAL_API_EVENT_SINK_TOKEN": EVENTS_TOKEN,
+        services = await stack.enter_async_context(
+            referral_pipeline(
+                postgres_admin_url,
+                events_token=EVENTS_TOKEN,
+                with_directory=False,
+                referral_env={
                     "REFERRAL_API_EVENT_RETRY_MAX_SECONDS": "0.5",
                     "REFERRAL_API_MEASURES_STALL_DAYS": "7",
                     "REFERRAL_API_ESCALATE_AFTER_DAYS": "3",
                     "REFERRAL_API_FOLLOWUP_SWEEP_SECONDS": "0",
                 },
-            )
-        )
-        base = f"{referral}/fhir"
-        notifier = await stack.enter_async_context(
-            running_service(
-                "notifier",
-                "NOTIFIER_",
-                dbs[1],
-                {
+                notifier_env={
                     "NOTIFIER_ALLOW_LOOPBACK_ENDPOINTS": "true",
                     "NOTIFIER_RETRY_INITIAL_SECONDS": "0.1",
                     "NOTIFIER_RETRY_MAX_SECONDS": "0.5",
                     "NOTIFIER_DELIVERY_POLL_SECONDS": "0.1",
-                    "NOTIFIER_EVENTS_TOKEN": EVENTS_TOKEN,
-                    "NOTIFIER_REFERRAL_URL": base,
                 },
-                port=notifier_port,
             )
         )
+        base, notifier = f"{services.referral}/fhir", services.notifier
         rx = await stack.enter_async_context(Receiver())
         client = await stack.enter_async_context(httpx.AsyncClient(timeout=10, auth=admin_auth()))
         clinic = f"Organization/clinic-{uuid.uuid4().hex[:6]}"

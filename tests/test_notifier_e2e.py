@@ -11,7 +11,9 @@ import uuid
 from contextlib import AsyncExitStack
 
 import httpx
-from closedloop.testing import Receiver, admin_auth, free_port, postgres_database, running_service
+from closedloop.testing import Receiver, admin_auth, free_port
+
+from ._services import referral_pipeline
 
 FHIR = {"Content-Type": "application/fhir+json"}
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
@@ -105,117 +107,84 @@ async def test_notifications_survive_a_down_receiver_and_a_notifier_restart(
     postgres_admin_url: str,
 ) -> None:
     async with AsyncExitStack() as stack:
-        dbs = [
-            await stack.enter_async_context(postgres_database(postgres_admin_url)) for _ in range(3)
-        ]
-        directory = await stack.enter_async_context(
-            running_service("directory_api", "DIRECTORY_API_", dbs[0])
-        )
-        notifier_port = free_port()
-        notifier_env = {
-            "NOTIFIER_ALLOW_LOOPBACK_ENDPOINTS": "true",
-            "NOTIFIER_RETRY_INITIAL_SECONDS": "0.1",
-            "NOTIFIER_RETRY_MAX_SECONDS": "0.5",
-            "NOTIFIER_DELIVERY_POLL_SECONDS": "0.1",
-            "NOTIFIER_EVENTS_TOKEN": EVENTS_TOKEN,
-        }
-        referral = await stack.enter_async_context(
-            running_service(
-                "referral_api",
-                "REFERRAL_API_",
-                dbs[1],
-                {
-                    "REFERRAL_API_DIRECTORY_URL": f"{directory}/fhir",
-                    "REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{notifier_port}/events",
-                    "REFERRAL_API_EVENT_SINK_TOKEN": EVENTS_TOKEN,
-                    "REFERRAL_API_EVENT_RETRY_MAX_SECONDS": "0.5",
+        services = await stack.enter_async_context(
+            referral_pipeline(
+                postgres_admin_url,
+                events_token=EVENTS_TOKEN,
+                referral_env={"REFERRAL_API_EVENT_RETRY_MAX_SECONDS": "0.5"},
+                notifier_env={
+                    "NOTIFIER_ALLOW_LOOPBACK_ENDPOINTS": "true",
+                    "NOTIFIER_RETRY_INITIAL_SECONDS": "0.1",
+                    "NOTIFIER_RETRY_MAX_SECONDS": "0.5",
+                    "NOTIFIER_DELIVERY_POLL_SECONDS": "0.1",
                 },
             )
         )
-        notifier_ctx = running_service(
-            "notifier",
-            "NOTIFIER_",
-            dbs[2],
-            {**notifier_env, "NOTIFIER_REFERRAL_URL": f"{referral}/fhir"},
-            port=notifier_port,
-        )
-        notifier = await notifier_ctx.__aenter__()
+        directory, referral, notifier = services.directory, services.referral, services.notifier
         rx = await stack.enter_async_context(Receiver())
         client = await stack.enter_async_context(httpx.AsyncClient(timeout=10, auth=admin_auth()))
         base = f"{referral}/fhir"
-        try:
-            cbo_id = f"cbo-{uuid.uuid4().hex[:6]}"
-            cbo = f"{directory}/fhir/Organization/{cbo_id}"
-            for oid in (cbo_id, f"{cbo_id}-other"):
-                await client.put(
-                    f"{directory}/fhir/Organization/{oid}",
-                    headers=FHIR,
-                    json={"resourceType": "Organization", "id": oid, "active": True},
-                )
-            task = await new_referral(client, base, cbo)
-            # another CBO's referral never reaches this subscriber
-            await new_referral(client, base, f"{directory}/fhir/Organization/{cbo_id}-other")
-            sub = await client.post(
-                f"{notifier}/fhir/Subscription",
+        cbo_id = f"cbo-{uuid.uuid4().hex[:6]}"
+        cbo = f"{directory}/fhir/Organization/{cbo_id}"
+        for oid in (cbo_id, f"{cbo_id}-other"):
+            await client.put(
+                f"{directory}/fhir/Organization/{oid}",
                 headers=FHIR,
-                json={
-                    "resourceType": "Subscription",
-                    "status": "requested",
-                    "reason": "CBO inbox",
-                    "criteria": "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task",
-                    "_criteria": {
-                        "extension": [
-                            {
-                                "url": f"{BACKPORT}/backport-filter-criteria",
-                                "valueString": f"Task?owner={cbo}"
-                                "&status=accepted,in-progress,completed",
-                            }
-                        ]
-                    },
-                    "channel": {
-                        "type": "rest-hook",
-                        "endpoint": rx.url,
-                        "payload": "application/fhir+json",
-                    },
+                json={"resourceType": "Organization", "id": oid, "active": True},
+            )
+        task = await new_referral(client, base, cbo)
+        # another CBO's referral never reaches this subscriber
+        await new_referral(client, base, f"{directory}/fhir/Organization/{cbo_id}-other")
+        sub = await client.post(
+            f"{notifier}/fhir/Subscription",
+            headers=FHIR,
+            json={
+                "resourceType": "Subscription",
+                "status": "requested",
+                "reason": "CBO inbox",
+                "criteria": "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task",
+                "_criteria": {
+                    "extension": [
+                        {
+                            "url": f"{BACKPORT}/backport-filter-criteria",
+                            "valueString": f"Task?owner={cbo}"
+                            "&status=accepted,in-progress,completed",
+                        }
+                    ]
                 },
-            )
-            assert sub.status_code == 201, sub.text
-            await rx.wait_for(1)  # the handshake
-            # accepted, in-progress, completed: three notifications, 1, 2, 3
-            task = await move(client, base, task, "accepted")
-            task = await move(client, base, task, "in-progress")
-            task = await move(client, base, task, "completed")
-            await rx.wait_for(4, timeout=20)
-            assert numbers(rx) == [1, 2, 3]
-            # the receiver is down for a while: nothing is lost, order holds
-            rx.fail_with = 503
-            t2 = await new_referral(client, base, cbo)
-            t2 = await move(client, base, t2, "accepted")
-            await asyncio.sleep(1.0)
-            rx.fail_with = None
-            await rx.wait_for(5, timeout=20)
-            assert numbers(rx) == [1, 2, 3, 4]
-            # the notifier is stopped mid-stream and restarted: nothing lost, nothing twice
-            t2 = await move(client, base, t2, "in-progress")
-            await notifier_ctx.__aexit__(None, None, None)
-            notifier_ctx = None
-            t2 = await move(client, base, t2, "completed")  # waits in referral-api's outbox
-            t3 = await new_referral(client, base, cbo)
-            notifier_ctx = running_service(
-                "notifier",
-                "NOTIFIER_",
-                dbs[2],
-                {**notifier_env, "NOTIFIER_REFERRAL_URL": base},
-                port=notifier_port,
-            )
-            await notifier_ctx.__aenter__()
-            await rx.wait_for(7, timeout=30)
-            await asyncio.sleep(0.5)
-            assert numbers(rx) == [1, 2, 3, 4, 5, 6]
-            assert t3["status"] == "requested"
-        finally:
-            if notifier_ctx is not None:
-                await notifier_ctx.__aexit__(None, None, None)
+                "channel": {
+                    "type": "rest-hook",
+                    "endpoint": rx.url,
+                    "payload": "application/fhir+json",
+                },
+            },
+        )
+        assert sub.status_code == 201, sub.text
+        await rx.wait_for(1)  # the handshake
+        # accepted, in-progress, completed: three notifications, 1, 2, 3
+        task = await move(client, base, task, "accepted")
+        task = await move(client, base, task, "in-progress")
+        task = await move(client, base, task, "completed")
+        await rx.wait_for(4, timeout=20)
+        assert numbers(rx) == [1, 2, 3]
+        # the receiver is down for a while: nothing is lost, order holds
+        rx.fail_with = 503
+        t2 = await new_referral(client, base, cbo)
+        t2 = await move(client, base, t2, "accepted")
+        await asyncio.sleep(1.0)
+        rx.fail_with = None
+        await rx.wait_for(5, timeout=20)
+        assert numbers(rx) == [1, 2, 3, 4]
+        # the notifier is stopped mid-stream and restarted: nothing lost, nothing twice
+        t2 = await move(client, base, t2, "in-progress")
+        await services.stop_notifier()
+        t2 = await move(client, base, t2, "completed")  # waits in referral-api's outbox
+        t3 = await new_referral(client, base, cbo)
+        await services.start_notifier()
+        await rx.wait_for(7, timeout=30)
+        await asyncio.sleep(0.5)
+        assert numbers(rx) == [1, 2, 3, 4, 5, 6]
+        assert t3["status"] == "requested"
 
 
 async def test_patient_email_in_spanish(postgres_admin_url: str) -> None:
@@ -238,37 +207,19 @@ async def test_patient_email_in_spanish(postgres_admin_url: str) -> None:
     controller.start()
     try:
         async with AsyncExitStack() as stack:
-            dbs = [
-                await stack.enter_async_context(postgres_database(postgres_admin_url))
-                for _ in range(2)
-            ]
-            notifier_port = free_port()
-            referral = await stack.enter_async_context(
-                running_service(
-                    "referral_api",
-                    "REFERRAL_API_",
-                    dbs[0],
-                    {
-                        "REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{notifier_port}/events",
-                        "REFERRAL_API_EVENT_SINK_TOKEN": EVENTS_TOKEN,
-                    },
-                )
-            )
-            notifier = await stack.enter_async_context(
-                running_service(
-                    "notifier",
-                    "NOTIFIER_",
-                    dbs[1],
-                    {
-                        "NOTIFIER_REFERRAL_URL": f"{referral}/fhir",
+            services = await stack.enter_async_context(
+                referral_pipeline(
+                    postgres_admin_url,
+                    events_token=EVENTS_TOKEN,
+                    with_directory=False,
+                    notifier_env={
                         "NOTIFIER_SMTP_HOST": "127.0.0.1",
                         "NOTIFIER_SMTP_PORT": str(smtp_port),
                         "NOTIFIER_DELIVERY_POLL_SECONDS": "0.1",
-                        "NOTIFIER_EVENTS_TOKEN": EVENTS_TOKEN,
                     },
-                    port=notifier_port,
                 )
             )
+            referral, notifier = services.referral, services.notifier
             client = await stack.enter_async_context(
                 httpx.AsyncClient(timeout=10, auth=admin_auth())
             )

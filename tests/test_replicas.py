@@ -26,8 +26,9 @@ from typing import Any
 
 import asyncpg
 import httpx
-from closedloop.testing import Receiver, free_port, postgres_database, running_service
+from closedloop.testing import Receiver, postgres_database, running_service
 
+from ._services import referral_pipeline
 from .test_followup_e2e import backdated_referral, days_ago
 from .test_notifier_e2e import consent_for
 
@@ -186,41 +187,16 @@ async def test_referral_notifications_through_two_replicas_of_each_arrive_exactl
     """Two referral-api and two notifier replicas: referrals made on either replica notify
     each CBO's subscription (made on either notifier) of every change, in order, once."""
     async with AsyncExitStack() as stack:
-        dbs = [
-            await stack.enter_async_context(postgres_database(postgres_admin_url)) for _ in range(3)
-        ]
-        directory = await stack.enter_async_context(
-            running_service("directory_api", "DIRECTORY_API_", dbs[0], NO_AUTH)
+        services = await stack.enter_async_context(
+            referral_pipeline(
+                postgres_admin_url,
+                events_token=EVENTS_TOKEN,
+                replicas=2,
+                common_env=NO_AUTH,
+                notifier_env=NOTIFIER_ENV,
+            )
         )
-        notifier_ports = [free_port(), free_port()]
-        referrals = [
-            await stack.enter_async_context(
-                running_service(
-                    "referral_api",
-                    "REFERRAL_API_",
-                    dbs[1],
-                    {
-                        **NO_AUTH,
-                        "REFERRAL_API_DIRECTORY_URL": f"{directory}/fhir",
-                        "REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{port}/events",
-                        "REFERRAL_API_EVENT_SINK_TOKEN": EVENTS_TOKEN,
-                    },
-                )
-            )
-            for port in notifier_ports
-        ]
-        notifiers = [
-            await stack.enter_async_context(
-                running_service(
-                    "notifier",
-                    "NOTIFIER_",
-                    dbs[2],
-                    {**NOTIFIER_ENV, "NOTIFIER_REFERRAL_URL": f"{referrals[0]}/fhir"},
-                    port=port,
-                )
-            )
-            for port in notifier_ports
-        ]
+        directory, referrals, notifiers = services.directory, services.referrals, services.notifiers
         rx = await stack.enter_async_context(Receiver())
         client = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
         cbos = []

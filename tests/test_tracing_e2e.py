@@ -21,14 +21,12 @@ from closedloop.testing import (
     LoopbackServer,
     Receiver,
     admin_auth,
-    free_port,
-    postgres_database,
-    running_service,
 )
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ._services import referral_pipeline
 from .test_notifier_e2e import BACKPORT, FHIR, new_referral
 
 TRACE_ID = uuid.uuid4().hex
@@ -97,40 +95,21 @@ async def test_one_trace_from_the_ehr_to_the_subscriber(postgres_admin_url: str)
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.port}",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         }
-        dbs = [
-            await stack.enter_async_context(postgres_database(postgres_admin_url)) for _ in range(3)
-        ]
-        directory = await stack.enter_async_context(
-            running_service("directory_api", "DIRECTORY_API_", dbs[0])
-        )
-        notifier_port = free_port()
-        referral = await stack.enter_async_context(
-            running_service(
-                "referral_api",
-                "REFERRAL_API_",
-                dbs[1],
-                {
-                    **tracing,
-                    "REFERRAL_API_DIRECTORY_URL": f"{directory}/fhir",
-                    "REFERRAL_API_EVENT_SINK_URL": f"http://127.0.0.1:{notifier_port}/events",
-                    "REFERRAL_API_EVENT_SINK_TOKEN": EVENTS_TOKEN,
-                    "REFERRAL_API_EVENT_RETRY_MAX_SECONDS": "0.5",
+        services = await stack.enter_async_context(
+            referral_pipeline(
+                postgres_admin_url,
+                events_token=EVENTS_TOKEN,
+                common_env=tracing,
+                referral_env={"REFERRAL_API_EVENT_RETRY_MAX_SECONDS": "0.5"},
+                notifier_env={
+                    "NOTIFIER_ALLOW_LOOPBACK_ENDPOINTS": "true",
+                    "NOTIFIER_RETRY_INITIAL_SECONDS": "0.1",
+                    "NOTIFIER_RETRY_MAX_SECONDS": "0.3",
+                    "NOTIFIER_DELIVERY_POLL_SECONDS": "0.1",
                 },
             )
         )
-        notifier_env = {
-            **tracing,
-            "NOTIFIER_ALLOW_LOOPBACK_ENDPOINTS": "true",
-            "NOTIFIER_RETRY_INITIAL_SECONDS": "0.1",
-            "NOTIFIER_RETRY_MAX_SECONDS": "0.3",
-            "NOTIFIER_DELIVERY_POLL_SECONDS": "0.1",
-            "NOTIFIER_EVENTS_TOKEN": EVENTS_TOKEN,
-            "NOTIFIER_REFERRAL_URL": f"{referral}/fhir",
-        }
-        notifier_ctx = running_service(
-            "notifier", "NOTIFIER_", dbs[2], notifier_env, port=notifier_port
-        )
-        notifier = await notifier_ctx.__aenter__()
+        directory, referral, notifier = services.directory, services.referral, services.notifier
         rx = await stack.enter_async_context(Receiver())
         client = await stack.enter_async_context(httpx.AsyncClient(timeout=10, auth=admin_auth()))
         base = f"{referral}/fhir"
@@ -191,13 +170,9 @@ async def test_one_trace_from_the_ehr_to_the_subscriber(postgres_admin_url: str)
             assert failures[rest_hook] >= 1
 
             # restarted with the notification still pending; the subscriber is back
-            await notifier_ctx.__aexit__(None, None, None)
-            notifier_ctx = None
+            await services.stop_notifier()
             rx.fail_with = None
-            notifier_ctx = running_service(
-                "notifier", "NOTIFIER_", dbs[2], notifier_env, port=notifier_port
-            )
-            await notifier_ctx.__aenter__()
+            await services.start_notifier()
             await rx.wait_for(2, timeout=20)
             headers, _bundle = rx.received[1]
             assert headers["traceparent"].split("-")[1] == TRACE_ID
@@ -206,8 +181,7 @@ async def test_one_trace_from_the_ehr_to_the_subscriber(postgres_admin_url: str)
             outbox = await counters(client, referral, "referral_outbox_depth")
             assert outbox[()] == 0
         finally:
-            if notifier_ctx is not None:
-                await notifier_ctx.__aexit__(None, None, None)
+            await services.stop_notifier()  # its spans are flushed as it stops
 
         # the spans: one tree from the EHR's span to the subscriber's POST (each process
         # exports in batches: wait until every link of the chain has arrived)
